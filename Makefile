@@ -1,0 +1,69 @@
+# Tandem: `make run` and `make test` each set everything up (idempotently) first.
+# Setup = Python virtualenv .venv with the project installed editable (dev extra),
+# the OCaml toolchain (Debian's ocaml-nox + ocaml-dune) when dune is missing,
+# and `dune build`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HYPOTHESIS_PROFILE ?= ci
+export HYPOTHESIS_PROFILE
+
+.PHONY: ocaml-toolchain setup run test lint typecheck ocaml ocaml-test pytest bench verify-thorough clean
+
+setup: $(STAMP) ocaml
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Install Debian's OCaml toolchain when dune is missing; needs root (CI and the
+# dev machines are root). A fresh machine has no package lists, hence the update.
+ocaml-toolchain:
+	@if ! command -v dune >/dev/null 2>&1 || ! command -v ocamlopt >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing the OCaml toolchain (ocaml-nox, ocaml-dune)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ocaml-nox ocaml-dune >/dev/null; \
+	  else \
+	    echo "error: dune and ocaml are missing. Install them (Debian: sudo apt-get install ocaml-nox ocaml-dune) and run make again." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+ocaml: ocaml-toolchain
+	dune build 2>&1
+
+run: setup
+	$(PY) -m engine run --strategy strategies/sma_crossover.lua --symbols BTCUSDT,ETHUSDT,SOLUSDT \
+	  --bars 3000 --shadow-ocaml --journal runs.sqlite
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict engine bridge
+
+ocaml-test: ocaml
+	dune test 2>&1
+
+pytest: setup
+	$(PY) -m pytest -q tests verify
+
+test: setup lint typecheck ocaml-test pytest
+
+bench: setup
+	$(PY) bench/indicators.py
+	$(PY) bench/core.py
+	$(PY) bench/strategy.py
+	$(PY) bench/bridge.py
+	$(PY) bench/shadow.py
+
+verify-thorough: setup
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q verify
+
+clean:
+	dune clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

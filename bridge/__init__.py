@@ -1,0 +1,1 @@
+"""Python client of the OCaml indicator server, and shadow mode."""

@@ -1,0 +1,59 @@
+"""The observer interface through which the runner reports what a strategy saw.
+
+The engine defines it and never imports ``bridge``; shadow mode
+(``bridge/shadow.py``) implements it and the command line wires it in.
+An observer must never block or raise into the run: implementations do their
+work off the hot path and swallow (and count) their own failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.market.bar import Bar
+
+#: One indicator output as served to a strategy: a float, a tuple of floats for
+#: multi-output indicators (in DESIGN.md §3 order), or None during warm-up.
+IndicatorValue = float | tuple[float, ...] | None
+
+#: Indicator parameters in DESIGN.md §3 argument order, e.g. (12, 26, 9).
+Params = tuple[int | float, ...]
+
+
+class RunObserver(Protocol):
+    """Sees every stream a strategy opens and every value it is served."""
+
+    def stream_opened(
+        self,
+        symbol: str,
+        name: str,
+        params: Params,
+        history: Mapping[str, npt.NDArray[np.float64]],
+        value: IndicatorValue,
+    ) -> None:
+        """A stream ``name(params)`` was created, seeded with ``history``.
+
+        ``history`` maps "high", "low", "close", "volume" to the window's
+        retained bars, oldest first, *including* the current bar; ``value``
+        is what the seeded stream served for the current bar. Later bars
+        arrive through ``bar_values``.
+        """
+
+    def bar_values(
+        self,
+        symbol: str,
+        bar: Bar,
+        values: Sequence[tuple[str, Params, IndicatorValue]],
+    ) -> None:
+        """Each stream opened before ``bar``, with its value after ``bar``."""
+
+    def summary(self) -> Mapping[str, object]:
+        """Counters for the run summary (for shadow mode: compared,
+        mismatches, errors, dropped, latency)."""
+
+    def close(self) -> None:
+        """Flush and stop; called once at the end of the run."""
