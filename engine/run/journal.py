@@ -1,0 +1,369 @@
+"""The run journal: an SQLite database (WAL) of everything a run decided (DESIGN.md §8).
+
+Records are written as they happen and committed in groups: a closed trade is
+committed at once (with every record written since the previous commit), and
+pending records are committed at least once a second (``flush_if_due``, called
+by the runner after each bar and by a periodic task of the orchestrator). The
+database runs in WAL mode with ``synchronous=NORMAL``: a commit is in the WAL
+file before ``commit()`` returns, so a process killed with ``kill -9`` loses no
+committed record (a power cut may lose the last commits; the run's own data is
+reproducible, the journal is not a ledger of real money).
+
+Every method takes one lock, so other threads (shadow mode's comparison
+worker) may write through the same object, e.g. ``record_mismatch``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from engine.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id              INTEGER PRIMARY KEY,
+    started_at      TEXT NOT NULL,      -- ISO-8601 UTC
+    ended_at        TEXT,               -- NULL while running (or killed)
+    status          TEXT NOT NULL,      -- running | finished | interrupted | failed
+    command         TEXT NOT NULL,      -- JSON array: the command line
+    strategy_path   TEXT NOT NULL,
+    strategy_sha256 TEXT NOT NULL,
+    params          TEXT NOT NULL,      -- JSON object: effective strategy parameters
+    symbols         TEXT NOT NULL,      -- JSON array
+    feed            TEXT NOT NULL,
+    seed            INTEGER,
+    fee_bps         REAL NOT NULL,
+    slippage_bps    REAL NOT NULL,
+    summary         TEXT                -- JSON: the --json summary, written at the end
+);
+CREATE TABLE IF NOT EXISTS strategy_versions (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    path            TEXT NOT NULL,
+    sha256          TEXT NOT NULL,
+    params          TEXT NOT NULL,      -- JSON object
+    from_timestamp  INTEGER,            -- first bar (ms) run by this version; NULL = start
+    loaded_at       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trades (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    side            TEXT NOT NULL,      -- long | short
+    quantity        REAL NOT NULL,
+    entry_timestamp INTEGER NOT NULL,   -- bar open time, ms since epoch UTC
+    entry_price     REAL NOT NULL,
+    exit_timestamp  INTEGER NOT NULL,
+    exit_price      REAL NOT NULL,
+    exit_reason     TEXT NOT NULL,
+    fees            REAL NOT NULL,
+    pnl             REAL NOT NULL       -- realized, net of both fees
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    timestamp       INTEGER NOT NULL,
+    from_state      TEXT NOT NULL,
+    to_state        TEXT NOT NULL,
+    reason          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS strategy_errors (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    timestamp       INTEGER,            -- bar time; NULL for a failed reload
+    kind            TEXT NOT NULL,      -- call | reload | stopped
+    message         TEXT NOT NULL,
+    consecutive     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected_bars (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT,
+    timestamp       INTEGER,
+    source          TEXT NOT NULL,      -- feed | window
+    kind            TEXT NOT NULL,      -- malformed | invalid | conflict | out_of_order
+    location        TEXT,               -- file:line, or ws/rest plus the shortened message
+    reason          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shadow_mismatches (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    timestamp       INTEGER NOT NULL,
+    indicator       TEXT NOT NULL,
+    params          TEXT NOT NULL,      -- JSON array
+    output          TEXT NOT NULL,
+    python_value    REAL,
+    ocaml_value     REAL,
+    scaled_error    REAL,
+    ulp_distance    INTEGER,
+    recorded_at     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trades_run ON trades(run_id, symbol);
+CREATE INDEX IF NOT EXISTS transitions_run ON transitions(run_id, symbol);
+"""
+
+#: Longest a written record may stay uncommitted (DESIGN.md §8: one second).
+FLUSH_INTERVAL_S = 1.0
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    """One SQLite journal file; one ``run`` row per ``start_run``."""
+
+    def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._flush_interval = flush_interval_s
+        self._pending = 0
+        self._oldest_pending = 0.0
+        self.run_id: int | None = None
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise ConfigError(f"--journal {self.path}: cannot open as SQLite: {exc}") from exc
+
+    # -- run rows ---------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        command: Sequence[str],
+        strategy_path: str,
+        strategy_sha256: str,
+        params: Mapping[str, object],
+        symbols: Sequence[str],
+        feed: str,
+        seed: int | None,
+        fee_bps: float,
+        slippage_bps: float,
+    ) -> int:
+        """Insert the ``runs`` row (status "running"), commit it and return its id."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
+                " params, symbols, feed, seed, fee_bps, slippage_bps)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    utc_now(),
+                    json.dumps(list(command)),
+                    strategy_path,
+                    strategy_sha256,
+                    json.dumps(dict(params), sort_keys=True, default=str),
+                    json.dumps(list(symbols)),
+                    feed,
+                    seed,
+                    fee_bps,
+                    slippage_bps,
+                ),
+            )
+            run_id = cur.lastrowid
+            assert run_id is not None
+            self.run_id = run_id
+            self._commit()
+            return run_id
+
+    def end_run(self, status: str, summary: Mapping[str, object]) -> None:
+        """Close the run row with its status and JSON summary, and commit everything."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?",
+                (utc_now(), status, json.dumps(summary, default=str), self._run()),
+            )
+            self._commit()
+
+    # -- records ----------------------------------------------------------------
+
+    def record_strategy_version(
+        self,
+        symbol: str,
+        path: str,
+        sha256: str,
+        params: Mapping[str, object],
+        from_timestamp: int | None,
+    ) -> None:
+        """A strategy version starts running for ``symbol`` (at start or after a reload)."""
+        self._write(
+            "INSERT INTO strategy_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._run(),
+                symbol,
+                path,
+                sha256,
+                json.dumps(dict(params), sort_keys=True, default=str),
+                from_timestamp,
+                utc_now(),
+            ),
+        )
+
+    def record_trade(
+        self,
+        symbol: str,
+        *,
+        side: str,
+        quantity: float,
+        entry_timestamp: int,
+        entry_price: float,
+        exit_timestamp: int,
+        exit_price: float,
+        exit_reason: str,
+        fees: float,
+        pnl: float,
+    ) -> None:
+        """A closed trade; committed at once with everything pending."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO trades (run_id, symbol, side, quantity, entry_timestamp,"
+                " entry_price, exit_timestamp, exit_price, exit_reason, fees, pnl)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._run(),
+                    symbol,
+                    side,
+                    quantity,
+                    entry_timestamp,
+                    entry_price,
+                    exit_timestamp,
+                    exit_price,
+                    exit_reason,
+                    fees,
+                    pnl,
+                ),
+            )
+            self._commit()
+
+    def record_transition(
+        self, symbol: str, timestamp: int, from_state: str, to_state: str, reason: str
+    ) -> None:
+        """A state transition of ``symbol``'s machine."""
+        self._write(
+            "INSERT INTO transitions (run_id, symbol, timestamp, from_state, to_state, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self._run(), symbol, timestamp, from_state, to_state, reason),
+        )
+
+    def record_strategy_error(
+        self, symbol: str, timestamp: int | None, kind: str, message: str, consecutive: int
+    ) -> None:
+        """A strategy call failed (kind "call"), a reload failed ("reload"), or the
+        symbol's strategy was stopped ("stopped")."""
+        self._write(
+            "INSERT INTO strategy_errors (run_id, symbol, timestamp, kind, message, consecutive)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self._run(), symbol, timestamp, kind, message, consecutive),
+        )
+
+    def record_rejected_bar(
+        self,
+        symbol: str | None,
+        timestamp: int | None,
+        *,
+        source: str,
+        kind: str,
+        location: str | None,
+        reason: str,
+    ) -> None:
+        """An input record the feed or the window refused."""
+        self._write(
+            "INSERT INTO rejected_bars (run_id, symbol, timestamp, source, kind, location, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self._run(), symbol, timestamp, source, kind, location, reason),
+        )
+
+    def record_mismatch(
+        self,
+        symbol: str,
+        timestamp: int,
+        indicator: str,
+        params: Sequence[int | float],
+        output: str,
+        python_value: float | None,
+        ocaml_value: float | None,
+        scaled_error: float | None,
+        ulp_distance: int | None,
+    ) -> None:
+        """A shadow-mode disagreement (thread-safe; called from shadow's worker)."""
+        self._write(
+            "INSERT INTO shadow_mismatches (run_id, symbol, timestamp, indicator, params,"
+            " output, python_value, ocaml_value, scaled_error, ulp_distance, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._run(),
+                symbol,
+                timestamp,
+                indicator,
+                json.dumps(list(params)),
+                output,
+                python_value,
+                ocaml_value,
+                scaled_error,
+                ulp_distance,
+                utc_now(),
+            ),
+        )
+
+    # -- commits ----------------------------------------------------------------
+
+    def flush_if_due(self) -> None:
+        """Commit pending records when the oldest may be a second old (cheap otherwise)."""
+        if self._pending and time.monotonic() - self._oldest_pending >= self._flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every pending record now."""
+        with self._lock:
+            self._commit()
+
+    def close(self) -> None:
+        """Commit and close the database."""
+        with self._lock:
+            self._commit()
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------
+
+    def _run(self) -> int:
+        if self.run_id is None:
+            raise RuntimeError("Journal.start_run must come before any record")
+        return self.run_id
+
+    def _write(self, sql: str, row: tuple[object, ...]) -> None:
+        with self._lock:
+            if self._pending == 0:
+                self._oldest_pending = time.monotonic()
+            self._db.execute(sql, row)
+            self._pending += 1
+
+    def _commit(self) -> None:
+        self._db.commit()
+        self._pending = 0

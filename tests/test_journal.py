@@ -1,0 +1,171 @@
+"""The SQLite journal: schema, commit policy, thread safety, bad paths."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.run.journal import Journal
+
+TABLES = {
+    "runs",
+    "strategy_versions",
+    "trades",
+    "transitions",
+    "strategy_errors",
+    "rejected_bars",
+    "shadow_mismatches",
+}
+
+
+def _start(journal: Journal) -> int:
+    return journal.start_run(
+        command=["python", "-m", "engine", "run"],
+        strategy_path="s.lua",
+        strategy_sha256="ab" * 32,
+        params={"fast": 20},
+        symbols=["BTCUSDT"],
+        feed="sim",
+        seed=7,
+        fee_bps=10.0,
+        slippage_bps=0.0,
+    )
+
+
+def _trade(journal: Journal, pnl: float = 1.5) -> None:
+    journal.record_trade(
+        "BTCUSDT",
+        side="long",
+        quantity=2.0,
+        entry_timestamp=60_000,
+        entry_price=100.0,
+        exit_timestamp=120_000,
+        exit_price=101.0,
+        exit_reason="take_profit",
+        fees=0.5,
+        pnl=pnl,
+    )
+
+
+def _count(path: Path, table: str) -> int:
+    """Rows visible to an independent reader (committed rows only)."""
+    with sqlite3.connect(path) as db:
+        (n,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    return int(n)
+
+
+def test_schema_has_every_table_and_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    assert names >= TABLES
+    assert mode == "wal"
+
+
+def test_run_row_is_committed_at_start_and_closed_at_end(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    run_id = _start(journal)
+    with sqlite3.connect(path) as db:
+        status, ended, command, params = db.execute(
+            "SELECT status, ended_at, command, params FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+    assert (status, ended) == ("running", None)
+    assert json.loads(command)[-1] == "run"
+    assert json.loads(params) == {"fast": 20}
+    journal.end_run("finished", {"trades": 0})
+    journal.close()
+    with sqlite3.connect(path) as db:
+        status, ended, summary = db.execute(
+            "SELECT status, ended_at, summary FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+    assert status == "finished" and ended is not None
+    assert json.loads(summary) == {"trades": 0}
+
+
+def test_trade_commits_itself_and_everything_pending(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, flush_interval_s=3600.0)
+    _start(journal)
+    journal.record_transition("BTCUSDT", 60_000, "idle", "analyzing", "signal")
+    journal.flush_if_due()  # not due for an hour: still uncommitted
+    assert _count(path, "transitions") == 0
+    _trade(journal)
+    assert _count(path, "trades") == 1
+    assert _count(path, "transitions") == 1
+    journal.close()
+
+
+def test_pending_records_commit_once_due(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, flush_interval_s=0.0)
+    _start(journal)
+    journal.record_strategy_error("BTCUSDT", 60_000, "call", "s.lua:3: boom", 1)
+    assert _count(path, "strategy_errors") == 0
+    journal.flush_if_due()
+    assert _count(path, "strategy_errors") == 1
+    journal.close()
+
+
+def test_record_mismatch_is_thread_safe(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    run_id = _start(journal)
+
+    def worker(k: int) -> None:
+        for i in range(50):
+            journal.record_mismatch(
+                "BTCUSDT", i, "sma", (20,), "value", 1.0, 1.0 + k, 1e-3, 12
+            )
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    journal.close()
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT run_id, params, COUNT(*) FROM shadow_mismatches GROUP BY run_id, params"
+        ).fetchall()
+    assert rows == [(run_id, "[20]", 200)]
+
+
+def test_records_before_start_run_are_a_programming_error(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    with pytest.raises(RuntimeError, match="start_run"):
+        journal.record_transition("BTCUSDT", 0, "idle", "analyzing", "x")
+    journal.close()
+
+
+def test_unopenable_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--journal"):
+        Journal(tmp_path)  # a directory
+
+
+def test_not_a_database_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("this is not sqlite\n" * 100)
+    with pytest.raises(ConfigError, match=r"notes\.txt"):
+        Journal(path)
+
+
+def test_two_runs_share_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as first:
+        a = _start(first)
+        _trade(first)
+    with Journal(path) as second:
+        b = _start(second)
+        _trade(second, pnl=-1.0)
+    assert b == a + 1
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT run_id, pnl FROM trades ORDER BY id").fetchall()
+    assert rows == [(a, 1.5), (b, -1.0)]
