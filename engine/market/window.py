@@ -1,0 +1,183 @@
+"""A fixed-capacity window of the most recent bars of one symbol (DESIGN.md §2).
+
+Storage: one numpy array per field, each twice the capacity long. Bars are
+written one after another; when the write position reaches the end, the last
+``capacity - 1`` bars are copied back to the front (once every ``capacity + 1``
+pushes). So ``push`` costs six scalar stores, amortised O(1), and the retained
+bars are always one contiguous slice: every query is a slice, never a
+wrap-around concatenation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import MarketDataError
+from engine.market.bar import Bar
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_CAPACITY = 1000
+
+
+class MarketDataWindow:
+    """The last ``capacity`` accepted bars of one symbol, oldest to newest.
+
+    All bars share one symbol (the first bar's); timestamps strictly increase.
+    ``push`` drops an identical repeat of the latest bar (returns False) and
+    rejects, with ``MarketDataError``, a different bar at the latest timestamp,
+    a bar older than it, or a bar of another symbol.
+    """
+
+    __slots__ = ("_buf", "_capacity", "_close", "_end", "_high", "_last",
+                 "_last_ts", "_low", "_open", "_start", "_ts", "_volume")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if type(capacity) is not int or capacity < 1:
+            raise MarketDataError(f"window capacity must be an int >= 1, got {capacity!r}")
+        size = 2 * capacity
+        self._capacity = capacity
+        self._open: FloatArray = np.zeros(size)
+        self._high: FloatArray = np.zeros(size)
+        self._low: FloatArray = np.zeros(size)
+        self._close: FloatArray = np.zeros(size)
+        self._volume: FloatArray = np.zeros(size)
+        self._ts: IntArray = np.zeros(size, dtype=np.int64)
+        self._buf = (self._open, self._high, self._low, self._close, self._volume, self._ts)
+        self._start = 0  # index of the oldest retained bar
+        self._end = 0  # one past the newest
+        self._last: Bar | None = None
+        self._last_ts = -1
+
+    @property
+    def capacity(self) -> int:
+        """The maximum number of retained bars."""
+        return self._capacity
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def push(self, bar: Bar) -> bool:
+        """Append ``bar``; True if appended, False if an identical duplicate was dropped.
+
+        Raises MarketDataError for a different bar with the latest timestamp
+        or for a bar older than the latest.
+        """
+        ts = bar.timestamp
+        last = self._last
+        if last is not None and (ts <= self._last_ts or bar.symbol != last.symbol):
+            return self._reject_or_drop(bar, last)
+        end = self._end
+        if end == len(self._ts):
+            end = self._compact()
+        o, h, lo, c, v, t = self._buf
+        o[end] = bar.open
+        h[end] = bar.high
+        lo[end] = bar.low
+        c[end] = bar.close
+        v[end] = bar.volume
+        t[end] = ts
+        end += 1
+        self._end = end
+        if end - self._start > self._capacity:
+            self._start += 1
+        self._last = bar
+        self._last_ts = ts
+        return True
+
+    def _reject_or_drop(self, bar: Bar, last: Bar) -> bool:
+        if bar.symbol != last.symbol:
+            raise MarketDataError(
+                f"bar for symbol {bar.symbol!r} at timestamp {bar.timestamp} pushed into the "
+                f"window of {last.symbol!r}: field 'symbol' = {bar.symbol!r} does not match"
+            )
+        if bar.timestamp == self._last_ts:
+            if bar == last:
+                return False
+            raise MarketDataError(
+                f"conflicting duplicate bar for symbol {bar.symbol!r} at timestamp "
+                f"{bar.timestamp}: field 'timestamp' = {bar.timestamp} already holds a "
+                f"different bar ({last!r}); got {bar!r}"
+            )
+        raise MarketDataError(
+            f"out-of-order bar for symbol {bar.symbol!r}: field 'timestamp' = "
+            f"{bar.timestamp} is older than the latest accepted timestamp {self._last_ts}"
+        )
+
+    def _compact(self) -> int:
+        """Move the newest ``capacity - 1`` bars to the front; return the new end."""
+        keep = self._capacity - 1
+        src = self._end - keep
+        for arr in self._buf:
+            arr[:keep] = arr[src : self._end]
+        self._start = 0
+        self._end = keep
+        return keep
+
+    def latest(self) -> Bar | None:
+        """The newest bar, or None when the window is empty."""
+        return self._last
+
+    def _span(self, n: int | None) -> tuple[int, int]:
+        if n is None:
+            return self._start, self._end
+        if type(n) is not int or not 1 <= n <= self._capacity:
+            raise MarketDataError(
+                f"window query: field 'n' = {n!r} must be an int in [1, {self._capacity}]"
+            )
+        return max(self._start, self._end - n), self._end
+
+    def _last_n(self, arr: FloatArray, n: int | None) -> FloatArray:
+        lo, hi = self._span(n)
+        return arr[lo:hi].copy()
+
+    def opens(self, n: int | None = None) -> FloatArray:
+        """The last ``min(n, len)`` opens, oldest to newest (all retained when n is None)."""
+        return self._last_n(self._open, n)
+
+    def highs(self, n: int | None = None) -> FloatArray:
+        """The last ``min(n, len)`` highs, oldest to newest (all retained when n is None)."""
+        return self._last_n(self._high, n)
+
+    def lows(self, n: int | None = None) -> FloatArray:
+        """The last ``min(n, len)`` lows, oldest to newest (all retained when n is None)."""
+        return self._last_n(self._low, n)
+
+    def closes(self, n: int | None = None) -> FloatArray:
+        """The last ``min(n, len)`` closes, oldest to newest (all retained when n is None)."""
+        return self._last_n(self._close, n)
+
+    def volumes(self, n: int | None = None) -> FloatArray:
+        """The last ``min(n, len)`` volumes, oldest to newest (all retained when n is None)."""
+        return self._last_n(self._volume, n)
+
+    def timestamps(self, n: int | None = None) -> IntArray:
+        """The last ``min(n, len)`` timestamps (int64 ms), oldest to newest."""
+        lo, hi = self._span(n)
+        return self._ts[lo:hi].copy()
+
+    def high(self, n: int) -> float | None:
+        """The highest high of the last ``n`` bars (latest included); None if fewer retained."""
+        lo, hi = self._span(n)
+        if hi - lo < n:
+            return None
+        return float(self._high[lo:hi].max())
+
+    def low(self, n: int) -> float | None:
+        """The lowest low of the last ``n`` bars (latest included); None if fewer retained."""
+        lo, hi = self._span(n)
+        if hi - lo < n:
+            return None
+        return float(self._low[lo:hi].min())
+
+    def arrays(self) -> dict[str, FloatArray]:
+        """Copies of the retained "high", "low", "close", "volume", oldest to newest."""
+        lo, hi = self._start, self._end
+        return {
+            "high": self._high[lo:hi].copy(),
+            "low": self._low[lo:hi].copy(),
+            "close": self._close[lo:hi].copy(),
+            "volume": self._volume[lo:hi].copy(),
+        }
