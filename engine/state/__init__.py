@@ -1,1 +1,48 @@
-"""Layer package: see DESIGN.md."""
+"""Layer 3, the strategy state machine (DESIGN.md §4).
+
+States, the typed context, positions (long and short), the actions a strategy
+returns and their strict parsing, costs, closed trades and the account.
+"""
+
+from engine.state.account import Account
+from engine.state.actions import (
+    ACTION_NAMES,
+    Action,
+    ActionError,
+    CancelAnalysis,
+    EnterLong,
+    EnterShort,
+    Exit,
+    UpdateStopLoss,
+    UpdateTakeProfit,
+    parse_action,
+)
+from engine.state.context import Context, ContextValue
+from engine.state.machine import StateMachine
+from engine.state.position import ClosedTrade, Costs, ExitReason, Position, Side
+from engine.state.state import HISTORY_LIMIT, State, Transition
+
+__all__ = [
+    "ACTION_NAMES",
+    "HISTORY_LIMIT",
+    "Account",
+    "Action",
+    "ActionError",
+    "CancelAnalysis",
+    "ClosedTrade",
+    "Context",
+    "ContextValue",
+    "Costs",
+    "EnterLong",
+    "EnterShort",
+    "Exit",
+    "ExitReason",
+    "Position",
+    "Side",
+    "State",
+    "StateMachine",
+    "Transition",
+    "UpdateStopLoss",
+    "UpdateTakeProfit",
+    "parse_action",
+]

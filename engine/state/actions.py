@@ -1,0 +1,179 @@
+"""The actions a strategy can return, and their parsing from a plain dict (DESIGN.md §4).
+
+``parse_action`` is the strict gate between a Lua table (converted to a dict by
+the strategy layer) and the state machine: an unknown action or field, a
+missing field or a value of the wrong type is an ``ActionError`` naming the
+action and field, with a "did you mean" suggestion, so a typo such as
+``stop_los`` can never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from engine.errors import StrategyError
+
+
+class ActionError(StrategyError):
+    """A strategy action that is unknown, malformed or not allowed now.
+
+    Attributes name the ``action``, the ``field``, its ``value`` and the
+    machine's ``state`` (None when the action was refused before the machine
+    saw it).
+    """
+
+    def __init__(
+        self, action: str | None, field: str, value: object, problem: str, state: str | None
+    ) -> None:
+        where = f"action {action!r}" if action is not None else "action table"
+        tail = f" (state {state})" if state is not None else ""
+        super().__init__(f"{where}: field {field!r} = {value!r} {problem}{tail}")
+        self.action = action
+        self.field = field
+        self.value = value
+        self.state = state
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAnalysis:
+    """Analyzing -> Idle."""
+
+    reason: str | None = None
+    name: ClassVar[str] = "cancel_analysis"
+
+
+@dataclass(frozen=True, slots=True)
+class EnterLong:
+    """Analyzing -> InPosition (long). ``price`` None = market at the bar's close."""
+
+    quantity: float
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str | None = None
+    name: ClassVar[str] = "enter_long"
+
+
+@dataclass(frozen=True, slots=True)
+class EnterShort:
+    """Analyzing -> InPosition (short). ``price`` None = market at the bar's close."""
+
+    quantity: float
+    price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str | None = None
+    name: ClassVar[str] = "enter_short"
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """InPosition -> Idle. ``price`` None = market at the bar's close (slipped)."""
+
+    price: float | None = None
+    reason: str | None = None
+    name: ClassVar[str] = "exit"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateStopLoss:
+    """Move the stop (InPosition only); must be on the protective side of the close."""
+
+    stop_loss: float
+    reason: str | None = None
+    name: ClassVar[str] = "update_stop_loss"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTakeProfit:
+    """Move the target (InPosition only); must be beyond the close in the position's favour."""
+
+    take_profit: float
+    reason: str | None = None
+    name: ClassVar[str] = "update_take_profit"
+
+
+Action = CancelAnalysis | EnterLong | EnterShort | Exit | UpdateStopLoss | UpdateTakeProfit
+
+_ENTRY_FIELDS = {"quantity": True, "price": False, "stop_loss": False, "take_profit": False}
+
+#: action name -> (class, {field: required}); "action" and "reason" are accepted everywhere.
+_SPECS: Mapping[str, tuple[type[Action], Mapping[str, bool]]] = {
+    "cancel_analysis": (CancelAnalysis, {}),
+    "enter_long": (EnterLong, _ENTRY_FIELDS),
+    "enter_short": (EnterShort, _ENTRY_FIELDS),
+    "exit": (Exit, {"price": False}),
+    "update_stop_loss": (UpdateStopLoss, {"stop_loss": True}),
+    "update_take_profit": (UpdateTakeProfit, {"take_profit": True}),
+}
+
+ACTION_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def parse_action(fields: Mapping[str, object]) -> Action:
+    """Turn a strategy's action table into an Action, or raise ActionError.
+
+    Checks the table only (names, presence, types, finiteness); whether the
+    action fits the machine's state and the bar is checked by the machine.
+    """
+    name = _action_name(fields)
+    cls, spec = _SPECS[name]
+    kwargs: dict[str, object] = {}
+    for key, value in fields.items():
+        if key == "action":
+            continue
+        if key == "reason":
+            if not isinstance(value, str):
+                raise ActionError(name, key, value, "must be a string", None)
+            kwargs[key] = value
+        elif key in spec:
+            kwargs[key] = _number(name, key, value)
+        else:
+            allowed = ", ".join(["action", *spec, "reason"])
+            hint = suggest(str(key), [*spec, "reason", "action"])
+            raise ActionError(
+                name, str(key), value, f"is not a field of {name!r}{hint}; fields: {allowed}", None
+            )
+    for key, required in spec.items():
+        if required and key not in kwargs:
+            raise ActionError(name, key, None, "is required", None)
+    return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _action_name(fields: Mapping[str, object]) -> str:
+    for key in fields:
+        if not isinstance(key, str):
+            raise ActionError(None, str(key), fields[key], "has a non-string key", None)
+    if "action" not in fields:
+        hint = suggest("action", [str(k) for k in fields])
+        raise ActionError(None, "action", None, f"is missing{hint}", None)
+    name = fields["action"]
+    if not isinstance(name, str) or name not in _SPECS:
+        hint = suggest(name, _SPECS) if isinstance(name, str) else ""
+        raise ActionError(
+            None, "action", name, f"is not an action{hint}; actions: {', '.join(_SPECS)}", None
+        )
+    return name
+
+
+def _number(action: str, field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ActionError(action, field, value, f"must be a number, not {type(value).__name__}",
+                          None)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ActionError(action, field, value, "must be a finite number", None)
+    return number

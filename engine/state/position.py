@@ -1,0 +1,142 @@
+"""Positions, costs and closed trades (DESIGN.md §4).
+
+P&L conventions (all amounts in quote currency):
+
+* Every fill pays ``fee_bps * fill_price * quantity / 1e4``.
+* Slippage moves a fill against the position: market entries, strategy market
+  exits and stop fills. Fills at an explicit strategy price (limit fills) and
+  take-profit fills have none.
+* ``Position.entry_price`` is the entry *fill* price (slippage included);
+  ``Position.entry_fee`` is the fee already paid for that fill.
+* Unrealized P&L at a mark price ``p`` is the gross mark-to-market minus the
+  entry fee already paid: ``direction * (p - entry_price) * quantity - entry_fee``.
+  The exit fee and exit slippage are not anticipated; they become part of the
+  trade's P&L when it closes.
+* A closed trade's P&L is ``direction * (exit_price - entry_price) * quantity
+  - entry_fee - exit_fee``. So at every mark, equity = starting equity +
+  realized P&L (sum of closed trades) + unrealized P&L, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from engine.errors import ConfigError
+
+
+class Side(StrEnum):
+    """Direction of a position."""
+
+    LONG = "long"
+    SHORT = "short"
+
+
+class ExitReason(StrEnum):
+    """Why a position closed (the journal stores the value)."""
+
+    STRATEGY = "strategy"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """Trading costs: fee and slippage in basis points (1 bp = 0.01 %)."""
+
+    fee_bps: float = 10.0
+    slippage_bps: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("fee_bps", "slippage_bps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"costs: {name} = {value!r} must be a number")
+            if not 0.0 <= value < 10_000.0:
+                raise ConfigError(f"costs: {name} = {value!r} must be in [0, 10000) bps")
+
+    def fee(self, price: float, quantity: float) -> float:
+        """The fee of one fill."""
+        return self.fee_bps * price * quantity / 1e4
+
+    def adverse(self, price: float, direction: float) -> float:
+        """``price`` moved against a trade that buys (direction +1) or sells (-1)."""
+        return price * (1.0 + direction * self.slippage_bps / 1e4)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position. Immutable: updates replace it.
+
+    ``entry_time`` is the timestamp of the bar whose close (or explicit price)
+    filled the entry. ``direction`` is +1.0 for long, -1.0 for short.
+    """
+
+    symbol: str
+    side: Side
+    quantity: float
+    entry_price: float
+    entry_time: int
+    entry_fee: float
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    @property
+    def direction(self) -> float:
+        """+1.0 for long, -1.0 for short."""
+        return 1.0 if self.side is Side.LONG else -1.0
+
+    def gross_pnl(self, price: float) -> float:
+        """Mark-to-market P&L at ``price`` before any fee."""
+        return self.direction * (price - self.entry_price) * self.quantity
+
+    def unrealized_pnl(self, price: float) -> float:
+        """P&L if marked at ``price``: gross minus the entry fee already paid."""
+        return self.gross_pnl(price) - self.entry_fee
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """A finished round trip. ``fees`` = entry fee + exit fee; ``pnl`` is net of them."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    entry_time: int
+    entry_price: float
+    exit_time: int
+    exit_price: float
+    fees: float
+    pnl: float
+    exit_reason: ExitReason
+
+    @property
+    def gross_pnl(self) -> float:
+        """P&L before fees (slippage is already in the prices)."""
+        return self.pnl + self.fees
+
+
+def close_position(
+    position: Position, exit_price: float, exit_time: int, reason: ExitReason, costs: Costs
+) -> ClosedTrade:
+    """The trade that results from closing ``position`` at ``exit_price``."""
+    exit_fee = costs.fee(exit_price, position.quantity)
+    pnl = position.gross_pnl(exit_price) - position.entry_fee - exit_fee
+    return ClosedTrade(
+        symbol=position.symbol,
+        side=position.side,
+        quantity=position.quantity,
+        entry_time=position.entry_time,
+        entry_price=position.entry_price,
+        exit_time=exit_time,
+        exit_price=exit_price,
+        fees=position.entry_fee + exit_fee,
+        pnl=pnl,
+        exit_reason=reason,
+    )
+
+
+def is_finite_positive(value: float) -> bool:
+    """True for a finite number > 0."""
+    return 0.0 < value < math.inf
