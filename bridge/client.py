@@ -1,0 +1,507 @@
+"""`OcamlIndicators`: the OCaml indicator server behind engine.indicators' API.
+
+One client owns one server process. Each call is one framed round trip under a
+lock (so the client is thread-safe). A dead or hung server fails the request in
+flight with BridgeError and is restarted on the next call; errors the server
+reports for a bad request become IndicatorError.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from bridge import protocol as p
+from bridge.results import MULTI_OUTPUT, Bands, FloatArray, Macd, Stoch
+from bridge.transport import ServerProcess, locate_executable
+from engine.errors import BridgeError, IndicatorError
+
+T = TypeVar("T")
+Result = FloatArray | Macd | Bands | Stoch | tuple[FloatArray, ...]
+StreamValue = float | tuple[float, ...] | None
+Params = Sequence[float] | Mapping[str, float]
+Request = str | tuple[str, Params]
+
+# Parameters that are real numbers; every other parameter is an integer period.
+_REAL_PARAMS = frozenset({"nbdev_up", "nbdev_down"})
+_BRIDGE_CODES = frozenset({p.ErrorCode.MALFORMED, p.ErrorCode.VERSION, p.ErrorCode.INTERNAL})
+
+
+@dataclass(frozen=True)
+class StreamHandle:
+    """An open stream on the server. ``initial`` is its value after the history."""
+
+    stream_id: int
+    name: str
+    params: tuple[float, ...]
+    outputs: tuple[str, ...]
+    generation: int
+    initial: StreamValue
+
+
+def _as_series(func: str, arg: str, values: object) -> FloatArray:
+    """A contiguous little-endian 1-D float64 array; finiteness is the server's job."""
+    try:
+        arr = np.ascontiguousarray(values, dtype=p.F64)
+    except (TypeError, ValueError) as exc:
+        raise IndicatorError(
+            f"{func}: argument '{arg}' must be a 1-D sequence of numbers, got "
+            f"{type(values).__name__} ({exc})"
+        ) from None
+    if arr.ndim != 1:
+        raise IndicatorError(
+            f"{func}: argument '{arg}' must be 1-D, got an array of shape {arr.shape}"
+        )
+    return arr
+
+
+def _as_param(func: str, arg: str, value: object) -> float:
+    """A parameter as sent on the wire; its range is the server's job.
+
+    The wire carries every parameter as a float64, so the Python type is checked
+    here: periods must be ints (not bools), the others real numbers.
+    """
+    if arg in _REAL_PARAMS:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise IndicatorError(f"{func}: argument '{arg}' must be a number, got {value!r}")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise IndicatorError(f"{func}: argument '{arg}' must be an integer, got {value!r}")
+    number = int(value)
+    return float(number) if abs(number) < 2**53 else math.copysign(2.0**53, number)
+
+
+def _server_error(error: p.ServerError) -> Exception:
+    if error.code in _BRIDGE_CODES:
+        return BridgeError(f"OCaml indicator server: {error.message}")
+    return IndicatorError(error.message)
+
+
+def _stream_value(values: Sequence[float]) -> StreamValue:
+    """None while every output is NaN (warm-up), else a float or a tuple."""
+    if all(math.isnan(v) for v in values):
+        return None
+    return float(values[0]) if len(values) == 1 else tuple(float(v) for v in values)
+
+
+class OcamlIndicators:
+    """Client of the OCaml indicator server, with engine.indicators' functions.
+
+    ``executable`` overrides $TANDEM_OCAML_BIN and the dune build output.
+    ``handshake_timeout`` bounds the start-up handshake, ``request_timeout``
+    each request, in seconds. Use as a context manager (or call ``close``).
+    """
+
+    def __init__(
+        self,
+        executable: str | os.PathLike[str] | None = None,
+        *,
+        handshake_timeout: float = 5.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.executable = locate_executable(executable)
+        self.handshake_timeout = handshake_timeout
+        self.request_timeout = request_timeout
+        self._lock = threading.Lock()
+        self._server: ServerProcess | None = None
+        self._catalog: Mapping[str, p.IndicatorInfo] = {}
+        self._generation = 0
+        self._request_id = 0
+        self._closed = False
+
+    # --- life cycle ---------------------------------------------------------
+
+    def __enter__(self) -> OcamlIndicators:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Starts the server and performs the handshake now (else on first use)."""
+        with self._lock:
+            self._ensure_server()
+
+    def close(self) -> None:
+        """Stops the server; the client cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running server's process id (None before start or after a failure)."""
+        server = self._server
+        return server.pid if server is not None else None
+
+    @property
+    def catalog(self) -> Mapping[str, p.IndicatorInfo]:
+        """The indicators the server announced in its handshake."""
+        with self._lock:
+            self._ensure_server()
+            return self._catalog
+
+    def _ensure_server(self) -> ServerProcess:
+        if self._closed:
+            raise BridgeError("this OcamlIndicators client is closed")
+        if self._server is None:
+            server = ServerProcess(self.executable)
+            try:
+                self._catalog = self._handshake(server)
+            except BridgeError:
+                server.kill()
+                raise
+            self._server = server
+            self._generation += 1
+        return self._server
+
+    def _handshake(self, server: ServerProcess) -> Mapping[str, p.IndicatorInfo]:
+        self._request_id = (self._request_id + 1) & 0xFFFFFFFF
+        kind, rid, body, _ = server.round_trip(
+            p.encode_hello(self._request_id), self.handshake_timeout
+        )
+        if kind == p.Kind.ERROR:
+            raise BridgeError(f"OCaml indicator server refused the handshake: "
+                              f"{p.decode_error(body).message}")
+        if kind != p.Kind.HELLO | 0x80 or rid != self._request_id:
+            raise BridgeError(f"OCaml indicator server answered the handshake with kind "
+                              f"0x{kind:02x}, request id {rid}")
+        try:
+            version, catalog = p.decode_hello(body)
+        except (p.ProtocolError, UnicodeDecodeError) as exc:
+            raise BridgeError(f"OCaml indicator server sent a corrupt catalog: {exc}") from exc
+        if version != p.VERSION:
+            raise BridgeError(f"OCaml indicator server speaks protocol {version}, "
+                              f"this client speaks {p.VERSION}")
+        return catalog
+
+    # --- round trips ----------------------------------------------------------
+
+    def _call(
+        self,
+        kind: p.Kind,
+        build: Callable[[int], Sequence[bytes | memoryview]],
+        decode: Callable[[memoryview, bool], T],
+        generation: int | None = None,
+    ) -> T:
+        """One request/reply under the lock; ``decode(body, fresh)`` runs inside it.
+
+        With ``generation``, fails with BridgeError if the server has restarted
+        since then (its streams are gone).
+        """
+        with self._lock:
+            server = self._ensure_server()
+            if generation is not None and generation != self._generation:
+                raise BridgeError("this stream was lost when the OCaml indicator server "
+                                  "restarted; open it again")
+            self._request_id = (self._request_id + 1) & 0xFFFFFFFF
+            rid = self._request_id
+            try:
+                got_kind, got_id, body, fresh = server.round_trip(build(rid), self.request_timeout)
+                if got_id != rid or got_kind not in (kind | 0x80, p.Kind.ERROR):
+                    raise BridgeError(f"OCaml indicator server replied out of turn (kind "
+                                      f"0x{got_kind:02x}, id {got_id}, expected id {rid})")
+                if got_kind == p.Kind.ERROR:
+                    raise _server_error(p.decode_error(body))
+                return decode(body, fresh)
+            except p.ProtocolError as exc:
+                self._discard(server)
+                raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") from exc
+            except BridgeError:
+                self._discard(server)
+                raise
+
+    def _discard(self, server: ServerProcess) -> None:
+        server.kill()
+        self._server = None
+
+    # --- batch ------------------------------------------------------------------
+
+    def _job(self, func: str, name: str, params: Params) -> tuple[p.Job, p.IndicatorInfo]:
+        """The wire job for (name, params), defaults filled in from the catalog.
+
+        An unknown name still becomes a job: the server rejects it, naming the
+        indicators it knows.
+        """
+        catalog = self._catalog or self.catalog
+        info = catalog.get(name, p.IndicatorInfo(name, (), (), ()))
+        names = [n for n, _ in info.params]
+        # Defaults come from the catalog already as wire floats; given values are checked.
+        if isinstance(params, Mapping):
+            unknown = sorted(set(params) - set(names))
+            if unknown and name in catalog:
+                raise IndicatorError(f"{func}: {name} has no parameter {unknown[0]!r}; "
+                                     f"its parameters are {', '.join(names) or 'none'}")
+            wire = [
+                _as_param(func, n, params[n]) if n in params else d for n, d in info.params
+            ] + [_as_param(func, k, params[k]) for k in unknown]
+        else:
+            names += [f"param{i}" for i in range(len(names), len(params))]
+            given = [_as_param(func, n, v) for n, v in zip(names, params, strict=False)]
+            wire = given + [d for _, d in info.params[len(params) :]]
+        return p.Job(name, tuple(wire)), info
+
+    def batch(
+        self,
+        requests: Sequence[Request],
+        *,
+        high: npt.ArrayLike | None = None,
+        low: npt.ArrayLike | None = None,
+        close: npt.ArrayLike | None = None,
+        volume: npt.ArrayLike | None = None,
+    ) -> list[Result]:
+        """Computes many indicators over one series in a single round trip.
+
+        A request is a name (default parameters) or (name, params) with params
+        positional in DESIGN order (missing ones take their defaults) or by name.
+        Results come in request order, each as the matching function returns it.
+        Raises IndicatorError for the first request the server rejected.
+        """
+        given = {"high": high, "low": low, "close": close, "volume": volume}
+        series = {k: _as_series("batch", k, v) for k, v in given.items() if v is not None}
+        jobs, infos = [], []
+        for req in requests:
+            name, params = (req, ()) if isinstance(req, str) else req
+            job, info = self._job("batch", name, params)
+            missing = [f for f in info.inputs if f not in series]
+            if missing:
+                raise IndicatorError(f"batch: {name} needs the {missing[0]} series; "
+                                     f"pass {missing[0]}= to batch()")
+            jobs.append(job)
+            infos.append(info)
+        return self._run_jobs(jobs, series, infos)
+
+    def _run_jobs(
+        self, jobs: list[p.Job], series: Mapping[str, FloatArray], infos: list[p.IndicatorInfo]
+    ) -> list[Result]:
+        arrays = [series.get(f) for f in p.FIELDS]
+
+        def decode(body: memoryview, fresh: bool) -> list[Result]:
+            results: list[Result] = []
+            for job, entry in zip(jobs, p.decode_batch(body), strict=True):
+                if isinstance(entry, p.ServerError):
+                    raise _server_error(entry)
+                outs = entry if fresh else [a.copy() for a in entry]
+                results.append(self._shape(job.name, outs))
+            return results
+
+        return self._call(
+            p.Kind.BATCH,
+            lambda rid: p.encode_series_request(p.Kind.BATCH, rid, arrays, jobs),
+            decode,
+        )
+
+    @staticmethod
+    def _shape(name: str, outs: list[FloatArray]) -> Result:
+        if name in MULTI_OUTPUT:
+            return MULTI_OUTPUT[name](*outs)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _one(self, name: str, series: Mapping[str, object], params: Sequence[object]) -> Result:
+        arrays = {k: _as_series(name, k if len(series) > 1 else "x", v) for k, v in series.items()}
+        info = self.catalog.get(name)
+        if info is None or len(info.params) != len(params):
+            raise BridgeError(f"the OCaml indicator server does not offer {name} with "
+                              f"{len(params)} parameter(s)")
+        names = [n for n, _ in info.params]
+        job = p.Job(name, tuple(_as_param(name, n, v) for n, v in zip(names, params, strict=True)))
+        return self._run_jobs([job], arrays, [info])[0]
+
+    def _array(self, name: str, series: Mapping[str, object], *params: object) -> FloatArray:
+        result = self._one(name, series, params)
+        assert isinstance(result, np.ndarray)
+        return result
+
+    # --- engine.indicators' functions -----------------------------------------
+
+    def sma(self, x: npt.ArrayLike, period: int) -> FloatArray:
+        """Simple moving average (TA-Lib SMA)."""
+        return self._array("sma", {"close": x}, period)
+
+    def ema(self, x: npt.ArrayLike, period: int) -> FloatArray:
+        """Exponential moving average seeded with an SMA (TA-Lib EMA)."""
+        return self._array("ema", {"close": x}, period)
+
+    def wma(self, x: npt.ArrayLike, period: int) -> FloatArray:
+        """Linearly weighted moving average (TA-Lib WMA)."""
+        return self._array("wma", {"close": x}, period)
+
+    def rsi(self, x: npt.ArrayLike, period: int = 14) -> FloatArray:
+        """Relative strength index with Wilder smoothing (TA-Lib RSI)."""
+        return self._array("rsi", {"close": x}, period)
+
+    def macd(self, x: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
+        """MACD line, signal and histogram (TA-Lib MACD)."""
+        result = self._one("macd", {"close": x}, (fast, slow, signal))
+        assert isinstance(result, Macd)
+        return result
+
+    def bollinger(
+        self, x: npt.ArrayLike, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0
+    ) -> Bands:
+        """Bollinger bands: SMA ± population std (TA-Lib BBANDS)."""
+        result = self._one("bollinger", {"close": x}, (period, nbdev_up, nbdev_down))
+        assert isinstance(result, Bands)
+        return result
+
+    def atr(
+        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
+    ) -> FloatArray:
+        """Average true range (TA-Lib ATR)."""
+        return self._array("atr", {"high": high, "low": low, "close": close}, period)
+
+    def stoch(
+        self,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        fastk: int = 5,
+        slowk: int = 3,
+        slowd: int = 3,
+    ) -> Stoch:
+        """Slow stochastic %K and %D with SMA smoothing (TA-Lib STOCH)."""
+        hlc = {"high": high, "low": low, "close": close}
+        result = self._one("stoch", hlc, (fastk, slowk, slowd))
+        assert isinstance(result, Stoch)
+        return result
+
+    def willr(
+        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
+    ) -> FloatArray:
+        """Williams %R (TA-Lib WILLR)."""
+        return self._array("willr", {"high": high, "low": low, "close": close}, period)
+
+    def cci(
+        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
+    ) -> FloatArray:
+        """Commodity channel index (TA-Lib CCI)."""
+        return self._array("cci", {"high": high, "low": low, "close": close}, period)
+
+    def adx(
+        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
+    ) -> FloatArray:
+        """Average directional index (TA-Lib ADX)."""
+        return self._array("adx", {"high": high, "low": low, "close": close}, period)
+
+    def mfi(
+        self,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        volume: npt.ArrayLike,
+        period: int = 14,
+    ) -> FloatArray:
+        """Money flow index (TA-Lib MFI)."""
+        hlcv = {"high": high, "low": low, "close": close, "volume": volume}
+        return self._array("mfi", hlcv, period)
+
+    def obv(self, close: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
+        """On-balance volume (TA-Lib OBV)."""
+        return self._array("obv", {"close": close, "volume": volume})
+
+    def roc(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
+        """Rate of change in percent (TA-Lib ROC)."""
+        return self._array("roc", {"close": x}, period)
+
+    def mom(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
+        """Momentum x[t] - x[t-period] (TA-Lib MOM)."""
+        return self._array("mom", {"close": x}, period)
+
+    # --- streams ------------------------------------------------------------------
+
+    def open_stream(
+        self,
+        name: str,
+        params: Params = (),
+        history: Mapping[str, npt.ArrayLike] | None = None,
+    ) -> StreamHandle:
+        """Opens a stateful stream fed with ``history`` (oldest first, by field name).
+
+        ``params`` as in ``batch``. The history must hold the indicator's inputs
+        (e.g. high, low, close for ATR); other fields are ignored.
+        """
+        job, info = self._job("open_stream", name, params)
+        given = history or {}
+        series = {f: _as_series("open_stream", f, given[f]) for f in info.inputs if f in given}
+        if given and len(series) < len(info.inputs):
+            missing = next(f for f in info.inputs if f not in series)
+            raise IndicatorError(f"open_stream: {name} needs the {missing} history")
+        arrays = [series.get(f) for f in p.FIELDS]
+
+        def decode(body: memoryview, fresh: bool) -> tuple[int, FloatArray, int]:
+            stream_id, values = p.decode_opened(body)
+            return stream_id, values.copy(), self._generation
+
+        stream_id, values, generation = self._call(
+            p.Kind.OPEN_STREAM,
+            lambda rid: p.encode_series_request(p.Kind.OPEN_STREAM, rid, arrays, [job]),
+            decode,
+        )
+        return StreamHandle(stream_id, name, job.params, info.outputs, generation,
+                            _stream_value(values.tolist()))
+
+    def push(
+        self, handle: StreamHandle, high: float, low: float, close: float, volume: float
+    ) -> StreamValue:
+        """Feeds one bar to a stream; returns its new value (None during warm-up)."""
+        return self.push_many([handle], high, low, close, volume)[0]
+
+    def push_many(
+        self,
+        handles: Sequence[StreamHandle],
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> list[StreamValue]:
+        """Feeds one bar to several streams in one round trip; values in handle order.
+
+        Raises IndicatorError for the first stream the server rejected (the
+        others have still consumed the bar).
+        """
+        if not handles:
+            return []
+        generation = handles[0].generation
+        if any(h.generation != generation for h in handles):
+            raise BridgeError("push_many: the handles come from different server lifetimes")
+        ids = [h.stream_id for h in handles]
+        bar = [float(high), float(low), float(close), float(volume)]
+
+        def decode(body: memoryview, fresh: bool) -> list[StreamValue]:
+            values: list[StreamValue] = []
+            for entry in p.decode_push(body):
+                if isinstance(entry, p.ServerError):
+                    raise _server_error(entry)
+                values.append(_stream_value([float(a[0]) for a in entry]))
+            return values
+
+        return self._call(p.Kind.PUSH, lambda rid: p.encode_push(rid, ids, bar), decode, generation)
+
+    def close_stream(self, handle: StreamHandle) -> None:
+        """Closes a stream. A stream lost in a server restart is already closed."""
+        with self._lock:
+            if handle.generation != self._generation or self._server is None:
+                return
+        self._call(
+            p.Kind.CLOSE_STREAM,
+            lambda rid: p.encode_close(rid, [handle.stream_id]),
+            lambda body, fresh: None,
+            handle.generation,
+        )

@@ -1,0 +1,236 @@
+"""Encoding and decoding of the Tandem indicator protocol (docs/protocol.md).
+
+Pure functions over bytes: no I/O here. A frame is ``u32 payload length`` then the
+payload: an 8-byte header (``u8 kind, u8 0, u16 0, u32 request id``) and the body.
+Floats travel as raw little-endian IEEE-754 bits, so values arrive bit-exact, and
+every float array starts at an 8-byte aligned payload offset so it can be viewed
+in place with ``np.frombuffer``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+VERSION = 1
+FIELDS = ("high", "low", "close", "volume")
+F64 = np.dtype("<f8")
+FloatArray = npt.NDArray[np.float64]
+
+_FRAME = struct.Struct("<IBBHI")  # payload length, kind, 0, 0, request id
+_SERIES = struct.Struct("<HHIIIII")  # jobs, 0, four input lengths, 0
+_ENTRY = struct.Struct("<BBHI")  # status, outputs, 0, length (values or message bytes)
+_COUNT = struct.Struct("<II")  # count, 0
+_BAR = struct.Struct("<dddd")
+_ERROR = struct.Struct("<HHI")  # code, 0, message length
+FRAME_HEADER_SIZE = _FRAME.size  # 12: the length prefix plus the payload header
+PAYLOAD_HEADER_SIZE = 8
+MAX_PAYLOAD = 1 << 30
+
+
+class Kind(IntEnum):
+    """Message kinds; a reply has the request's kind | 0x80, or ERROR."""
+
+    HELLO = 0x01
+    BATCH = 0x02
+    OPEN_STREAM = 0x03
+    PUSH = 0x04
+    CLOSE_STREAM = 0x05
+    ERROR = 0xFF
+
+
+class ErrorCode(IntEnum):
+    """Codes of error replies and of failed entries in batch and push replies."""
+
+    MALFORMED = 1
+    UNKNOWN_INDICATOR = 2
+    INVALID_ARGUMENT = 3
+    NON_FINITE = 4
+    LENGTH_MISMATCH = 5
+    UNKNOWN_STREAM = 6
+    VERSION = 7
+    INTERNAL = 8
+
+
+class ProtocolError(Exception):
+    """A reply that does not parse: the byte stream can no longer be trusted."""
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """An error the server reported for one request (or one entry of it)."""
+
+    code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    """One indicator of the server's catalog, as announced in the handshake."""
+
+    name: str
+    inputs: tuple[str, ...]
+    params: tuple[tuple[str, float], ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One indicator computation of a batch: its name and every parameter."""
+
+    name: str
+    params: tuple[float, ...]
+
+
+Entry = list[FloatArray] | ServerError
+
+
+def frame(kind: Kind, request_id: int, body_size: int) -> bytes:
+    """The 12-byte frame start (length prefix and payload header) for a body."""
+    return _FRAME.pack(PAYLOAD_HEADER_SIZE + body_size, kind, 0, 0, request_id)
+
+
+def parse_frame_header(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
+    """(payload length, kind, request id) of a frame start; checks the length."""
+    length, kind, _, _, request_id = _FRAME.unpack_from(data, 0)
+    if not PAYLOAD_HEADER_SIZE <= length <= MAX_PAYLOAD:
+        raise ProtocolError(f"reply frame length {length} outside [8, {MAX_PAYLOAD}]")
+    return length, kind, request_id
+
+
+def encode_hello(request_id: int, version: int = VERSION) -> list[bytes]:
+    """A handshake request."""
+    return [frame(Kind.HELLO, request_id, 4), struct.pack("<I", version)]
+
+
+def _encode_job(job: Job) -> bytes:
+    name = job.name.encode()
+    if len(name) > 255 or len(job.params) > 255:
+        raise ValueError(f"indicator name or parameter list too long: {job.name!r}")
+    count = len(job.params)
+    return b"".join(
+        (bytes((len(name),)), name, bytes((count,)), struct.pack(f"<{count}d", *job.params))
+    )
+
+
+def encode_series_request(
+    kind: Kind, request_id: int, series: Sequence[FloatArray | None], jobs: Sequence[Job]
+) -> list[bytes | memoryview]:
+    """A batch or open-stream request: the four inputs (None = absent), then the jobs.
+
+    The arrays must be C-contiguous little-endian float64; they are sent without a copy.
+    """
+    arrays = [a if a is not None else np.empty(0, F64) for a in series]
+    tail = b"".join(_encode_job(job) for job in jobs)
+    head = _SERIES.pack(len(jobs), 0, *(a.size for a in arrays), 0)
+    size = len(head) + sum(a.nbytes for a in arrays) + len(tail)
+    parts: list[bytes | memoryview] = [frame(kind, request_id, size) + head]
+    parts.extend(a.data.cast("B") for a in arrays if a.size)
+    parts.append(tail)
+    return parts
+
+
+def encode_push(request_id: int, stream_ids: Sequence[int], bar: Sequence[float]) -> list[bytes]:
+    """A push of one bar (high, low, close, volume) to several streams."""
+    count = len(stream_ids)
+    body = _COUNT.pack(count, 0) + _BAR.pack(*bar) + struct.pack(f"<{count}I", *stream_ids)
+    return [frame(Kind.PUSH, request_id, len(body)) + body]
+
+
+def encode_close(request_id: int, stream_ids: Sequence[int]) -> list[bytes]:
+    """A request closing several streams (all or none)."""
+    count = len(stream_ids)
+    body = _COUNT.pack(count, 0) + struct.pack(f"<{count}I", *stream_ids)
+    return [frame(Kind.CLOSE_STREAM, request_id, len(body)) + body]
+
+
+class _Reader:
+    """A bounds-checked cursor over a reply body."""
+
+    def __init__(self, body: memoryview) -> None:
+        self.body = body
+        self.pos = 0
+
+    def take(self, size: int) -> int:
+        start = self.pos
+        if start + size > len(self.body):
+            raise ProtocolError(f"reply body ends at {len(self.body)}, needed {start + size}")
+        self.pos = start + size
+        return start
+
+    def unpack(self, fmt: struct.Struct) -> tuple[int, ...]:
+        return fmt.unpack_from(self.body, self.take(fmt.size))
+
+    def str8(self) -> str:
+        size = self.body[self.take(1)]
+        start = self.take(size)
+        return bytes(self.body[start : start + size]).decode()
+
+    def floats(self, count: int) -> FloatArray:
+        start = self.take(8 * count)
+        return np.frombuffer(self.body, F64, count, start)
+
+    def message(self, size: int, padded: bool) -> str:
+        start = self.take(size + ((-size) % 8 if padded else 0))
+        return bytes(self.body[start : start + size]).decode(errors="replace")
+
+
+def decode_error(body: memoryview) -> ServerError:
+    """The code and message of an ERROR reply."""
+    r = _Reader(body)
+    code, _, size = r.unpack(_ERROR)
+    return ServerError(code, r.message(size, padded=False))
+
+
+def decode_hello(body: memoryview) -> tuple[int, dict[str, IndicatorInfo]]:
+    """The server's protocol version and its catalog of indicators."""
+    r = _Reader(body)
+    version, count = r.unpack(_COUNT)
+    catalog: dict[str, IndicatorInfo] = {}
+    for _ in range(count):
+        name = r.str8()
+        inputs = tuple(r.str8() for _ in range(r.body[r.take(1)]))
+        params = []
+        for _ in range(r.body[r.take(1)]):
+            pname = r.str8()
+            params.append((pname, float(r.floats(1)[0])))
+        outputs = tuple(r.str8() for _ in range(r.body[r.take(1)]))
+        catalog[name] = IndicatorInfo(name, inputs, tuple(params), outputs)
+    return version, catalog
+
+
+def _decode_entries(r: _Reader, count: int) -> list[Entry]:
+    entries: list[Entry] = []
+    for _ in range(count):
+        status, n_out, _, size = r.unpack(_ENTRY)
+        if status:
+            entries.append(ServerError(status, r.message(size, padded=True)))
+        else:
+            entries.append([r.floats(size) for _ in range(n_out)])
+    return entries
+
+
+def decode_batch(body: memoryview) -> list[Entry]:
+    """Per job: its output arrays (views into ``body``) or the server's error."""
+    r = _Reader(body)
+    count = r.unpack(struct.Struct("<HHI"))[0]
+    return _decode_entries(r, count)
+
+
+def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
+    """The new stream's id and its outputs after the history bars."""
+    r = _Reader(body)
+    stream_id, n_out, _, _ = r.unpack(struct.Struct("<IBBH"))
+    return stream_id, r.floats(n_out)
+
+
+def decode_push(body: memoryview) -> list[Entry]:
+    """Per stream: a one-element array per output, or the server's error."""
+    r = _Reader(body)
+    count = r.unpack(_COUNT)[0]
+    return _decode_entries(r, count)

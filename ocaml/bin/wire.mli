@@ -1,0 +1,74 @@
+(** Framing and little-endian encoding of the Tandem indicator protocol
+    (docs/protocol.md). A frame is a u32 payload length followed by the
+    payload: an 8-byte header (u8 kind, u8 0, u16 0, u32 request id) and
+    the body. Floats travel as their raw IEEE-754 bits, little-endian. *)
+
+val version : int
+(** The protocol version this server speaks. *)
+
+val max_payload : int
+(** Largest payload accepted (1 GiB); anything larger is a corrupt frame. *)
+
+exception Corrupt of string
+(** The byte stream cannot be trusted any more (bad length, truncated frame,
+    unknown message kind): the server reports it and exits non-zero. *)
+
+exception Bad_request of int * string
+(** A well-framed request that cannot be served: error code and message.
+    The server answers it with an error reply and keeps serving. *)
+
+(** Error codes carried by error replies and failed batch entries. *)
+module Code : sig
+  val malformed : int
+  val unknown_indicator : int
+  val invalid_argument : int
+  val non_finite : int
+  val length_mismatch : int
+  val unknown_stream : int
+  val version : int
+  val internal : int
+end
+
+type frame = { kind : int; id : int; payload : Bytes.t; length : int }
+(** One received frame; the body occupies [payload] from offset 8 to [length]. *)
+
+type reader
+(** Reads frames from a channel, reusing one growable buffer. *)
+
+val reader : in_channel -> reader
+
+val read_frame : reader -> frame option
+(** The next frame, or [None] on end of input at a frame boundary.
+    Raises [Corrupt] on a bad length or a truncated frame. *)
+
+val write_frame : out_channel -> kind:int -> id:int -> Buffer.t -> unit
+(** Writes one frame whose body is the buffer's contents, and flushes. *)
+
+(** A bounds-checked cursor over a frame's body. Running past the end raises
+    [Bad_request (Code.malformed, _)] naming the field being read. *)
+module Cursor : sig
+  type t
+  val of_frame : frame -> t
+  val u8 : t -> string -> int
+  val u16 : t -> string -> int
+  val u32 : t -> string -> int
+  val f64 : t -> string -> float
+  val floats : t -> int -> string -> float array
+  val str8 : t -> string -> string
+  val skip : t -> int -> string -> unit
+  val finish : t -> string -> unit
+  (** Raises [Bad_request] when bytes remain after the last field. *)
+end
+
+(** Appending little-endian fields to a reply body. *)
+module Out : sig
+  val u8 : Buffer.t -> int -> unit
+  val u16 : Buffer.t -> int -> unit
+  val u32 : Buffer.t -> int -> unit
+  val f64 : Buffer.t -> float -> unit
+  val floats : Buffer.t -> float array -> unit
+  val str8 : Buffer.t -> string -> unit
+  val str16 : Buffer.t -> string -> unit
+  val padded : Buffer.t -> string -> unit
+  (** The string's bytes, zero-padded to a multiple of 8. *)
+end
