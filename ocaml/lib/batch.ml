@@ -266,7 +266,7 @@ let cci high low close period =
         for j = 0 to n - 1 do md := !md +. Float.abs (buf.(j) -. avg) done;
         let dev = tp -. avg in
         out.(t) <-
-          (if (not (is_zero dev)) && not (is_zero !md) then
+          (if dev <> 0.0 && !md <> 0.0 then
              dev /. (0.015 *. (!md /. nf))
            else 0.0)
       end

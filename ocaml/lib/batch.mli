@@ -73,7 +73,8 @@ val cci : float array -> float array -> float array -> int -> float array
 (** [cci high low close n], n >= 2. Lookback [n - 1]. TP = (h + l + c) / 3 in
     an n-slot circular buffer (bar t in slot t mod n); avg and the mean
     deviation are summed in slot order; out = (TP - avg) / (0.015 * md / n),
-    or 0.0 when TP - avg or the deviation sum is within 1e-14 of zero. *)
+    or 0.0 when TP - avg or the deviation sum is exactly 0 (TA-Lib 0.7.1
+    tests [!= 0.0] here, so a constant window can give +-66.67 from rounding). *)
 
 val adx : float array -> float array -> float array -> int -> float array
 (** [adx high low close n], n >= 2. Lookback [2n - 1]. +DM/-DM (ties give

@@ -277,7 +277,7 @@ let cci period =
         let md = ref 0.0 in
         for j = 0 to n - 1 do md := !md +. Float.abs (buf.(j) -. avg) done;
         let dev = tp -. avg in
-        if (not (is_zero dev)) && not (is_zero !md) then dev /. (0.015 *. (!md /. nf))
+        if dev <> 0.0 && !md <> 0.0 then dev /. (0.015 *. (!md /. nf))
         else 0.0
       end)
 
