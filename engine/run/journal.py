@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS transitions (
     timestamp       INTEGER NOT NULL,
     from_state      TEXT NOT NULL,
     to_state        TEXT NOT NULL,
-    reason          TEXT NOT NULL
+    reason          TEXT NOT NULL,      -- detect_opportunity, an action name, stop_loss, ...
+    note            TEXT                -- the action's optional free-text reason
 );
 CREATE TABLE IF NOT EXISTS strategy_errors (
     id              INTEGER PRIMARY KEY,
@@ -252,13 +253,19 @@ class Journal:
             self._commit()
 
     def record_transition(
-        self, symbol: str, timestamp: int, from_state: str, to_state: str, reason: str
+        self,
+        symbol: str,
+        timestamp: int,
+        from_state: str,
+        to_state: str,
+        reason: str,
+        note: str | None = None,
     ) -> None:
         """A state transition of ``symbol``'s machine."""
         self._write(
-            "INSERT INTO transitions (run_id, symbol, timestamp, from_state, to_state, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (self._run(), symbol, timestamp, from_state, to_state, reason),
+            "INSERT INTO transitions (run_id, symbol, timestamp, from_state, to_state, reason,"
+            " note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self._run(), symbol, timestamp, from_state, to_state, reason, note),
         )
 
     def record_strategy_error(

@@ -1,0 +1,212 @@
+"""The per-symbol runner: one window, state machine, strategy and indicator API.
+
+Per bar (DESIGN.md §4, §5): push the bar into the window (an identical
+duplicate is dropped and counted, a conflicting or older bar is rejected,
+counted and journaled), auto-exit first, update the indicator streams, call
+exactly one strategy function (chosen by the state after auto-exit), mark the
+equity, then journal the transitions and trades of the bar.
+
+Error policy: a ``StrategyError`` skips that call's action; it is logged,
+counted and journaled. After ``max_errors`` consecutive errors the symbol's
+strategy is stopped: no Lua function is called any more, but the runner keeps
+consuming the symbol's bars in *protect-only* mode — auto-exit still fires the
+open position's stop-loss / take-profit and equity is still marked. A position
+that never reaches a level stays open at the end (reported with its unrealized
+P&L, never silently closed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from engine.errors import MarketDataError, StrategyError
+from engine.market.bar import Bar
+from engine.market.window import MarketDataWindow
+from engine.run.journal import Journal
+from engine.state import ClosedTrade, StateMachine
+
+if TYPE_CHECKING:
+    from engine.indicators.api import IndicatorApi
+
+log = logging.getLogger("tandem.run")
+
+
+class Strategy(Protocol):
+    """What the runner needs of a strategy (``engine.strategy.LuaStrategy``)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+    def step(self, bar: Bar, machine: StateMachine, api: IndicatorApi) -> ClosedTrade | None: ...
+
+
+@dataclass(slots=True)
+class SymbolStats:
+    """Counters of one symbol's run (the trade figures are net of fees)."""
+
+    bars: int = 0
+    duplicate_bars: int = 0
+    rejected_bars: int = 0
+    strategy_errors: int = 0
+    trades: int = 0
+    wins: int = 0
+    gross_profit: float = 0.0
+    gross_loss: float = 0.0
+    pnl: float = 0.0
+    fees: float = 0.0
+    reloads: int = 0
+    reload_errors: int = 0
+    last_close: float | None = None
+
+
+class SymbolRunner:
+    """Runs one symbol's bars through its strategy; see the module docstring."""
+
+    def __init__(
+        self,
+        symbol: str,
+        strategy: Strategy,
+        machine: StateMachine,
+        window: MarketDataWindow,
+        api: IndicatorApi,
+        journal: Journal,
+        max_errors: int = 10,
+    ) -> None:
+        self.symbol = symbol
+        self.strategy = strategy
+        self.machine = machine
+        self.window = window
+        self.api = api
+        self.journal = journal
+        self.max_errors = max_errors
+        self.stats = SymbolStats()
+        self.consecutive_errors = 0
+        #: why the strategy was stopped (None while it runs)
+        self.stopped: str | None = None
+        self._transitions_seen = machine.transition_count
+        self._new_version = True
+
+    # -- the per-bar flow -------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> bool:
+        """Process one bar; False when it was a duplicate or rejected by the window."""
+        try:
+            if not self.window.push(bar):
+                self.stats.duplicate_bars += 1
+                return False
+        except MarketDataError as exc:
+            self._reject(bar, exc)
+            return False
+        self.stats.bars += 1
+        machine = self.machine
+        if self._new_version:
+            self._journal_version(bar.timestamp)
+        exit_trade = machine.auto_exit(bar)
+        self.api.on_bar(bar)
+        step_trade = None
+        if self.stopped is None:
+            try:
+                step_trade = self.strategy.step(bar, machine, self.api)
+            except StrategyError as exc:
+                self._strategy_error(bar, exc)
+            else:
+                self.consecutive_errors = 0
+        machine.mark(bar)
+        self.stats.last_close = bar.close
+        self._journal_transitions()
+        if exit_trade is not None:
+            self._trade(exit_trade)
+        if step_trade is not None:
+            self._trade(step_trade)
+        return True
+
+    def replace_strategy(self, strategy: Strategy) -> None:
+        """Hot reload: the next bar runs ``strategy``; state, context, position and
+        indicator streams are kept (Lua globals of the old version are not)."""
+        self.strategy = strategy
+        self.stats.reloads += 1
+        self._new_version = True
+
+    # -- bookkeeping ------------------------------------------------------------
+
+    def _reject(self, bar: Bar, exc: MarketDataError) -> None:
+        self.stats.rejected_bars += 1
+        kind = "conflict" if bar.timestamp == self._last_timestamp() else "out_of_order"
+        log.warning("%s: bar rejected: %s", self.symbol, exc)
+        self.journal.record_rejected_bar(
+            self.symbol, bar.timestamp, source="window", kind=kind, location=None, reason=str(exc)
+        )
+
+    def _last_timestamp(self) -> int | None:
+        latest = self.window.latest() if len(self.window) else None
+        return None if latest is None else latest.timestamp
+
+    def _strategy_error(self, bar: Bar, exc: StrategyError) -> None:
+        self.stats.strategy_errors += 1
+        self.consecutive_errors += 1
+        n = self.consecutive_errors
+        log.error("%s @ %d: strategy error (%d in a row): %s", self.symbol, bar.timestamp, n, exc)
+        self.journal.record_strategy_error(self.symbol, bar.timestamp, "call", str(exc), n)
+        if n >= self.max_errors:
+            self.stopped = (
+                f"strategy stopped after {n} consecutive errors (--max-errors {self.max_errors});"
+                f" last: {exc}"
+            )
+            log.error(
+                "%s: %s. Auto-exit keeps protecting the open position; no new entries.",
+                self.symbol,
+                self.stopped,
+            )
+            self.journal.record_strategy_error(
+                self.symbol, bar.timestamp, "stopped", self.stopped, n
+            )
+
+    def _trade(self, trade: ClosedTrade) -> None:
+        s = self.stats
+        s.trades += 1
+        s.pnl += trade.pnl
+        s.fees += trade.fees
+        if trade.pnl > 0:
+            s.wins += 1
+            s.gross_profit += trade.pnl
+        else:
+            s.gross_loss -= trade.pnl
+        self.journal.record_trade(
+            self.symbol,
+            side=trade.side.value,
+            quantity=trade.quantity,
+            entry_timestamp=trade.entry_time,
+            entry_price=trade.entry_price,
+            exit_timestamp=trade.exit_time,
+            exit_price=trade.exit_price,
+            exit_reason=trade.exit_reason.value,
+            fees=trade.fees,
+            pnl=trade.pnl,
+        )
+
+    def _journal_transitions(self) -> None:
+        """Journal the transitions made since the last call (at most two per bar:
+        auto-exit, then the strategy's result; history keeps the last 100)."""
+        count = self.machine.transition_count
+        new = count - self._transitions_seen
+        if new <= 0:
+            return
+        self._transitions_seen = count
+        for t in self.machine.history[-new:]:
+            self.journal.record_transition(
+                self.symbol, t.timestamp, t.from_state.value, t.to_state.value, t.reason, t.note
+            )
+
+    def _journal_version(self, timestamp: int) -> None:
+        s = self.strategy
+        self.journal.record_strategy_version(self.symbol, s.path, s.sha256, s.params, timestamp)
+        self._new_version = False
