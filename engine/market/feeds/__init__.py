@@ -1,0 +1,25 @@
+"""Market-data feeds: simulated, CSV replay and live Binance klines (DESIGN.md §2, §8).
+
+Every feed is an async iterator of validated, closed `Bar`s with `.stats`
+(`FeedStats`) and `.total`; `open_feed` builds one from a command-line spec.
+"""
+
+from __future__ import annotations
+
+from engine.market.feeds.base import Feed
+from engine.market.feeds.csv_feed import CsvFeed
+from engine.market.feeds.interval import parse_interval
+from engine.market.feeds.simulated import SimulatedFeed
+from engine.market.feeds.spec import DEFAULT_SIM_BARS, open_feed
+from engine.market.feeds.stats import FeedStats, RejectRecord
+
+__all__ = [
+    "DEFAULT_SIM_BARS",
+    "CsvFeed",
+    "Feed",
+    "FeedStats",
+    "RejectRecord",
+    "SimulatedFeed",
+    "open_feed",
+    "parse_interval",
+]

@@ -1,0 +1,335 @@
+"""Replay of a CSV file: a header CSV or Binance's headerless 12-column klines.
+
+Accepted formats (detected from the first non-blank line):
+
+* **Header CSV** — a header row naming, case-insensitively, a timestamp column
+  (`timestamp`, `time`, `open_time`, `date` or `datetime`) and `open`, `high`,
+  `low`, `close`, `volume`; optionally `bid`, `ask` (empty cell = none) and
+  `symbol`. Other columns are ignored. Timestamps are epoch numbers in s, ms,
+  µs or ns (unit by magnitude, see `timestamps`) or ISO-8601 text (UTC when
+  no zone is given).
+* **Binance kline CSV** (data.binance.vision) — no header, 12 columns: open
+  time, open, high, low, close, volume, close time, quote volume, trades,
+  taker buy base, taker buy quote, ignore. Open time in ms or µs (spot files
+  since 2025 use µs).
+
+Without a `symbol` column a file holds one symbol, named by the caller. With
+one, rows are routed by it and rows of symbols not asked for are skipped.
+
+A bad row — wrong number of columns, a non-number, a bar breaking DESIGN.md §2,
+a duplicate or an older timestamp — is counted in `stats` with its line number
+and reason, and the replay goes on. A missing, unreadable or unrecognisable
+file is a FeedError naming the path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from engine.errors import FeedError, MarketDataError
+from engine.market.bar import Bar
+from engine.market.feeds.base import check_bars, check_symbols
+from engine.market.feeds.stats import FeedStats
+from engine.market.feeds.timestamps import number_to_ms, parse_timestamp
+
+TIME_NAMES: Final = ("timestamp", "time", "open_time", "date", "datetime")
+PRICE_NAMES: Final = ("open", "high", "low", "close", "volume")
+BINANCE_COLUMNS: Final = 12
+YIELD_EVERY: Final = 4096
+MS_LOW: Final = 100_000_000_000  # epoch numbers in [MS_LOW, MS_HIGH) are milliseconds
+MS_HIGH: Final = 100_000_000_000_000
+EXPECTED: Final = (
+    "a header row with timestamp, open, high, low, close, volume columns "
+    "(optional bid, ask, symbol) or Binance's headerless 12-column kline rows"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the fields are: column indices, row width and whether there is a header."""
+
+    kind: str  # "header" or "binance"
+    width: int
+    time: int
+    prices: tuple[int, int, int, int, int]  # open, high, low, close, volume
+    bid: int | None = None
+    ask: int | None = None
+    symbol: int | None = None
+
+    @property
+    def has_header(self) -> bool:
+        return self.kind == "header"
+
+
+def detect_layout(first_row: list[str], path: Path) -> Layout:
+    """Decide the file format from its first non-blank row; FeedError if neither."""
+    names = [cell.strip().lower() for cell in first_row]
+    if len(names) == BINANCE_COLUMNS and _all_numbers(names[:6]):
+        return Layout("binance", BINANCE_COLUMNS, 0, (1, 2, 3, 4, 5))
+    time_col = next((names.index(n) for n in TIME_NAMES if n in names), None)
+    missing = [n for n in PRICE_NAMES if n not in names]
+    if time_col is not None and not missing:
+
+        def col(name: str) -> int | None:
+            return names.index(name) if name in names else None
+
+        prices = (
+            names.index("open"),
+            names.index("high"),
+            names.index("low"),
+            names.index("close"),
+            names.index("volume"),
+        )
+        return Layout("header", len(names), time_col, prices, col("bid"), col("ask"), col("symbol"))
+    if time_col is not None or len(missing) < len(PRICE_NAMES):
+        lacking = missing + ([] if time_col is not None else ["timestamp"])
+        raise FeedError(
+            f"{path}: header row lacks column(s) {', '.join(lacking)}; expected {EXPECTED}"
+        )
+    raise FeedError(
+        f"{path}: unrecognised CSV format (first row {first_row[:6]!r}); expected {EXPECTED}"
+    )
+
+
+def _all_numbers(cells: list[str]) -> bool:
+    try:
+        for cell in cells:
+            float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+if TYPE_CHECKING:
+    from _csv import Reader as _CsvReader
+
+Converter = Callable[[list[str], str], Bar]
+
+
+def make_converter(lay: Layout) -> Converter:
+    """A function turning one row of `lay` into a Bar.
+
+    It raises ValueError for a non-number (the caller diagnoses which field) and
+    MarketDataError for a bar breaking DESIGN.md §2.
+    """
+    ti, (oi, hi, li, ci, vi), bi, ai = lay.time, lay.prices, lay.bid, lay.ask
+    if lay.kind == "binance":
+
+        def binance(row: list[str], symbol: str) -> Bar:
+            return Bar(
+                symbol,
+                number_to_ms(int(row[0])),
+                float(row[1]),
+                float(row[2]),
+                float(row[3]),
+                float(row[4]),
+                float(row[5]),
+            )
+
+        return binance
+
+    def header(row: list[str], symbol: str) -> Bar:
+        bid = float(row[bi]) if bi is not None and row[bi].strip() else None
+        ask = float(row[ai]) if ai is not None and row[ai].strip() else None
+        cell = row[ti]
+        ts = int(cell) if cell.isdigit() else parse_timestamp(cell)
+        return Bar(
+            symbol,
+            ts if MS_LOW <= ts < MS_HIGH else number_to_ms(ts),
+            float(row[oi]),
+            float(row[hi]),
+            float(row[li]),
+            float(row[ci]),
+            float(row[vi]),
+            bid,
+            ask,
+        )
+
+    return header
+
+
+def field_problem(lay: Layout, row: list[str]) -> str:
+    """Why `row` does not convert: the first field that is not a number."""
+    try:
+        (
+            number_to_ms(int(row[lay.time]))
+            if lay.kind == "binance"
+            else parse_timestamp(row[lay.time])
+        )
+    except ValueError as exc:
+        return (
+            f"field 'timestamp': {exc}"
+            if lay.kind != "binance"
+            else (f"field 'open_time' = {row[lay.time]!r} is not a whole number")
+        )
+    fields = dict(zip(PRICE_NAMES, lay.prices, strict=True))
+    fields.update({k: v for k, v in (("bid", lay.bid), ("ask", lay.ask)) if v is not None})
+    for name, index in fields.items():
+        cell = row[index]
+        if name in ("bid", "ask") and not cell.strip():
+            continue
+        try:
+            float(cell)
+        except ValueError:
+            return f"field {name!r} = {cell!r} is not a number"
+    return "unconvertible row"  # pragma: no cover - every ValueError source is checked above
+
+
+def row_timestamp(lay: Layout, row: list[str]) -> int | None:
+    """The row's timestamp in ms when it is readable, for reject records."""
+    try:
+        if lay.kind == "binance":
+            return number_to_ms(int(row[lay.time]))
+        return parse_timestamp(row[lay.time])
+    except ValueError:
+        return None
+
+
+class CsvFeed:
+    """Replays one CSV file as bars (see the module docstring for the formats).
+
+    `symbol` names the file's symbol (a file without a `symbol` column) or, for a
+    file with one, the symbols to keep (a name or several). `bars` limits the
+    bars per symbol. The file's format is checked when the feed is created.
+    """
+
+    def __init__(
+        self, path: str | Path, symbol: str | Iterable[str] = "BTCUSDT", *, bars: int | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.symbols = check_symbols(symbol)
+        self.bars = check_bars(bars)
+        self.stats = FeedStats()
+        self.skipped_other_symbols = 0
+        self.layout = self._inspect()
+        if self.layout.symbol is None and len(self.symbols) != 1:
+            raise FeedError(
+                f"{self.path}: has no symbol column, so it holds one symbol, but "
+                f"{len(self.symbols)} were asked for ({', '.join(self.symbols)}); "
+                "use one file per symbol or add a symbol column"
+            )
+        self._started = False
+
+    def _inspect(self) -> Layout:
+        """The layout, from the first non-blank row; FeedError if missing/unreadable."""
+        try:
+            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+                first = next((row for row in csv.reader(handle) if row), None)
+        except OSError as exc:
+            raise FeedError(f"cannot read CSV file {self.path}: {exc.strerror or exc}") from None
+        except csv.Error as exc:
+            raise FeedError(f"{self.path}: unreadable CSV ({exc}); expected {EXPECTED}") from None
+        if first is None:
+            raise FeedError(f"{self.path}: the file is empty; expected {EXPECTED}")
+        return detect_layout(first, self.path)
+
+    @cached_property
+    def total(self) -> int | None:
+        """Expected bars: the non-blank data rows (an upper bound), capped by `bars`."""
+        try:
+            with self.path.open("rb") as raw:
+                rows = sum(1 for line in raw if line.strip())
+        except OSError:
+            return None
+        rows -= 1 if self.layout.has_header else 0
+        return rows if self.bars is None else min(rows, self.bars * len(self.symbols))
+
+    def iter_bars(self) -> Iterator[Bar]:
+        """The accepted bars as a plain (synchronous) iterator — the fast path."""
+        if self._started:
+            raise FeedError(f"the CSV feed of {self.path} was already iterated; create a new one")
+        self._started = True
+        remaining: dict[str, int] = dict.fromkeys(self.symbols, self.bars or 0)
+        last: dict[str, Bar] = {}
+        try:
+            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+                reader = csv.reader(handle)
+                if self.layout.has_header:
+                    next((row for row in reader if row), None)
+                while True:  # a csv.Error (e.g. a NUL byte) costs one row, then reading resumes
+                    try:
+                        yield from self._rows(reader, remaining, last)
+                        return
+                    except csv.Error as exc:
+                        where = f"{self.path}:{reader.line_num}"
+                        self.stats.reject("malformed", where, f"unreadable CSV row: {exc}")
+        except OSError as exc:
+            raise FeedError(f"cannot read CSV file {self.path}: {exc.strerror or exc}") from None
+
+    def _rows(
+        self, reader: _CsvReader, remaining: dict[str, int], last: dict[str, Bar]
+    ) -> Iterator[Bar]:
+        """Rows → bars. `remaining` holds the bars still wanted per symbol (0: no limit)."""
+        lay, stats, convert = self.layout, self.stats, make_converter(self.layout)
+        width, limited = lay.width, self.bars
+        fixed = self.symbols[0] if lay.symbol is None else None
+        symbol_col = lay.symbol or 0  # only read when the file has a symbol column
+        for row in reader:
+            if len(row) != width:
+                if row:
+                    self._reject_width(reader.line_num, row)
+                continue
+            symbol = fixed or row[symbol_col].strip()
+            if symbol not in remaining:
+                self.skipped_other_symbols += 1
+                continue
+            try:
+                bar = convert(row, symbol)
+            except (ValueError, MarketDataError) as exc:
+                self._reject_row(reader.line_num, row, symbol, exc)
+                continue
+            prev = last.get(symbol)
+            if prev is not None and bar[1] <= prev[1]:
+                self._reject_order(reader.line_num, bar, prev)
+                continue
+            last[symbol] = bar
+            stats.bars += 1
+            yield bar
+            if limited:
+                remaining[symbol] -= 1
+                if not remaining[symbol]:
+                    del remaining[symbol]
+                    if not remaining:
+                        return
+
+    def _reject_width(self, line: int, row: list[str]) -> None:
+        reason = f"expected {self.layout.width} columns, got {len(row)}"
+        self.stats.reject("malformed", f"{self.path}:{line}", reason)
+
+    def _reject_row(self, line: int, row: list[str], symbol: str, exc: Exception) -> None:
+        where, lay = f"{self.path}:{line}", self.layout
+        if isinstance(exc, MarketDataError):
+            self.stats.reject("invalid", where, str(exc), symbol, row_timestamp(lay, row))
+        else:
+            self.stats.reject("malformed", where, field_problem(lay, row), symbol)
+
+    def _reject_order(self, line: int, bar: Bar, prev: Bar) -> None:
+        """Apply DESIGN.md §2 to a bar not newer than `prev`, the last accepted one."""
+        where, ts = f"{self.path}:{line}", bar.timestamp
+        if ts < prev.timestamp:
+            reason = f"timestamp {ts} is older than the last accepted {prev.timestamp}"
+            self.stats.reject("out_of_order", where, reason, bar.symbol, ts)
+        elif bar == prev:
+            reason = f"identical duplicate of the bar at {ts}"
+            self.stats.reject("duplicate", where, reason, bar.symbol, ts)
+        else:
+            reason = f"differs from the bar already accepted at timestamp {ts}"
+            self.stats.reject("conflict", where, reason, bar.symbol, ts)
+
+    async def _aiter(self) -> AsyncIterator[Bar]:
+        for count, bar in enumerate(self.iter_bars(), 1):
+            yield bar
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let other tasks (signals, journal) run
+
+    def __aiter__(self) -> AsyncIterator[Bar]:
+        return self._aiter()
+
+    async def aclose(self) -> None:
+        """Nothing to release between bars; present for the Feed protocol."""
