@@ -1,0 +1,166 @@
+"""Many symbols from one feed: routing, bar limits, signals, housekeeping.
+
+One asyncio task consumes the feed and hands each bar to its symbol's runner.
+The runners are independent (own window, machine, strategy, Lua runtime), but
+they share one thread: bars arrive in time order from one feed, Lua and Python
+both hold the GIL, and a queue and task per symbol would cost more than the
+bar's own work (DESIGN.md §10 leaves ≈ 5 µs per bar). A bar is processed
+synchronously, so the task can only be suspended — and cancelled — between
+bars, while it waits for the next one.
+
+SIGINT / SIGTERM: the current bar is finished, the feed task is cancelled while
+it waits for the next bar, and ``run`` returns "interrupted" so the caller can
+flush the journal and print the summary. A second signal while shutting down
+is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
+
+from engine.market.feeds.base import Feed
+from engine.run.journal import Journal
+from engine.run.reload import StrategyReloader
+from engine.run.runner import SymbolRunner
+
+log = logging.getLogger("tandem.run")
+
+#: Bars between housekeeping passes in the feed loop (progress, rejected-bar records).
+HOUSEKEEPING_EVERY = 1024
+#: Seconds between housekeeping passes while the feed is idle (live feeds).
+TICK_S = 0.25
+
+ProgressCallback = Callable[[int], None]
+
+
+class Orchestrator:
+    """Routes one feed's bars to the runners of their symbols."""
+
+    def __init__(
+        self,
+        runners: Mapping[str, SymbolRunner],
+        feed: Feed,
+        journal: Journal,
+        *,
+        bars: int | None = None,
+        reloader: StrategyReloader | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.runners = dict(runners)
+        self.feed = feed
+        self.journal = journal
+        self.bars_limit = bars
+        self.reloader = reloader
+        self.progress = progress
+        #: the signal that stopped the run, if any
+        self.stop_signal: int | None = None
+        #: rejected / duplicate records reported by the feed, per symbol
+        self.feed_rejected: Counter[str] = Counter()
+        self.feed_duplicates: Counter[str] = Counter()
+        self.unrouted = 0
+        self._seen = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self) -> str:
+        """Consume the feed to its end, the bar limit or a signal; return the status
+        ("finished" or "interrupted")."""
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._consume())
+        ticker = asyncio.create_task(self._tick())
+        with self._signals(loop):
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                if self.stop_signal is None:
+                    raise
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+                await self.feed.aclose()
+                self.housekeeping()
+        return "finished" if self.stop_signal is None else "interrupted"
+
+    async def _consume(self) -> None:
+        runners, limit, reloader = self.runners, self.bars_limit, self.reloader
+        journal = self.journal
+        done: set[str] = set()
+        async for bar in self.feed:
+            runner = runners.get(bar.symbol)
+            if runner is None:
+                self.unrouted += 1
+                continue
+            if bar.symbol in done:
+                continue
+            if reloader is not None:
+                reloader.check()
+            runner.on_bar(bar)
+            journal.flush_if_due()
+            self._seen += 1
+            if self._seen % HOUSEKEEPING_EVERY == 0:
+                self.housekeeping()
+            if limit is not None and runner.stats.bars >= limit:
+                done.add(bar.symbol)
+                if len(done) == len(runners):
+                    break
+            if self.stop_signal is not None:
+                break
+
+    async def _tick(self) -> None:
+        """Housekeeping while the feed is idle (a live feed between bars)."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.housekeeping()
+
+    def housekeeping(self) -> None:
+        """Journal the feed's rejected records, commit if due, report progress."""
+        for rec in self.feed.stats.drain():
+            symbol = rec.symbol or "?"
+            if rec.kind == "duplicate":
+                self.feed_duplicates[symbol] += 1
+                continue
+            self.feed_rejected[symbol] += 1
+            self.journal.record_rejected_bar(
+                rec.symbol,
+                rec.timestamp,
+                source="feed",
+                kind=rec.kind,
+                location=rec.where,
+                reason=rec.reason,
+            )
+        self.journal.flush_if_due()
+        if self.progress is not None:
+            self.progress(self._seen)
+
+    @contextlib.contextmanager
+    def _signals(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """Install SIGINT/SIGTERM handlers for the run; restore the old ones after."""
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.stop_signal is not None:
+                return
+            self.stop_signal = signum
+            log.warning("%s: finishing the current bar and stopping", signal.strsignal(signum))
+            # runs when the feed task is suspended, i.e. between two bars
+            loop.call_soon_threadsafe(self._cancel_wait)
+
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, old in previous.items():
+                signal.signal(s, old)
+
+    def _cancel_wait(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
