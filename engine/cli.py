@@ -27,6 +27,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--strategy", required=True, metavar="FILE", help="the Lua strategy file")
     p.add_argument(
+        "--strategy-for",
+        action="append",
+        default=[],
+        metavar="SYMBOL=FILE",
+        help="run SYMBOL with another strategy file than --strategy (repeatable)",
+    )
+    p.add_argument(
         "--feed",
         default="sim",
         metavar="FEED",
