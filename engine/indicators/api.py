@@ -1,0 +1,169 @@
+"""IndicatorApi: the indicators one symbol's strategy sees (DESIGN.md §3, §5).
+
+Streams are created on a strategy's first request, seeded from the window's
+retained bars (the current one included) and cached by (name, params); each
+later bar updates every open stream once (``on_bar``). The values of all
+streams are kept flat in ``values`` (slot order, multi-output indicators taking
+one slot per output, None during warm-up), which is what LuaStrategy hands to
+Lua with each call. An optional RunObserver sees every stream opened and every
+value served; without one the cost is a single ``is None`` test per bar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import IndicatorError
+from engine.market.bar import Bar
+from engine.market.window import MarketDataWindow
+from engine.run.observer import IndicatorValue, Params, RunObserver
+
+
+@dataclass(slots=True)
+class _Open:
+    name: str
+    params: Params
+    stream: Any  # an engine.indicators.streaming stream
+    slot: int  # 0-based index of its first output in IndicatorApi.values
+    width: int  # number of outputs
+
+
+class IndicatorApi:
+    """Streaming indicators of one symbol, opened on demand and cached by (name, params)."""
+
+    def __init__(
+        self, symbol: str, window: MarketDataWindow, observer: RunObserver | None = None
+    ) -> None:
+        self.symbol = symbol
+        self.window = window
+        self.observer = observer
+        #: Every open stream's current output(s), flat, in slot order.
+        self.values: list[float | None] = []
+        self._open: list[_Open] = []
+        self._by_key: dict[tuple[str, Params], _Open] = {}
+
+    def on_bar(self, bar: Bar) -> None:
+        """Feed ``bar`` to every open stream (call after window.push, before the strategy)."""
+        values = self.values
+        h, lo, c, v = bar.high, bar.low, bar.close, bar.volume
+        for entry in self._open:
+            value = entry.stream.update_hlcv(h, lo, c, v)
+            if entry.width == 1:
+                values[entry.slot] = value
+            elif value is None:
+                values[entry.slot:entry.slot + entry.width] = (None,) * entry.width
+            else:
+                values[entry.slot:entry.slot + entry.width] = value
+        if self.observer is not None and self._open:
+            self.observer.bar_values(
+                self.symbol, bar, [(e.name, e.params, _served(e)) for e in self._open]
+            )
+
+    def open(self, name: str, args: Sequence[object]) -> tuple[int, IndicatorValue]:
+        """The stream ``name(*args)``: its 1-based slot in ``values`` and current value.
+
+        ``args`` are the positional parameters as given (None or missing =
+        the default). Creates and seeds the stream on first use. Raises
+        IndicatorError naming the indicator, parameter and value.
+        """
+        params = canonical_params(name, args)
+        entry = self._by_key.get((name, params))
+        if entry is None:
+            entry = self._create(name, params)
+        return entry.slot + 1, _served(entry)
+
+    def _create(self, name: str, params: Params) -> _Open:
+        from engine.indicators import streaming
+        from engine.indicators.registry import SPECS
+
+        history = self.window.arrays()
+        stream = streaming.create(name, params, history)
+        width = len(SPECS[name].outputs)
+        entry = _Open(name, params, stream, len(self.values), width)
+        value = stream.value
+        if width == 1:
+            self.values.append(value)
+        else:
+            self.values.extend((None,) * width if value is None else value)
+        self._open.append(entry)
+        self._by_key[(name, params)] = entry
+        if self.observer is not None:
+            self.observer.stream_opened(self.symbol, name, params, history, _served(entry))
+        return entry
+
+    def value(self, name: str, *args: object) -> IndicatorValue:
+        """The current value of ``name(*args)`` (opening the stream if needed)."""
+        return self.open(name, args)[1]
+
+    def high(self) -> float | None:
+        """The highest high of the retained window (None when empty)."""
+        n = len(self.window)
+        return self.window.high(n) if n else None
+
+    def low(self) -> float | None:
+        """The lowest low of the retained window (None when empty)."""
+        n = len(self.window)
+        return self.window.low(n) if n else None
+
+    @property
+    def streams(self) -> list[tuple[str, Params]]:
+        """(name, params) of every open stream, in the order they were opened."""
+        return [(e.name, e.params) for e in self._open]
+
+
+def _served(entry: _Open) -> IndicatorValue:
+    value = entry.stream.value
+    if value is None or entry.width == 1:
+        return value  # type: ignore[no-any-return]
+    return tuple(value)
+
+
+def canonical_params(name: str, args: Sequence[object]) -> Params:
+    """``args`` checked against the registry: defaults filled, ints made int.
+
+    Raises IndicatorError for an unknown indicator, too many arguments, a
+    missing required one, a non-number, a non-integral integer parameter or a
+    value outside TA-Lib's range.
+    """
+    from engine.indicators.registry import SPECS
+
+    spec = SPECS.get(name)
+    if spec is None:
+        raise IndicatorError(f"unknown indicator {name!r}; indicators: {', '.join(SPECS)}")
+    given = list(args)
+    while given and given[-1] is None:
+        given.pop()
+    if len(given) > len(spec.params):
+        raise IndicatorError(
+            f"{name} takes at most {len(spec.params)} parameter(s), got {len(given)}"
+        )
+    out: list[int | float] = []
+    for i, p in enumerate(spec.params):
+        value = given[i] if i < len(given) else None
+        out.append(_param(name, p, value))
+    return tuple(out)
+
+
+def _param(name: str, p: Any, value: object) -> int | float:
+    if value is None:
+        if p.default is None:
+            raise IndicatorError(f"{name}: parameter {p.name!r} is required")
+        return p.default  # type: ignore[no-any-return]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise IndicatorError(f"{name}: parameter {p.name!r} = {value!r} is not a finite number")
+    is_int = p.kind in (int, "int")
+    if is_int:
+        if value != int(value):
+            raise IndicatorError(f"{name}: parameter {p.name!r} = {value!r} must be an integer")
+        value = int(value)
+    else:
+        value = float(value)
+    if not (p.minimum <= value <= p.maximum):
+        raise IndicatorError(
+            f"{name}: parameter {p.name!r} = {value!r} is out of range "
+            f"[{p.minimum}, {p.maximum}]"
+        )
+    return value

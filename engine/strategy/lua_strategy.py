@@ -1,0 +1,270 @@
+"""LuaStrategy: a user's Lua script driving one symbol's state machine (DESIGN.md §5).
+
+Per bar the runner calls ``step``, which makes exactly one Python->Lua crossing
+(``glue.step``): the bar's fields and the values of every indicator stream the
+script has opened travel as plain arguments; the result comes back as plain
+values already checked by the glue, then goes through ``parse_action`` and the
+machine. Context and position are mirrored into Lua only when they change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lupa.lua54 as lupa
+
+from engine.errors import StrategyError
+from engine.indicators.api import IndicatorApi
+from engine.market.bar import Bar
+from engine.state import ClosedTrade, Position, State, StateMachine, parse_action
+from engine.strategy import prelude
+from engine.strategy.errors import LuaStrategyError
+from engine.strategy.params import ParamValue, apply_overrides
+from engine.strategy.sandbox import Sandbox
+
+FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
+_WHICH = {State.IDLE: 1, State.ANALYZING: 2, State.IN_POSITION: 3}
+_MAX_LOG = 4000
+
+LogFn = Callable[[str], None]
+
+
+class LuaStrategy:
+    """A strategy script in its own sandboxed Lua runtime.
+
+    ``params`` are command-line overrides (``{"fast": "10"}``), checked against
+    the script's ``params`` table. Raises LuaStrategyError (a StrategyError) if
+    the file cannot be read or the script fails to load, breaks a budget while
+    loading or lacks one of the three functions.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        params: Mapping[str, str] | None = None,
+        instruction_budget: int = 10_000_000,
+        memory_mb: float = 64.0,
+        log: LogFn | None = None,
+    ) -> None:
+        if instruction_budget < 1 or memory_mb <= 0:
+            raise StrategyError(
+                f"instruction_budget must be >= 1 and memory_mb > 0, "
+                f"got {instruction_budget} and {memory_mb}"
+            )
+        self.path = str(path)
+        self.name = Path(path).stem
+        self._chunk = Path(path).name  # Lua's name for the script in messages
+        source = _read(self.path)
+        self.sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        self.params: dict[str, ParamValue] = {}
+        self._overrides = dict(params or {})
+        self._params_seen = False
+        self._log: LogFn = log or logging.getLogger(f"tandem.lua.{self.name}").info
+        self._api: IndicatorApi | None = None
+        self._symbol: str | None = None
+        self._synced: tuple[int, Position | None] | None = None
+        self._sandbox = Sandbox(
+            self._host, instruction_budget=instruction_budget, memory_mb=memory_mb
+        )
+        self._load(source)
+        self._lines = self._sandbox.lines_defined()
+
+    # -- loading -----------------------------------------------------------
+
+    def _load(self, source: str) -> None:
+        try:
+            result = self._sandbox.load(source, self._chunk)
+        except lupa.LuaError as exc:  # memory error outside the glue's protection
+            raise self._memory_error(None) from exc
+        status = result if isinstance(result, int) else result[0]
+        if status != prelude.OK:
+            raise self._failure(result, None)
+        if self._overrides and not self._params_seen:
+            apply_overrides({}, self._overrides, self.path)  # raises: unknown parameter
+
+    # -- the per-bar call --------------------------------------------------
+
+    def step(self, bar: Bar, machine: StateMachine, api: IndicatorApi) -> ClosedTrade | None:
+        """Call the Lua function for ``machine.state`` and apply its result.
+
+        Raises LuaStrategyError on any error; the machine is then unchanged.
+        """
+        state = machine.state
+        which = _WHICH[state]
+        if api is not self._api:
+            self._bind(api)
+        pos = machine.position
+        if self._synced is None or self._synced != (machine.transition_count, pos):
+            self._sync(machine, bar)
+        upnl = None if pos is None else pos.unrealized_pnl(bar.close)
+        symbol = None
+        if bar.symbol != self._symbol:
+            symbol = self._symbol = bar.symbol
+        try:
+            result = self._sandbox.step(
+                which, symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close,
+                bar.volume, bar.bid, bar.ask, upnl, *api.values,
+            )
+        except lupa.LuaError as exc:  # a memory error outside the glue's protection
+            self._symbol = None
+            raise self._memory_error(FUNCTIONS[which - 1]) from exc
+        if result is None:
+            return None
+        return self._apply(result, which, bar, machine)
+
+    def _apply(
+        self, result: Any, which: int, bar: Bar, machine: StateMachine
+    ) -> ClosedTrade | None:
+        function = FUNCTIONS[which - 1]
+        if isinstance(result, int):
+            result = (result,)
+        if result[0] != prelude.OK:
+            raise self._failure(result, function)
+        fields = dict(zip(result[1::2], result[2::2], strict=True))
+        self._synced = None  # the machine may change: mirror it again next bar
+        try:
+            if which == 1:
+                machine.begin_analysis(fields, bar)
+                return None
+            return machine.execute(parse_action(fields), bar)
+        except StrategyError as exc:
+            where = f"{self._chunk}:{self._lines[which - 1]}"
+            raise LuaStrategyError(
+                f"{where}: {function} returned a table the engine refused: {exc}",
+                kind="action", function=function, location=where,
+            ) from exc
+
+    def _sync(self, machine: StateMachine, bar: Bar) -> None:
+        """Mirror context, state and position into Lua (only after changes)."""
+        pos = machine.position
+        flat: list[object] = []
+        for key, value in machine.context.items():
+            flat += (key, value)
+        if pos is None:
+            self._sandbox.set_context(machine.state.value, False, None, None, None, None, None,
+                                      None, *flat)
+        else:
+            self._sandbox.set_context(
+                machine.state.value, True, pos.side.value, pos.entry_price, pos.quantity,
+                pos.stop_loss, pos.take_profit, pos.unrealized_pnl(bar.close), *flat,
+            )
+        self._synced = (machine.transition_count, pos)
+
+    def _bind(self, api: IndicatorApi) -> None:
+        """Use ``api`` from now on: fresh indicator functions, no cached slots."""
+        from engine.indicators.registry import SPECS
+
+        self._sandbox.reset_indicators()
+        for name, spec in SPECS.items():
+            self._sandbox.add_indicator(name, len(spec.params), tuple(spec.outputs))
+        self._api = api
+
+    # -- errors ------------------------------------------------------------
+
+    def _failure(self, result: Any, function: str | None) -> LuaStrategyError:
+        status = result[0]
+        during = f"in {function}" if function else "while loading"
+        if status == prelude.BUDGET:
+            where = str(result[1])
+            return LuaStrategyError(
+                f"{where}: instruction budget of {self._sandbox.instruction_budget:,} "
+                f"instructions exceeded {during} ({self.path})",
+                kind="budget", function=function, location=where,
+            )
+        if status == prelude.MEMORY:
+            return self._memory_error(function)
+        message, trace = str(result[1]), _user_frames(str(result[2]), self._chunk)
+        location = _location(message, trace, self._chunk)
+        if location and not message.startswith(location):
+            message = f"{location}: {message}"
+        if not location and not message.startswith(self._chunk):
+            message = f"{self._chunk}: {message}"
+        kind = "load" if function is None else "error"
+        text = f"{message} ({during})"
+        if trace:
+            text += "\n" + trace
+        return LuaStrategyError(text, kind=kind, function=function, location=location,
+                                traceback=trace)
+
+    def _memory_error(self, function: str | None) -> LuaStrategyError:
+        during = f"in {function}" if function else "while loading"
+        mb = self._sandbox.memory_bytes / (1024 * 1024)
+        try:
+            self._sandbox.collect()
+        except lupa.LuaError:
+            pass  # still full: the next call will fail the same way
+        return LuaStrategyError(
+            f"{self.path}: memory cap of {mb:g} MiB exceeded {during}",
+            kind="memory", function=function,
+        )
+
+    # -- the host callback (the only Python object Lua holds) --------------
+
+    def _host(self, op: int, *args: Any) -> Any:
+        """Serve the glue; never raises (errors go back as (0, message))."""
+        try:
+            if op == prelude.HOST_OPEN:
+                return self._open(*args)
+            if op == prelude.HOST_LOG:
+                self._log(str(args[0])[:_MAX_LOG])
+                return None
+            if op == prelude.HOST_HIGH or op == prelude.HOST_LOW:
+                return self._extreme(op == prelude.HOST_HIGH)
+            if op == prelude.HOST_PARAMS:
+                return self._declare_params(args)
+            return (0, f"unknown host operation {op}")
+        except Exception as exc:  # noqa: BLE001 - must not unwind through Lua
+            return (0, str(exc))
+
+    def _open(self, name: str, *args: Any) -> tuple[Any, ...]:
+        if self._api is None:
+            return (0, "no indicator API is bound")
+        slot, value = self._api.open(name, args)
+        if value is None:
+            return (slot,)
+        if isinstance(value, tuple):
+            return (slot, *value)
+        return (slot, value)
+
+    def _extreme(self, high: bool) -> float | None:
+        if self._api is None:
+            return None
+        return self._api.high() if high else self._api.low()
+
+    def _declare_params(self, flat: tuple[Any, ...]) -> tuple[Any, ...]:
+        defaults: dict[str, ParamValue] = dict(zip(flat[0::2], flat[1::2], strict=True))
+        overrides = apply_overrides(defaults, self._overrides, self.path)
+        self.params = {**defaults, **overrides}
+        self._params_seen = True
+        out: list[Any] = []
+        for key, value in overrides.items():
+            out += (key, value)
+        return tuple(out)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LuaStrategyError(f"cannot read strategy {path}: {exc}", kind="load") from exc
+
+
+def _user_frames(trace: str, path: str) -> str:
+    """The traceback lines that point into the script itself."""
+    lines = [ln.strip() for ln in trace.splitlines()]
+    return "\n".join(f"  {ln}" for ln in lines if ln.startswith(path + ":"))
+
+
+def _location(message: str, trace: str, path: str) -> str | None:
+    """'path:line' from the message, else from the innermost script frame."""
+    for text in (message, trace.strip()):
+        if text.startswith(path + ":"):
+            line = text[len(path) + 1:].split(":", 1)[0]
+            if line.isdigit():
+                return f"{path}:{line}"
+    return None

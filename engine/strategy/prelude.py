@@ -1,0 +1,415 @@
+"""The trusted Lua glue that seals the sandbox and runs every strategy call.
+
+It is loaded into a fresh runtime *before* any user code, while the real
+globals (``debug``, ``load``, ``setmetatable``, the full string library) are
+still reachable; it captures what it needs in locals and hands user code only
+the whitelisted environment it builds. Nothing of it is visible to the script
+except through the functions in that environment.
+
+Calling convention with Python (DESIGN.md §10: one crossing per bar):
+
+* ``glue.step(which, symbol, ts, o, h, l, c, v, bid, ask, upnl, ...)`` calls
+  strategy function ``which`` (1 detect, 2 filter, 3 manage); ``symbol`` is
+  nil when unchanged since the last call; the varargs are the flattened values
+  of every indicator stream the strategy has opened, in slot order. It
+  returns nothing (the function returned nil) or a status code followed by
+  plain values: ``OK, key1, value1, ...`` (the returned table, already checked
+  to hold only string keys and scalar values), ``ERR, message, traceback``,
+  ``BUDGET, where`` or ``MEMORY``.
+* The only Python object the runtime holds is the ``host`` callback, kept in
+  an upvalue of this chunk; lupa's attribute filter refuses any attribute of
+  it anyway.
+"""
+
+from __future__ import annotations
+
+#: Status codes returned by ``glue.step`` / ``glue.load`` (first value).
+OK, ERR, BUDGET, MEMORY = 1, 2, 3, 4
+#: Operation codes of the ``host`` callback.
+HOST_OPEN, HOST_LOG, HOST_HIGH, HOST_LOW, HOST_PARAMS = 1, 2, 3, 4, 5
+#: The budget is checked every GRAIN instructions (so it is exact to GRAIN).
+GRAIN = 1000
+
+PRELUDE = r"""
+local host, budget, GRAIN, OK, ERR, BUDGET, MEMORY,
+      H_OPEN, H_LOG, H_HIGH, H_LOW, H_PARAMS = ...
+
+-- Everything the glue uses, captured before the sandbox is sealed.
+local type, select, next, pairs, ipairs, tostring, tonumber, error, assert =
+      type, select, next, pairs, ipairs, tostring, tonumber, error, assert
+local pcall, xpcall, setmetatable, getmetatable, rawset, load =
+      pcall, xpcall, setmetatable, getmetatable, rawset, load
+local sethook, getinfo, traceback = debug.sethook, debug.getinfo, debug.traceback
+local co_create, co_resume, co_status, co_yield, co_running, co_isyieldable, co_close =
+      coroutine.create, coroutine.resume, coroutine.status, coroutine.yield,
+      coroutine.running, coroutine.isyieldable, coroutine.close
+local s_find, s_format, s_gsub, s_sub = string.find, string.format, string.gsub, string.sub
+local t_concat, t_unpack = table.concat, table.unpack
+local utf8_len = utf8.len
+local collectgarbage = collectgarbage
+local MEMMSG = "not enough memory"
+
+-- Remove lupa's python module from the real globals too (belt and braces:
+-- user code never sees the real globals).
+python = nil
+package.loaded.python = nil
+
+---------------------------------------------------------------------------
+-- Instruction budget. One count hook per thread, all feeding one counter;
+-- it only bites while a user call is armed. Once exhausted it keeps
+-- erroring every GRAIN instructions, and the safe pcall/xpcall/resume
+-- re-raise, so user code cannot swallow it.
+---------------------------------------------------------------------------
+local used, armed, exhausted, memfail, where = 0, false, false, false, nil
+
+local function hook()
+  if not armed then return end
+  used = used + GRAIN
+  if used > budget then
+    if not exhausted then
+      exhausted = true
+      local info = getinfo(2, "Sl")
+      if info then where = info.short_src .. ":" .. tostring(info.currentline) end
+    end
+    error("instruction budget exceeded", 2)
+  end
+end
+sethook(hook, "", GRAIN)
+
+local function arm() used = 0; armed = true; exhausted = false; memfail = false; where = nil end
+local function disarm() armed = false end
+
+local function fatal(ok, ...)
+  if not ok then
+    if (...) == MEMMSG then memfail = true end
+    if exhausted or memfail then error((...), 0) end
+  end
+  return ok, ...
+end
+
+local function safe_pcall(f, ...) return fatal(pcall(f, ...)) end
+local function safe_xpcall(f, handler, ...) return fatal(xpcall(f, handler, ...)) end
+
+local function safe_create(f)
+  local co = co_create(f)
+  sethook(co, hook, "", GRAIN)
+  return co
+end
+local function safe_resume(co, ...) return fatal(co_resume(co, ...)) end
+local function wrap_results(ok, ...)
+  if not ok then error((...), 0) end
+  return ...
+end
+local function safe_wrap(f)
+  local co = safe_create(f)
+  return function(...) return wrap_results(fatal(co_resume(co, ...))) end
+end
+
+---------------------------------------------------------------------------
+-- The sandbox environment (a whitelist; DESIGN.md §5).
+---------------------------------------------------------------------------
+local function copy(src, names)
+  local t = {}
+  for i = 1, #names do t[names[i]] = src[names[i]] end
+  return t
+end
+
+local safe_string = copy(string, {"byte", "char", "format", "len", "lower", "upper",
+                                  "rep", "reverse", "sub"})
+safe_string.find = function(s, sub, init, plain)
+  if plain ~= true then
+    error("string.find: patterns are not available in the sandbox; " ..
+          "use plain search: s:find(sub, init, true)", 2)
+  end
+  return s_find(s, sub, init, true)
+end
+-- The string metatable is shared by every string: point it at the safe table
+-- so ("").dump or s:gsub(...) cannot reach the host string library.
+getmetatable("").__index = safe_string
+
+local env = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+  select = select, tonumber = tonumber, tostring = tostring, type = type,
+  pcall = safe_pcall, xpcall = safe_xpcall, _VERSION = _VERSION,
+  string = safe_string,
+  math = copy(math, {"abs", "ceil", "exp", "floor", "fmod", "huge", "log", "max",
+                     "maxinteger", "min", "mininteger", "modf", "pi", "random",
+                     "randomseed", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan",
+                     "tointeger", "type", "ult"}),
+  table = copy(table, {"concat", "insert", "move", "pack", "remove", "sort", "unpack"}),
+  coroutine = {create = safe_create, resume = safe_resume, wrap = safe_wrap,
+               status = co_status, yield = co_yield, running = co_running,
+               isyieldable = co_isyieldable, close = co_close},
+}
+env._G = env
+math.randomseed(42)  -- reproducible runs: math.random is the same sequence every run
+
+local function log(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do
+    local s = tostring((select(i, ...)))
+    if not utf8_len(s) then s = s_format("%q", s) end
+    parts[i] = s
+  end
+  host(H_LOG, t_concat(parts, "\t"))
+end
+env.print = log
+
+---------------------------------------------------------------------------
+-- Indicators: the values of every open stream arrive with each step (vals);
+-- a stream is opened through host on its first request.
+---------------------------------------------------------------------------
+local vals = {}
+local hl_valid, hl_high, hl_low = false, nil, nil   -- window high/low, fetched once per bar
+local NOARG = {}               -- slot key for "no arguments given"
+local ind_inner = setmetatable({}, {
+  __index = function(_, k)
+    if k ~= "high" and k ~= "low" then return nil end
+    if not hl_valid then
+      hl_high, hl_low = host(H_HIGH), host(H_LOW)
+      hl_valid = true
+    end
+    if k == "high" then return hl_high end
+    return hl_low
+  end,
+})
+local function readonly(name, inner)
+  return setmetatable({}, {
+    __index = inner,
+    __newindex = function(_, k)
+      error(name .. " is read-only (tried to set " .. tostring(k) .. ")", 2)
+    end,
+    __pairs = function() return next, inner, nil end,
+  })
+end
+local indicators = readonly("indicators", ind_inner)
+ind_inner.log = log
+
+local function open(name, slots, key, a, b, c)
+  local args = {a, b, c}
+  for i = 1, 3 do
+    local x = args[i]
+    if x ~= nil and type(x) ~= "number" then
+      error(s_format("indicators.%s: argument %d must be a number, got %s", name, i, type(x)), 3)
+    end
+  end
+  local s, msg = host(H_OPEN, name, a, b, c)
+  if s == 0 then error("indicators." .. name .. ": " .. msg, 3) end
+  slots[key] = s
+  return s
+end
+
+local function checkargs(name, np, a, b, c)
+  -- arguments may be omitted only from the right (defaults fill them)
+  local n = (c ~= nil and 3) or (b ~= nil and 2) or (a ~= nil and 1) or 0
+  if n > np then
+    error(s_format("indicators.%s takes at most %d argument(s), got %d", name, np, n), 3)
+  end
+end
+
+local function make_indicator(name, np, o1, o2, o3)
+  local slots = {}
+  if o2 == nil then
+    return function(a, b, c)
+      local key = a
+      if np > 1 then key = tostring(a) .. "," .. tostring(b) .. "," .. tostring(c)
+      elseif a == nil then key = NOARG end
+      local s = slots[key]
+      if s == nil then
+        checkargs(name, np, a, b, c)
+        s = open(name, slots, key, a, b, c)
+      end
+      return vals[s]
+    end
+  end
+  return function(a, b, c)
+    local key = tostring(a) .. "," .. tostring(b) .. "," .. tostring(c)
+    local s = slots[key]
+    if s == nil then
+      checkargs(name, np, a, b, c)
+      s = open(name, slots, key, a, b, c)
+    end
+    local x = vals[s]
+    if x == nil then return nil end
+    if o3 == nil then return {[o1] = x, [o2] = vals[s + 1]} end
+    return {[o1] = x, [o2] = vals[s + 1], [o3] = vals[s + 2]}
+  end
+end
+
+---------------------------------------------------------------------------
+-- Context: a read-only view of the machine's context, state and position.
+---------------------------------------------------------------------------
+local ctx_inner, pos_inner = {}, {}
+local position = readonly("context.position", pos_inner)
+local context = readonly("context", ctx_inner)
+
+local function clear(t) for k in next, t do t[k] = nil end end
+
+---------------------------------------------------------------------------
+-- Calls into user code, errors, results.
+---------------------------------------------------------------------------
+local chunkname = nil
+
+local function clean(s)
+  if utf8_len(s) then return s end
+  return (s_gsub(s, "[\128-\255]", "?"))
+end
+
+local function handler(e)
+  if exhausted or memfail or e == MEMMSG then return e end
+  local msg
+  if type(e) == "string" then msg = e
+  elseif type(e) == "number" or type(e) == "boolean" then msg = tostring(e)
+  else msg = "error object is a " .. type(e) .. " value" end
+  return {msg, traceback("", 2)}
+end
+
+local function failure(e)
+  if exhausted then return BUDGET, where or "?" end
+  if memfail or e == MEMMSG then return MEMORY end
+  if type(e) == "table" then return ERR, clean(e[1]), clean(e[2]) end
+  return ERR, clean(tostring(e)), ""
+end
+
+local out = {}
+local function flatten(r, what)
+  local n = 0
+  for k, v in next, r do
+    if type(k) ~= "string" then
+      return ERR, s_format("%s returned a table with a non-string key %s", what, tostring(k)), ""
+    end
+    local tv = type(v)
+    if tv ~= "number" and tv ~= "string" and tv ~= "boolean" then
+      return ERR, s_format("%s returned a table whose field '%s' is a %s; only numbers, " ..
+                           "strings and booleans are allowed", what, clean(k), tv), ""
+    end
+    if not utf8_len(k) or (tv == "string" and not utf8_len(v)) then
+      return ERR, s_format("%s returned a table whose field '%s' is not valid UTF-8", what,
+                           clean(k)), ""
+    end
+    out[n + 1] = k; out[n + 2] = v
+    n = n + 2
+  end
+  return OK, t_unpack(out, 1, n)
+end
+
+local NAMES = {"detect_opportunity", "filter_commitment", "manage_position"}
+local fns = {}
+local cur_symbol = nil
+
+local function finish(which, ok, r)
+  disarm()
+  if not ok or exhausted or memfail then return failure(r) end
+  if r == nil then return end
+  if type(r) ~= "table" then
+    return ERR, s_format("%s must return nil or a table, got a %s", NAMES[which], type(r)), ""
+  end
+  return flatten(r, NAMES[which])
+end
+
+local market = {}
+local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
+  vals = {...}
+  hl_valid = false
+  if sym ~= nil then cur_symbol = sym end
+  local mid = c
+  if bid ~= nil and ask ~= nil then mid = (bid + ask) / 2 end
+  local md = {symbol = cur_symbol, timestamp = ts, open = o, high = h, low = l, close = c,
+              volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
+  if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
+  arm()
+  return finish(which, xpcall(fns[which], handler, md, context, indicators))
+end
+
+local function run_chunk(f)
+  arm()
+  local ok, e = xpcall(f, handler)
+  disarm()
+  if not ok or exhausted or memfail then return failure(e) end
+  for i = 1, 3 do
+    local fn = env[NAMES[i]]
+    if type(fn) ~= "function" then
+      return ERR, s_format("%s does not define function %s (it is %s)", chunkname, NAMES[i],
+                           fn == nil and "missing" or ("a " .. type(fn))), ""
+    end
+    fns[i] = fn
+  end
+  return OK
+end
+
+local function check_params(t)
+  if type(t) ~= "table" then
+    error("params must be a table of name = default value, got a " .. type(t), 3)
+  end
+  local flat, n = {}, 0
+  for k, v in next, t do
+    local tv = type(v)
+    if type(k) ~= "string" or (tv ~= "number" and tv ~= "string" and tv ~= "boolean") then
+      error(s_format("params.%s: parameters must be named numbers, strings or booleans, got %s",
+                     tostring(k), tv), 3)
+    end
+    flat[n + 1] = k; flat[n + 2] = v
+    n = n + 2
+  end
+  -- Python validates the command-line overrides against these defaults.
+  local r = {host(H_PARAMS, t_unpack(flat, 1, n))}
+  if r[1] == 0 then error(r[2], 3) end
+  for i = 1, #r, 2 do t[r[i]] = r[i + 1] end
+end
+
+-- The script's globals live in env; assigning the params table applies the
+-- overrides at once, so a top-level `local fast = params.fast` sees them.
+setmetatable(env, {
+  __newindex = function(t, k, v)
+    if k == "params" then check_params(v) end
+    rawset(t, k, v)
+  end,
+})
+
+local glue = {}
+
+function glue.load(src, name)
+  chunkname = name
+  local f, e = load(src, "@" .. name, "t", env)
+  if not f then return ERR, clean(e), "" end
+  return run_chunk(f)
+end
+
+glue.step = step
+
+function glue.add_indicator(name, np, o1, o2, o3)
+  ind_inner[name] = make_indicator(name, np, o1, o2, o3)
+end
+
+function glue.set_context(state, has_pos, side, entry, qty, sl, tp, upnl, ...)
+  clear(ctx_inner)
+  clear(pos_inner)
+  for i = 1, select("#", ...), 2 do
+    local k, v = select(i, ...)
+    ctx_inner[k] = v
+  end
+  if has_pos then
+    pos_inner.side, pos_inner.entry_price, pos_inner.quantity = side, entry, qty
+    pos_inner.stop_loss, pos_inner.take_profit, pos_inner.unrealized_pnl = sl, tp, upnl
+    ctx_inner.position = position
+  end
+  ctx_inner.state = state
+end
+
+function glue.reset_indicators()
+  for name in next, ind_inner do
+    if name ~= "log" then ind_inner[name] = nil end
+  end
+end
+
+function glue.functions_defined()
+  local r = {}
+  for i = 1, 3 do r[i] = getinfo(fns[i], "S").linedefined end
+  return t_unpack(r)
+end
+
+function glue.collect() collectgarbage("collect") end
+
+return glue
+"""
