@@ -52,7 +52,7 @@ def strategy_file(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
         what = "is not a file" if p.exists() else "does not exist"
-        raise ConfigError(f"--strategy {path}: the file {what}")
+        raise ConfigError(f"strategy file {path}: the file {what}")
     return p
 
 
@@ -69,3 +69,27 @@ def check_limits(
     for flag, value in (("--fee-bps", fee_bps), ("--slippage-bps", slippage_bps)):
         if not math.isfinite(value) or not 0.0 <= value < 10_000.0:
             raise ConfigError(f"{flag} {value}: must be a finite number in [0, 10000)")
+
+
+def strategy_paths(
+    default: str, overrides: Sequence[str], symbols: Sequence[str]
+) -> dict[str, Path]:
+    """Symbol → strategy file: ``default`` unless ``--strategy-for SYMBOL=FILE`` says
+    otherwise. Every file must exist and every SYMBOL must be one of ``symbols``."""
+    base = strategy_file(default)
+    paths = dict.fromkeys(symbols, base)
+    given: set[str] = set()
+    for item in overrides:
+        symbol, sep, file = item.partition("=")
+        symbol = symbol.strip().upper()
+        if not sep or not symbol or not file.strip():
+            raise ConfigError(f"--strategy-for {item!r}: expected SYMBOL=FILE")
+        if symbol not in paths:
+            raise ConfigError(
+                f"--strategy-for {item!r}: {symbol} is not in --symbols ({', '.join(symbols)})"
+            )
+        if symbol in given:
+            raise ConfigError(f"--strategy-for {symbol} is given twice")
+        given.add(symbol)
+        paths[symbol] = strategy_file(file.strip())
+    return paths

@@ -1,0 +1,247 @@
+"""Whole-process backtest time: Tandem vs backtesting.py vs backtrader; live per-bar latency.
+
+The same 20/50 SMA-crossover strategy (long when the 20-bar SMA crosses above
+the 50-bar SMA, flat when it crosses below, fills at the bar's close, 10 bps
+fees) over the same 100,000-bar CSV, each run as a fresh process, timed from
+spawn to exit (import time included — that is what a user waits for):
+
+* Tandem: ``python -m engine run --strategy strategies/sma_crossover.lua
+  --feed csv:bench/data/sma_100k.csv --json``
+* backtesting.py and backtrader: the equivalent script, run with the separate
+  benchmark venv ``bench/.venv-peers`` (never project dependencies; create it
+  with ``python3 -m venv bench/.venv-peers && bench/.venv-peers/bin/pip install
+  backtesting backtrader``).
+
+Then the per-bar latency of the live path (one ``SymbolRunner.on_bar``: window,
+auto-exit, indicator streams, the Lua call, mark, journal) in-process, p50/p99.
+
+    .venv/bin/python bench/backtest.py [--bars 100000] [--repeat 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+PEERS_PY = ROOT / "bench" / ".venv-peers" / "bin" / "python"
+STRATEGY = ROOT / "strategies" / "sma_crossover.lua"
+sys.path.insert(0, str(ROOT))
+
+BACKTESTING_PY = """
+import sys
+import pandas as pd
+from backtesting import Backtest, Strategy
+from backtesting.lib import crossover
+
+def SMA(values, n):
+    return pd.Series(values).rolling(n).mean()
+
+class SmaCross(Strategy):
+    def init(self):
+        self.fast = self.I(SMA, self.data.Close, 20)
+        self.slow = self.I(SMA, self.data.Close, 50)
+
+    def next(self):
+        if not self.position:
+            if crossover(self.fast, self.slow):
+                self.buy(size=1)
+        elif crossover(self.slow, self.fast):
+            self.position.close()
+
+df = pd.read_csv(sys.argv[1])
+df.index = pd.to_datetime(df.pop("timestamp"), unit="ms")
+df.columns = ["Open", "High", "Low", "Close", "Volume"]
+bt = Backtest(df, SmaCross, cash=1e9, commission=0.001, trade_on_close=True,
+              finalize_trades=False)
+stats = bt.run()
+print(int(stats["# Trades"]))
+"""
+
+BACKTRADER_PY = """
+import sys
+import pandas as pd
+import backtrader as bt
+
+class SmaCross(bt.Strategy):
+    def __init__(self):
+        fast = bt.ind.SMA(period=20)
+        slow = bt.ind.SMA(period=50)
+        self.cross = bt.ind.CrossOver(fast, slow)
+        self.trades = 0
+
+    def notify_trade(self, trade):
+        if trade.isclosed:
+            self.trades += 1
+
+    def next(self):
+        if not self.position:
+            if self.cross > 0:
+                self.buy(size=1)
+        elif self.cross < 0:
+            self.close()
+
+df = pd.read_csv(sys.argv[1])
+df.index = pd.to_datetime(df.pop("timestamp"), unit="ms")
+cerebro = bt.Cerebro(stdstats=False)
+cerebro.adddata(bt.feeds.PandasData(dataname=df))
+cerebro.addstrategy(SmaCross)
+cerebro.broker.setcash(1e9)
+cerebro.broker.setcommission(commission=0.001)
+cerebro.broker.set_coc(True)  # fill at the signal bar's close, like the others
+(strategy,) = cerebro.run()
+print(strategy.trades)
+"""
+
+
+def make_csv(bars: int, seed: int) -> Path:
+    """The benchmark CSV (header format), generated once by the simulated feed."""
+    from engine.market.feeds import SimulatedFeed
+
+    path = DATA / f"sma_{bars // 1000}k_seed{seed}.csv"
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["timestamp", "open", "high", "low", "close", "volume"])
+        for b in SimulatedFeed(["BTCUSDT"], seed=seed, bars=bars).iter_bars():
+            w.writerow([b.timestamp, repr(b.open), repr(b.high), repr(b.low), repr(b.close),
+                        repr(b.volume)])
+    tmp.replace(path)
+    return path
+
+
+def time_process(cmd: list[str]) -> tuple[float, str]:
+    """Wall-clock seconds of one process from spawn to exit, and its last stdout line."""
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    return elapsed, out.stdout.strip().splitlines()[-1]
+
+
+def tandem_cmd(path: Path, journal: Path) -> list[str]:
+    """The Tandem backtest as a user would run it."""
+    return [sys.executable, "-m", "engine", "run", "--strategy", str(STRATEGY),
+            "--feed", f"csv:{path}", "--symbols", "BTCUSDT", "--journal", str(journal), "--json"]
+
+
+def peer_cmd(script: str, path: Path, tmp: Path, name: str) -> list[str] | None:
+    """A peer's script run by the peers' venv, or None when that venv is missing."""
+    if not PEERS_PY.exists():
+        return None
+    file = tmp / f"{name}.py"
+    file.write_text(script)
+    return [str(PEERS_PY), str(file), str(path)]
+
+
+def compare(path: Path, repeat: int) -> None:
+    """Print the side-by-side table of whole-process times."""
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        rows: list[tuple[str, list[str] | None, str]] = [
+            ("tandem (Lua)", tandem_cmd(path, tmp / "j.sqlite"), "json"),
+            ("backtesting.py", peer_cmd(BACKTESTING_PY, path, tmp, "bt_py"), "int"),
+            ("backtrader", peer_cmd(BACKTRADER_PY, path, tmp, "btr"), "int"),
+        ]
+        results: dict[str, float] = {}
+        print(f"{'engine':<16} {'best s':>8} {'median s':>9} {'trades':>7}")
+        for name, cmd, kind in rows:
+            if cmd is None:
+                print(f"{name:<16} {'(bench/.venv-peers missing)':>26}")
+                continue
+            times, last = [], ""
+            for _ in range(repeat):
+                t, last = time_process(cmd)
+                times.append(t)
+            trades = json.loads(last)["trades"] if kind == "json" else int(last)
+            results[name] = min(times)
+            print(f"{name:<16} {min(times):>8.3f} {statistics.median(times):>9.3f} {trades:>7}")
+        if "backtesting.py" in results:
+            ratio = results["backtesting.py"] / results["tandem (Lua)"]
+            print(f"tandem is {ratio:.2f}x faster than backtesting.py (best of {repeat})")
+
+
+def latency(bars: int, seed: int) -> None:
+    """Per-bar latency of SymbolRunner.on_bar over simulated bars (the live path)."""
+    import numpy as np
+
+    from engine.indicators.api import IndicatorApi
+    from engine.market.feeds import SimulatedFeed
+    from engine.market.window import MarketDataWindow
+    from engine.run.journal import Journal
+    from engine.run.runner import SymbolRunner
+    from engine.state import StateMachine
+    from engine.strategy.lua_strategy import LuaStrategy
+
+    with tempfile.TemporaryDirectory() as d, Journal(Path(d) / "j.sqlite") as journal:
+        strategy = LuaStrategy(str(STRATEGY))
+        journal.start_run(command=["bench"], strategy_path=str(STRATEGY),
+                          strategy_sha256=strategy.sha256, params=strategy.params,
+                          symbols=["BTCUSDT"], feed="sim", seed=seed, fee_bps=10.0,
+                          slippage_bps=0.0)
+        window = MarketDataWindow()
+        runner = SymbolRunner("BTCUSDT", strategy, StateMachine(), window,
+                              IndicatorApi("BTCUSDT", window, None), journal)
+        clock = time.perf_counter_ns
+        samples = np.empty(bars, dtype=np.int64)
+        for i, bar in enumerate(SimulatedFeed(["BTCUSDT"], seed=seed, bars=bars).iter_bars()):
+            t0 = clock()
+            runner.on_bar(bar)
+            samples[i] = clock() - t0
+    us = samples / 1000.0
+    p50, p99, p999 = np.percentile(us, [50, 99, 99.9])
+    print(f"live path SymbolRunner.on_bar over {bars} bars ({runner.stats.trades} trades): "
+          f"p50 {p50:.2f} µs, p99 {p99:.2f} µs, p99.9 {p999:.2f} µs, max {us.max():.1f} µs, "
+          f"mean {us.mean():.2f} µs")
+
+
+def profile(path: Path) -> None:
+    """cProfile of the Tandem backtest in-process; the top functions by own time."""
+    from engine.cli import main
+
+    with tempfile.TemporaryDirectory() as d:
+        argv = tandem_cmd(path, Path(d) / "j.sqlite")[3:]
+        prof = cProfile.Profile()
+        stdout = sys.stdout
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - restored below
+        try:
+            prof.runcall(main, argv)
+        finally:
+            sys.stdout.close()
+            sys.stdout = stdout
+    pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+
+
+def main() -> None:
+    """Parse the options and print the tables."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile table")
+    args = ap.parse_args()
+    path = make_csv(args.bars, args.seed)
+    print(f"data: {path.relative_to(ROOT)} ({args.bars} bars)")
+    compare(path, args.repeat)
+    latency(args.bars, args.seed)
+    if args.profile:
+        profile(path)
+
+
+if __name__ == "__main__":
+    main()

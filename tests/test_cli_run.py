@@ -1,0 +1,289 @@
+"""``python -m engine run``: bad input exits non-zero without a traceback; the
+--json summary agrees with the journal; determinism; independent symbols."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Enters long on every second idle bar with a stop and a target around the close;
+#: exits after 3 bars in position; so trades, stops and targets all happen.
+CHURN = """
+params = { qty = 1.0, hold = 3 }
+
+function detect_opportunity(m, ctx, ind)
+  if m.timestamp % 120000 == 0 then return { seen = m.close } end
+  return nil
+end
+
+function filter_commitment(m, ctx, ind)
+  return { action = "enter_long", quantity = params.qty,
+           stop_loss = m.close * 0.999, take_profit = m.close * 1.001 }
+end
+
+function manage_position(m, ctx, ind)
+  local held = (ctx.held or 0) + 1
+  ctx.held = held
+  if held >= params.hold then return { action = "exit", reason = "held" } end
+  return nil
+end
+"""
+
+#: Uses indicators: long above the 10-bar SMA, flat below; shorts never.
+SMA_TREND = """
+function detect_opportunity(m, ctx, ind)
+  local s = ind.sma(10)
+  if s ~= nil and m.close > s then return {} end
+  return nil
+end
+
+function filter_commitment(m, ctx, ind)
+  return { action = "enter_long", quantity = 0.5 }
+end
+
+function manage_position(m, ctx, ind)
+  local s = ind.sma(10)
+  if s ~= nil and m.close < s then return { action = "exit" } end
+  return nil
+end
+"""
+
+
+@pytest.fixture
+def churn(tmp_path: Path) -> Path:
+    path = tmp_path / "churn.lua"
+    path.write_text(CHURN)
+    return path
+
+
+@pytest.fixture
+def trend(tmp_path: Path) -> Path:
+    path = tmp_path / "trend.lua"
+    path.write_text(SMA_TREND)
+    return path
+
+
+def run_json(
+    capsys: pytest.CaptureFixture[str], journal: Path, *argv: str
+) -> tuple[int, dict[str, object]]:
+    code = main(["run", "--journal", str(journal), "--json", *argv])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1])
+
+
+def trades(journal: Path, run_id: object, symbol: str | None = None) -> list[tuple[object, ...]]:
+    sql = ("SELECT symbol, side, quantity, entry_timestamp, entry_price, exit_timestamp,"
+           " exit_price, exit_reason, fees, pnl FROM trades WHERE run_id = ?")
+    args: list[object] = [run_id]
+    if symbol is not None:
+        sql += " AND symbol = ?"
+        args.append(symbol)
+    with sqlite3.connect(journal) as db:
+        return db.execute(sql + " ORDER BY id", args).fetchall()
+
+
+# -- errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--feed", "kraken"], "invalid feed 'kraken'"),
+        (["--param", "qty"], "expected NAME=VALUE"),
+        (["--param", "nosuch=1"], "nosuch"),
+        (["--bars", "0"], "--bars 0"),
+        (["--symbols", "BTC USDT"], "invalid symbol"),
+        (["--max-errors", "0"], "--max-errors 0"),
+        (["--fee-bps", "-1"], "--fee-bps -1"),
+        (["--feed", "csv:/nonexistent/bars.csv"], "/nonexistent/bars.csv"),
+        (["--strategy-for", "ETHUSDT=x.lua"], "ETHUSDT is not in --symbols"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path, extra: list[str],
+    message: str,
+) -> None:
+    code = main(["run", "--strategy", str(churn), "--journal", str(tmp_path / "j.sqlite"),
+                 *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_missing_strategy_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["run", "--strategy", str(tmp_path / "nope.lua")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.lua" in err and "does not exist" in err
+
+
+def test_lua_syntax_error_names_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.lua"
+    bad.write_text("function detect_opportunity(m, c, i)\n  return {\nend\n")
+    code = main(["run", "--strategy", str(bad), "--journal", str(tmp_path / "j.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.lua:" in err and "Traceback" not in err
+
+
+def test_unusable_journal_path(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                               churn: Path) -> None:
+    code = main(["run", "--strategy", str(churn), "--journal", str(tmp_path), "--bars", "10"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--journal" in err
+
+
+def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "--strategy", str(tmp_path / "missing.lua")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )
+    assert out.returncode == 2
+    assert "missing.lua" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- the summary and the journal ------------------------------------------------
+
+
+def test_json_summary_shape_and_agreement_with_the_journal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    code, s = run_json(capsys, journal, "--strategy", str(churn), "--symbols",
+                       "BTCUSDT,ETHUSDT", "--bars", "400", "--seed", "3")
+    assert code == 0
+    for key in ("bars", "trades", "pnl", "open_positions", "rejected_bars", "duplicate_bars",
+                "strategy_errors", "shadow", "symbols", "run_id"):
+        assert key in s
+    assert s["shadow"] == {"compared": 0, "mismatches": 0, "errors": 0, "dropped": 0}
+    symbols = s["symbols"]
+    assert isinstance(symbols, dict) and list(symbols) == ["BTCUSDT", "ETHUSDT"]
+    assert s["bars"] == 800 and all(v["bars"] == 400 for v in symbols.values())
+    rows = trades(journal, s["run_id"])
+    assert s["trades"] == len(rows) > 20
+    assert math.isclose(s["pnl"], math.fsum(r[9] for r in rows), abs_tol=1e-9)  # type: ignore[misc]
+    for name, detail in symbols.items():
+        mine = [r for r in rows if r[0] == name]
+        assert detail["trades"] == len(mine)
+        wins = sum(1 for r in mine if r[9] > 0)  # type: ignore[operator]
+        assert detail["wins"] == wins
+        assert math.isclose(detail["fees"], math.fsum(r[8] for r in mine), abs_tol=1e-9)  # type: ignore[misc]
+    assert s["open_positions"] == sum(v["open_position"] is not None for v in symbols.values())
+    with sqlite3.connect(journal) as db:
+        status, summary = db.execute("SELECT status, summary FROM runs WHERE id = ?",
+                                     (s["run_id"],)).fetchone()
+    assert status == "finished" and json.loads(summary)["trades"] == s["trades"]
+
+
+def test_trade_pnl_follows_the_fee_formula(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    code, s = run_json(capsys, journal, "--strategy", str(churn), "--bars", "200",
+                       "--fee-bps", "25")
+    assert code == 0
+    for r in trades(journal, s["run_id"]):
+        qty, entry, exit_ = r[2], r[4], r[6]
+        fees = 25e-4 * (entry + exit_) * qty  # type: ignore[operator]
+        assert math.isclose(r[8], fees, rel_tol=1e-12)  # type: ignore[arg-type]
+        assert math.isclose(r[9], (exit_ - entry) * qty - fees, abs_tol=1e-9)  # type: ignore[operator]
+
+
+def test_same_seed_same_trades_other_seed_other_trades(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    base = ("--strategy", str(churn), "--bars", "300")
+    _, a = run_json(capsys, journal, *base, "--seed", "11")
+    _, b = run_json(capsys, journal, *base, "--seed", "11")
+    _, c = run_json(capsys, journal, *base, "--seed", "12")
+    ta, tb, tc = (trades(journal, x["run_id"]) for x in (a, b, c))
+    assert ta == tb and len(ta) > 10
+    assert ta != tc
+
+
+def test_symbols_with_different_strategies_are_independent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path, trend: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    _, both = run_json(capsys, journal, "--strategy", str(churn), "--symbols",
+                       "BTCUSDT,ETHUSDT", "--strategy-for", f"ETHUSDT={trend}",
+                       "--bars", "500", "--seed", "5")
+    _, btc = run_json(capsys, journal, "--strategy", str(churn), "--symbols", "BTCUSDT",
+                      "--bars", "500", "--seed", "5")
+    _, eth = run_json(capsys, journal, "--strategy", str(trend), "--symbols", "ETHUSDT",
+                      "--bars", "500", "--seed", "5")
+    both_btc = trades(journal, both["run_id"], "BTCUSDT")
+    both_eth = trades(journal, both["run_id"], "ETHUSDT")
+    assert both_btc == trades(journal, btc["run_id"]) and len(both_btc) > 10
+    assert both_eth == trades(journal, eth["run_id"]) and len(both_eth) > 3
+    symbols = both["symbols"]
+    assert isinstance(symbols, dict)
+    assert symbols["ETHUSDT"]["strategy"] == str(trend)
+
+
+def test_open_position_at_feed_end_stays_open(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold.lua"
+    hold.write_text(
+        "function detect_opportunity(m, c, i) return {} end\n"
+        "function filter_commitment(m, c, i) return {action='enter_short', quantity=2} end\n"
+        "function manage_position(m, c, i) return nil end\n"
+    )
+    code, s = run_json(capsys, tmp_path / "j.sqlite", "--strategy", str(hold), "--bars", "50")
+    assert code == 0 and s["trades"] == 0 and s["open_positions"] == 1
+    symbols = s["symbols"]
+    assert isinstance(symbols, dict)
+    pos = symbols["BTCUSDT"]["open_position"]
+    assert pos["side"] == "short" and pos["quantity"] == 2
+    # unrealized = short's gross P&L at the last close minus the entry fee already paid
+    expected = (pos["entry_price"] - pos["last_price"]) * 2 - 10e-4 * pos["entry_price"] * 2
+    assert math.isclose(pos["unrealized_pnl"], expected, rel_tol=1e-12)
+    assert math.isclose(s["unrealized_pnl"], expected, rel_tol=1e-12)  # type: ignore[arg-type]
+
+
+def test_strategy_errors_stop_the_symbol_and_exit_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    erring = tmp_path / "erring.lua"
+    erring.write_text(
+        "function detect_opportunity(m, c, i) return {} end\n"
+        "function filter_commitment(m, c, i)\n"
+        "  return {action='enter_long', quantity=1, stop_loss=m.close*0.995}\n"
+        "end\n"
+        "function manage_position(m, c, i) error('cannot manage') end\n"
+    )
+    journal = tmp_path / "j.sqlite"
+    code, s = run_json(capsys, journal, "--strategy", str(erring), "--bars", "3000",
+                       "--max-errors", "4")
+    assert code == 1
+    assert s["strategy_errors"] == 4 and s["stopped_symbols"] == ["BTCUSDT"]
+    # the stop placed before the errors still closed the position later
+    rows = trades(journal, s["run_id"])
+    assert [r[7] for r in rows] == ["stop_loss"]
+    with sqlite3.connect(journal) as db:
+        msgs = [m for (m,) in db.execute("SELECT message FROM strategy_errors ORDER BY id")]
+    assert len(msgs) == 5 and "erring.lua:5" in msgs[0] and "4 consecutive" in msgs[-1]
+
+
+def test_human_summary_names_each_symbol(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path
+) -> None:
+    code = main(["run", "--strategy", str(churn), "--symbols", "BTCUSDT,SOLUSDT",
+                 "--bars", "200", "--journal", str(tmp_path / "j.sqlite")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "BTCUSDT" in out and "SOLUSDT" in out and "win rate" in out
+    assert "profit factor" in out
