@@ -6,7 +6,7 @@ let max_period = 100_000
 let nan_array n = Array.make n Float.nan
 
 (* TA-Lib's zero test (TA_IS_ZERO). *)
-let is_zero v = -1e-14 < v && v < 1e-14
+let[@inline] is_zero v = -1e-14 < v && v < 1e-14
 
 let check_period fn ?(name = "period") ~lo p = Check.period fn name ~lo ~hi:max_period p
 let check_input fn name x = Check.finite_array fn name x
@@ -98,26 +98,25 @@ let rsi x period =
   let out = nan_array len in
   if len > period then begin
     let nf = float_of_int period and nm1 = float_of_int (period - 1) in
+    (* plain loops over local refs: OCaml keeps them unboxed *)
     let gain = ref 0.0 and loss = ref 0.0 in
-    let emit t =
-      let s = !gain +. !loss in
-      out.(t) <- (if is_zero s then 0.0 else 100.0 *. (!gain /. s))
-    in
     for t = 1 to period do
       let d = x.(t) -. x.(t - 1) in
       if d < 0.0 then loss := !loss -. d else gain := !gain +. d
     done;
     loss := !loss /. nf;
     gain := !gain /. nf;
-    emit period;
-    for t = period + 1 to len - 1 do
-      let d = x.(t) -. x.(t - 1) in
-      loss := !loss *. nm1;
-      gain := !gain *. nm1;
-      if d < 0.0 then loss := !loss -. d else gain := !gain +. d;
-      loss := !loss /. nf;
-      gain := !gain /. nf;
-      emit t
+    for t = period to len - 1 do
+      if t > period then begin
+        let d = x.(t) -. x.(t - 1) in
+        loss := !loss *. nm1;
+        gain := !gain *. nm1;
+        if d < 0.0 then loss := !loss -. d else gain := !gain +. d;
+        loss := !loss /. nf;
+        gain := !gain /. nf
+      end;
+      let s = !gain +. !loss in
+      out.(t) <- (if is_zero s then 0.0 else 100.0 *. (!gain /. s))
     done
   end;
   out
@@ -177,7 +176,7 @@ let bollinger x period up down =
   (upper, mid, lower)
 
 (* TRANGE at bar t >= 1 in TA-Lib's comparison order. *)
-let true_range high low close t =
+let[@inline] true_range high low close t =
   let h = high.(t) and l = low.(t) and pc = close.(t - 1) in
   let r = h -. l in
   let a = Float.abs (pc -. h) in
@@ -207,15 +206,26 @@ let atr high low close period =
   end;
   out
 
-(* Highest high and lowest low of the [p] bars ending at t, for t >= p - 1,
-   passed to [f t hh ll]. *)
-let iter_extremes high low p f =
-  let hi = Extreme.create_max p and lo = Extreme.create_min p in
-  for t = 0 to Array.length high - 1 do
-    Extreme.push lo low.(t);
-    Extreme.push hi high.(t);
-    if t >= p - 1 then f t (Extreme.current hi) (Extreme.current lo)
-  done
+(* Sliding-window extreme of the [p] values ending at each t (monotonic
+   deque of indices). TA-Lib rescans when its extreme leaves the window; the
+   extreme value is the same, in amortised O(1) per bar. *)
+let sliding_extreme ~is_max a p =
+  let n = Array.length a in
+  let out = nan_array n in
+  let dq = Array.make (max n 1) 0 in
+  let head = ref 0 and tail = ref 0 in
+  for t = 0 to n - 1 do
+    if !tail > !head && dq.(!head) <= t - p then incr head;
+    let v = a.(t) in
+    if is_max then
+      while !tail > !head && a.(dq.(!tail - 1)) <= v do decr tail done
+    else
+      while !tail > !head && a.(dq.(!tail - 1)) >= v do decr tail done;
+    dq.(!tail) <- t;
+    incr tail;
+    out.(t) <- a.(dq.(!head))
+  done;
+  out
 
 let stoch high low close fastk slowk slowd =
   check_period "stoch" ~name:"fastk" ~lo:1 fastk;
@@ -226,10 +236,13 @@ let stoch high low close fastk slowk slowd =
   let lookback = fastk - 1 + (slowk - 1) + (slowd - 1) in
   let k = nan_array len and d = nan_array len in
   if len > lookback then begin
+    let hh = sliding_extreme ~is_max:true high fastk in
+    let ll = sliding_extreme ~is_max:false low fastk in
     let fk = nan_array len and sk = nan_array len in
-    iter_extremes high low fastk (fun t hh ll ->
-        let diff = (hh -. ll) /. 100.0 in
-        fk.(t) <- (if diff <> 0.0 then (close.(t) -. ll) /. diff else 0.0));
+    for t = fastk - 1 to len - 1 do
+      let diff = (hh.(t) -. ll.(t)) /. 100.0 in
+      fk.(t) <- (if diff <> 0.0 then (close.(t) -. ll.(t)) /. diff else 0.0)
+    done;
     sma_from fk (fastk - 1) slowk sk;
     sma_from sk (fastk - 1 + (slowk - 1)) slowd d;
     Array.blit sk lookback k lookback (len - lookback)
@@ -239,10 +252,16 @@ let stoch high low close fastk slowk slowd =
 let willr high low close period =
   check_period "willr" ~lo:2 period;
   check_hlc "willr" high low close;
-  let out = nan_array (Array.length close) in
-  iter_extremes high low period (fun t hh ll ->
-      let diff = (hh -. ll) /. -100.0 in
-      out.(t) <- (if diff <> 0.0 then (hh -. close.(t)) /. diff else 0.0));
+  let len = Array.length close in
+  let out = nan_array len in
+  if len >= period then begin
+    let hh = sliding_extreme ~is_max:true high period in
+    let ll = sliding_extreme ~is_max:false low period in
+    for t = period - 1 to len - 1 do
+      let diff = (hh.(t) -. ll.(t)) /. -100.0 in
+      out.(t) <- (if diff <> 0.0 then (hh.(t) -. close.(t)) /. diff else 0.0)
+    done
+  end;
   out
 
 let cci high low close period =
@@ -289,31 +308,32 @@ let adx high low close period =
       else if up > 0.0 && up > down then pdm := !pdm +. up;
       tr := !tr +. true_range high low close t
     done;
-    (* one smoothing step; returns the DX when both zero tests pass *)
-    let step t =
+    let sum_dx = ref 0.0 and a = ref 0.0 in
+    for t = n to len - 1 do
       let up = high.(t) -. high.(t - 1) and down = low.(t - 1) -. low.(t) in
       mdm := !mdm -. (!mdm /. nf);
       pdm := !pdm -. (!pdm /. nf);
       if down > 0.0 && up < down then mdm := !mdm +. down
       else if up > 0.0 && up > down then pdm := !pdm +. up;
       tr := !tr -. (!tr /. nf) +. true_range high low close t;
-      if is_zero !tr then None
-      else
-        let mdi = 100.0 *. (!mdm /. !tr) and pdi = 100.0 *. (!pdm /. !tr) in
-        let s = mdi +. pdi in
-        if is_zero s then None else Some (100.0 *. (Float.abs (mdi -. pdi) /. s))
-    in
-    let sum_dx = ref 0.0 in
-    for t = n to 2 * n - 1 do
-      match step t with Some dx -> sum_dx := !sum_dx +. dx | None -> ()
-    done;
-    let a = ref (!sum_dx /. nf) in
-    out.(2 * n - 1) <- !a;
-    for t = 2 * n to len - 1 do
-      (match step t with
-       | Some dx -> a := ((!a *. nm1) +. dx) /. nf
-       | None -> ());
-      out.(t) <- !a
+      (* a bar failing either zero test contributes no DX *)
+      let dx =
+        if is_zero !tr then nan
+        else
+          let mdi = 100.0 *. (!mdm /. !tr) and pdi = 100.0 *. (!pdm /. !tr) in
+          let s = mdi +. pdi in
+          if is_zero s then nan else 100.0 *. (Float.abs (mdi -. pdi) /. s)
+      in
+      let has_dx = not (Float.is_nan dx) in
+      if t < (2 * n) - 1 then (if has_dx then sum_dx := !sum_dx +. dx)
+      else begin
+        if t = (2 * n) - 1 then begin
+          if has_dx then sum_dx := !sum_dx +. dx;
+          a := !sum_dx /. nf
+        end
+        else if has_dx then a := ((!a *. nm1) +. dx) /. nf;
+        out.(t) <- !a
+      end
     done
   end;
   out
@@ -333,9 +353,14 @@ let mfi high low close volume period =
     let pos_buf = Array.make n 0.0 and neg_buf = Array.make n 0.0 in
     let pos = ref 0.0 and neg = ref 0.0 in
     let prev = ref ((high.(0) +. low.(0) +. close.(0)) /. 3.0) in
-    (* bar t >= 1 uses slot (t - 1) mod n *)
-    let add t =
+    for t = 1 to len - 1 do
+      (* bar t uses slot (t - 1) mod n; past the seed, the bar leaving the
+         window is removed first *)
       let slot = (t - 1) mod n in
+      if t > n then begin
+        pos := !pos -. pos_buf.(slot);
+        neg := !neg -. neg_buf.(slot)
+      end;
       let tp = (high.(t) +. low.(t) +. close.(t)) /. 3.0 in
       let d = tp -. !prev in
       prev := tp;
@@ -346,20 +371,11 @@ let mfi high low close volume period =
         pos_buf.(slot) <- flow; pos := !pos +. flow; neg_buf.(slot) <- 0.0
       end else begin
         pos_buf.(slot) <- 0.0; neg_buf.(slot) <- 0.0
+      end;
+      if t >= n then begin
+        let s = !pos +. !neg in
+        out.(t) <- (if s < 1.0 then 0.0 else 100.0 *. (!pos /. s))
       end
-    in
-    let emit t =
-      let s = !pos +. !neg in
-      out.(t) <- (if s < 1.0 then 0.0 else 100.0 *. (!pos /. s))
-    in
-    for t = 1 to n do add t done;
-    emit n;
-    for t = n + 1 to len - 1 do
-      let slot = (t - 1) mod n in
-      pos := !pos -. pos_buf.(slot);
-      neg := !neg -. neg_buf.(slot);
-      add t;
-      emit t
     done
   end;
   out
