@@ -1,0 +1,286 @@
+"""Streaming versions of the close-only indicators (SMA, EMA, WMA, RSI, MACD, BBANDS, ROC, MOM)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from engine.indicators._validate import MAX_NBDEV, check_period, check_real
+from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, seq_sum
+
+# --- close-only ------------------------------------------------------------
+
+
+class SmaStream(Stream):
+    """Streaming SMA (TA-Lib order); first value after `period` bars."""
+
+    __slots__ = ("_mean",)
+    name = "sma"
+
+    def __init__(self, period: int) -> None:
+        super().__init__()
+        self._mean = RunningMean(check_period("sma", "period", period, 1))
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        v = self._mean.push(close)
+        self._value = v
+        return v
+
+
+class EmaStream(Stream):
+    """Streaming EMA: seeded with the SMA of the first `period` closes."""
+
+    __slots__ = ("_count", "_k", "_n", "_prev", "_sum")
+    name = "ema"
+
+    def __init__(self, period: int) -> None:
+        super().__init__()
+        self._n = check_period("ema", "period", period, 1)
+        self._k = 2.0 / (self._n + 1)
+        self._count = 0
+        self._sum = 0.0
+        self._prev = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        if self._count >= self._n:
+            prev = self._prev
+            prev = ((close - prev) * self._k) + prev
+        else:
+            self._count += 1
+            self._sum += close
+            if self._count < self._n:
+                return None
+            prev = self._sum / self._n
+        self._prev = prev
+        self._value = prev
+        return prev
+
+
+class WmaStream(Stream):
+    """Streaming WMA with TA-Lib's running sums (and their drift)."""
+
+    __slots__ = ("_div", "_n", "_psub", "_psum", "_trailing", "_window")
+    name = "wma"
+
+    def __init__(self, period: int) -> None:
+        super().__init__()
+        n = self._n = check_period("wma", "period", period, 1)
+        self._div = float((n * (n + 1)) >> 1)
+        self._psub = 0.0
+        self._psum = 0.0
+        self._trailing = 0.0
+        self._window: deque[float] = deque(maxlen=n)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        w = self._window
+        w.append(close)
+        if len(w) < self._n:
+            self._psub += close
+            self._psum += close * len(w)
+            return None
+        psub = self._psub + close
+        psub -= self._trailing
+        psum = self._psum + close * self._n
+        self._trailing = w[0]
+        v = psum / self._div
+        self._psum = psum - psub
+        self._psub = psub
+        self._value = v
+        return v
+
+
+class RsiStream(Stream):
+    """Streaming RSI (Wilder): first value on bar `period` (0-based)."""
+
+    __slots__ = ("_count", "_gain", "_loss", "_n", "_prev")
+    name = "rsi"
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._n = check_period("rsi", "period", period, 2)
+        self._count = -1
+        self._gain = 0.0
+        self._loss = 0.0
+        self._prev = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        n = self._n
+        d = close - self._prev
+        self._prev = close
+        count = self._count = self._count + 1
+        if count > n:
+            gain = self._gain * (n - 1)
+            loss = self._loss * (n - 1)
+            if d < 0:
+                loss -= d
+            else:
+                gain += d
+            gain /= n
+            loss /= n
+        elif count == 0:
+            return None
+        else:
+            gain, loss = self._gain, self._loss
+            if d < 0:
+                loss -= d
+            else:
+                gain += d
+            if count < n:
+                self._gain, self._loss = gain, loss
+                return None
+            loss /= n
+            gain /= n
+        self._gain, self._loss = gain, loss
+        total = gain + loss
+        v = 0.0 if -TA_ZERO < total < TA_ZERO else 100.0 * (gain / total)
+        self._value = v
+        return v
+
+
+class MacdStream(Stream):
+    """Streaming MACD with TA-Lib's seeding (both EMAs seeded on bar slow-1)."""
+
+    __slots__ = (
+        "_fast",
+        "_fast_ema",
+        "_kf",
+        "_ks",
+        "_ksig",
+        "_sig",
+        "_sig_count",
+        "_sig_sum",
+        "_signal_ema",
+        "_slow",
+        "_slow_ema",
+        "_warm",
+    )
+    name = "macd"
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        super().__init__()
+        f = check_period("macd", "fast", fast, 2)
+        s = check_period("macd", "slow", slow, 2)
+        self._sig = check_period("macd", "signal", signal, 1)
+        if s < f:
+            f, s = s, f
+        self._fast, self._slow = f, s
+        self._kf, self._ks = 2.0 / (f + 1), 2.0 / (s + 1)
+        self._ksig = 2.0 / (self._sig + 1)
+        self._warm: list[float] | None = []
+        self._fast_ema = self._slow_ema = 0.0
+        self._sig_count = 0
+        self._sig_sum = 0.0
+        self._signal_ema = 0.0
+
+    def update_hlcv(
+        self, high: float, low: float, close: float, volume: float
+    ) -> tuple[float, float, float] | None:
+        warm = self._warm
+        if warm is None:
+            fe = self._fast_ema
+            fe = ((close - fe) * self._kf) + fe
+            se = self._slow_ema
+            se = ((close - se) * self._ks) + se
+            self._fast_ema, self._slow_ema = fe, se
+        else:
+            warm.append(close)
+            if len(warm) < self._slow:
+                return None
+            fe = self._fast_ema = seq_sum(warm[self._slow - self._fast :]) / self._fast
+            se = self._slow_ema = seq_sum(warm) / self._slow
+            self._warm = None
+        line = fe - se
+        if self._sig_count >= self._sig:
+            sig = self._signal_ema
+            sig = ((line - sig) * self._ksig) + sig
+        else:
+            self._sig_count += 1
+            self._sig_sum += line
+            if self._sig_count < self._sig:
+                return None
+            sig = self._sig_sum / self._sig
+        self._signal_ema = sig
+        v = (line, sig, line - sig)
+        self._value = v
+        return v
+
+
+class BollingerStream(Stream):
+    """Streaming Bollinger Bands (SMA middle, population std, TA-Lib's sums)."""
+
+    __slots__ = ("_down", "_n", "_sq", "_sum", "_up", "_window")
+    name = "bollinger"
+
+    def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0) -> None:
+        super().__init__()
+        self._n = check_period("bollinger", "period", period, 2)
+        self._up = check_real("bollinger", "nbdev_up", nbdev_up, MAX_NBDEV)
+        self._down = check_real("bollinger", "nbdev_down", nbdev_down, MAX_NBDEV)
+        self._sum = 0.0
+        self._sq = 0.0
+        self._window: deque[float] = deque(maxlen=self._n)
+
+    def update_hlcv(
+        self, high: float, low: float, close: float, volume: float
+    ) -> tuple[float, float, float] | None:
+        w = self._window
+        w.append(close)
+        n = self._n
+        s = self._sum + close
+        q = self._sq + close * close
+        if len(w) < n:
+            self._sum, self._sq = s, q
+            return None
+        old = w[0]
+        middle = s / n
+        m2 = q / n
+        self._sum = s - old
+        self._sq = q - old * old
+        m2 -= middle * middle
+        sd = 0.0 if m2 < TA_ZERO else math.sqrt(m2)
+        v = (middle + self._up * sd, middle, middle - self._down * sd)
+        self._value = v
+        return v
+
+
+class RocStream(Stream):
+    """Streaming ROC: ((x/x[t-period]) - 1)*100, 0.0 when x[t-period] is 0."""
+
+    __slots__ = ("_window",)
+    name = "roc"
+
+    def __init__(self, period: int = 10) -> None:
+        super().__init__()
+        n = check_period("roc", "period", period, 1)
+        self._window: deque[float] = deque(maxlen=n + 1)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        w = self._window
+        w.append(close)
+        if len(w) < w.maxlen:  # type: ignore[operator]
+            return None
+        old = w[0]
+        v = ((close / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+        self._value = v
+        return v
+
+
+class MomStream(Stream):
+    """Streaming momentum: x - x[t-period]."""
+
+    __slots__ = ("_window",)
+    name = "mom"
+
+    def __init__(self, period: int = 10) -> None:
+        super().__init__()
+        n = check_period("mom", "period", period, 1)
+        self._window: deque[float] = deque(maxlen=n + 1)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        w = self._window
+        w.append(close)
+        if len(w) < w.maxlen:  # type: ignore[operator]
+            return None
+        v = close - w[0]
+        self._value = v
+        return v

@@ -1,0 +1,284 @@
+"""Streaming versions of the bar-based indicators (ATR, STOCH, WILLR, CCI, ADX, MFI, OBV)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from engine.indicators._validate import check_period
+from engine.indicators.streaming_base import (
+    TA_ZERO,
+    Extremes,
+    RunningMean,
+    Stream,
+    seq_sum,
+    true_range,
+)
+
+
+class _BarStream(Stream):
+    __slots__ = ()
+    inputs: ClassVar[tuple[str, ...]] = ("high", "low", "close")
+
+
+class AtrStream(_BarStream):
+    """Streaming ATR: mean of the first `period` true ranges, then Wilder smoothing."""
+
+    __slots__ = ("_atr", "_count", "_n", "_prev_close")
+    name = "atr"
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._n = check_period("atr", "period", period, 1)
+        self._count = -1
+        self._atr = 0.0
+        self._prev_close = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        tr = true_range(high, low, self._prev_close)
+        self._prev_close = close
+        n = self._n
+        count = self._count = self._count + 1
+        if count > n:
+            a = self._atr * (n - 1)
+            a += tr
+            a /= n
+        elif count == 0:
+            return None
+        else:
+            a = self._atr + tr
+            if count < n:
+                self._atr = a
+                return None
+            a /= n
+        self._atr = a
+        self._value = a
+        return a
+
+
+class StochStream(_BarStream):
+    """Streaming slow stochastic (fast %K over `fastk` bars, two SMAs)."""
+
+    __slots__ = ("_d", "_extremes", "_k")
+    name = "stoch"
+
+    def __init__(self, fastk: int = 5, slowk: int = 3, slowd: int = 3) -> None:
+        super().__init__()
+        self._extremes = Extremes(check_period("stoch", "fastk", fastk, 1))
+        self._k = RunningMean(check_period("stoch", "slowk", slowk, 1))
+        self._d = RunningMean(check_period("stoch", "slowd", slowd, 1))
+
+    def update_hlcv(
+        self, high: float, low: float, close: float, volume: float
+    ) -> tuple[float, float] | None:
+        ext = self._extremes.push(high, low)
+        if ext is None:
+            return None
+        hh, ll = ext
+        diff = (hh - ll) / 100.0
+        fast = (close - ll) / diff if diff != 0.0 else 0.0
+        slow_k = self._k.push(fast)
+        if slow_k is None:
+            return None
+        slow_d = self._d.push(slow_k)
+        if slow_d is None:
+            return None
+        v = (slow_k, slow_d)
+        self._value = v
+        return v
+
+
+class WillrStream(_BarStream):
+    """Streaming Williams' %R over the last `period` bars."""
+
+    __slots__ = ("_extremes",)
+    name = "willr"
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._extremes = Extremes(check_period("willr", "period", period, 2))
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        ext = self._extremes.push(high, low)
+        if ext is None:
+            return None
+        hh, ll = ext
+        diff = (hh - ll) / -100.0
+        v = (hh - close) / diff if diff != 0.0 else 0.0
+        self._value = v
+        return v
+
+
+class CciStream(_BarStream):
+    """Streaming CCI: TA-Lib's n-slot circular buffer summed in slot order.
+
+    O(period) per bar — the mean absolute deviation needs every value of the
+    window, as in TA-Lib itself.
+    """
+
+    __slots__ = ("_count", "_n", "_slots")
+    name = "cci"
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._n = check_period("cci", "period", period, 2)
+        self._slots = [0.0] * self._n
+        self._count = 0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        n = self._n
+        slots = self._slots
+        tp = (high + low + close) / 3
+        slots[self._count % n] = tp
+        self._count += 1
+        if self._count < n:
+            return None
+        avg = seq_sum(slots) / n
+        md = 0.0
+        for s in slots:
+            md += abs(s - avg)
+        dev = tp - avg
+        v = dev / (0.015 * (md / n)) if dev != 0.0 and md != 0.0 else 0.0
+        self._value = v
+        return v
+
+
+class AdxStream(_BarStream):
+    """Streaming ADX with TA-Lib's phases: sums to bar n-1, DX sum to 2n-1, then smoothing."""
+
+    __slots__ = ("_adx", "_count", "_mdm", "_n", "_pdm", "_prev", "_sum_dx", "_tr")
+    name = "adx"
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._n = check_period("adx", "period", period, 2)
+        self._count = -1
+        self._prev = (0.0, 0.0, 0.0)
+        self._mdm = self._pdm = self._tr = 0.0
+        self._sum_dx = 0.0
+        self._adx = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        prev_high, prev_low, prev_close = self._prev
+        self._prev = (high, low, close)
+        count = self._count = self._count + 1
+        if count == 0:
+            return None
+        n = self._n
+        diff_p = high - prev_high
+        diff_m = prev_low - low
+        mdm, pdm, tr = self._mdm, self._pdm, self._tr
+        if count >= n:
+            mdm -= mdm / n
+            pdm -= pdm / n
+        if diff_m > 0 and diff_p < diff_m:
+            mdm += diff_m
+        elif diff_p > 0 and diff_p > diff_m:
+            pdm += diff_p
+        r = true_range(high, low, prev_close)
+        tr = tr + r if count < n else tr - tr / n + r
+        self._mdm, self._pdm, self._tr = mdm, pdm, tr
+        if count < n:
+            return None
+        dx = _dx(mdm, pdm, tr)
+        if count < 2 * n - 1:
+            if dx is not None:
+                self._sum_dx += dx
+            return None
+        if count == 2 * n - 1:
+            if dx is not None:
+                self._sum_dx += dx
+            a = self._sum_dx / n
+        else:
+            a = self._adx
+            if dx is not None:
+                a = ((a * (n - 1) + dx) / n)
+        self._adx = a
+        self._value = a
+        return a
+
+
+def _dx(mdm: float, pdm: float, tr: float) -> float | None:
+    """TA-Lib's DX, or None when a zero test skips it."""
+    if -TA_ZERO < tr < TA_ZERO:
+        return None
+    minus_di = 100.0 * (mdm / tr)
+    plus_di = 100.0 * (pdm / tr)
+    total = minus_di + plus_di
+    if -TA_ZERO < total < TA_ZERO:
+        return None
+    return 100.0 * (abs(minus_di - plus_di) / total)
+
+
+class MfiStream(Stream):
+    """Streaming MFI: n-slot buffer of (positive, negative) money flows."""
+
+    __slots__ = ("_count", "_flows", "_n", "_neg", "_pos", "_prev_tp")
+    name = "mfi"
+    inputs = ("high", "low", "close", "volume")
+
+    def __init__(self, period: int = 14) -> None:
+        super().__init__()
+        self._n = check_period("mfi", "period", period, 2)
+        self._flows: deque[tuple[float, float]] = deque()
+        self._count = -1
+        self._pos = self._neg = 0.0
+        self._prev_tp = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        tp = (high + low + close) / 3.0
+        move = tp - self._prev_tp
+        self._prev_tp = tp
+        count = self._count = self._count + 1
+        if count == 0:
+            return None
+        pos, neg = self._pos, self._neg
+        flows = self._flows
+        if count > self._n:
+            old_pos, old_neg = flows.popleft()
+            pos -= old_pos
+            neg -= old_neg
+        flow = tp * volume
+        if move < 0:
+            neg += flow
+            flows.append((0.0, flow))
+        elif move > 0:
+            pos += flow
+            flows.append((flow, 0.0))
+        else:
+            flows.append((0.0, 0.0))
+        self._pos, self._neg = pos, neg
+        if count < self._n:
+            return None
+        total = pos + neg
+        v = 0.0 if total < 1.0 else 100.0 * (pos / total)
+        self._value = v
+        return v
+
+
+class ObvStream(Stream):
+    """Streaming OBV, seeded with the first bar's volume."""
+
+    __slots__ = ("_obv", "_prev")
+    name = "obv"
+    inputs = ("close", "volume")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prev: float | None = None
+        self._obv = 0.0
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float:
+        prev = self._prev
+        if prev is None:
+            obv = volume
+        elif close > prev:
+            obv = self._obv + volume
+        elif close < prev:
+            obv = self._obv - volume
+        else:
+            obv = self._obv
+        self._prev = close
+        self._obv = obv
+        self._value = obv
+        return obv
