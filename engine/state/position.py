@@ -93,7 +93,9 @@ class Position:
 
     def unrealized_pnl(self, price: float) -> float:
         """P&L if marked at ``price``: gross minus the entry fee already paid."""
-        return self.gross_pnl(price) - self.entry_fee
+        # Inlined gross_pnl: this runs once per bar while in position.
+        gross = (price - self.entry_price) * self.quantity
+        return (gross if self.side is Side.LONG else -gross) - self.entry_fee
 
 
 @dataclass(frozen=True, slots=True)

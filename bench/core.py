@@ -1,0 +1,92 @@
+"""Per-bar cost of the engine core: window push + state-machine update (no strategy).
+
+Prints microseconds per bar for:
+  * building a validated Bar,
+  * window.push + machine.auto_exit + machine.mark while idle,
+  * the same while holding a position whose stop and target are never touched,
+  * the same while a stop/target round trip happens every 20 bars.
+Goal (issue 5): <= 2 us per bar for push + update. Best of several runs.
+
+    .venv/bin/python bench/core.py [--bars N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+
+from engine.market import Bar, MarketDataWindow
+from engine.state import EnterLong, StateMachine
+
+
+def make_rows(n: int, seed: int = 1) -> list[tuple[float, float, float, float, float]]:
+    """A random walk of (open, high, low, close, volume) rows."""
+    rng = random.Random(seed)
+    rows = []
+    close = 100.0
+    for _ in range(n):
+        o = close
+        close = o * (1.0 + rng.gauss(0.0, 0.002))
+        hi = max(o, close) * (1.0 + abs(rng.gauss(0.0, 0.001)))
+        lo = min(o, close) * (1.0 - abs(rng.gauss(0.0, 0.001)))
+        rows.append((o, hi, lo, close, rng.uniform(1.0, 100.0)))
+    return rows
+
+
+def best_of(repeat: int, run: Callable[[], float]) -> float:
+    """The smallest of ``repeat`` timings (seconds)."""
+    return min(run() for _ in range(repeat))
+
+
+def time_bars(rows: list[tuple[float, float, float, float, float]]) -> float:
+    start = time.perf_counter()
+    for i, (o, h, lo, c, v) in enumerate(rows):
+        Bar("BTCUSDT", i * 60_000, o, h, lo, c, v)
+    return time.perf_counter() - start
+
+
+def time_core(bars: list[Bar], in_position: bool, cycle: int = 0) -> float:
+    """push + auto_exit + mark per bar; optionally re-enter every ``cycle`` bars."""
+    window = MarketDataWindow()
+    machine = StateMachine()
+    if in_position:
+        first = bars[0]
+        machine.begin_analysis({}, first)
+        machine.execute(EnterLong(1.0, stop_loss=1e-6, take_profit=1e9), first)
+    push, auto_exit, mark = window.push, machine.auto_exit, machine.mark
+    start = time.perf_counter()
+    for i, bar in enumerate(bars):
+        push(bar)
+        auto_exit(bar)
+        mark(bar)
+        if cycle and i % cycle == 0 and machine.position is None:
+            machine.begin_analysis({}, bar)
+            machine.execute(EnterLong(1.0, stop_loss=bar.close * 0.995,
+                                      take_profit=bar.close * 1.005), bar)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the benchmark and print microseconds per bar."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    n = args.bars
+    rows = make_rows(n)
+    bars = [Bar("BTCUSDT", i * 60_000, *row) for i, row in enumerate(rows)]
+    us = 1e6 / n
+    print(f"bars: {n:,}, best of {args.repeat}")
+    t = best_of(args.repeat, lambda: time_bars(rows))
+    print(f"  {'Bar construction (validated, incl. loop)':<58} {t * us:6.3f} us/bar")
+    cases = (("idle", False, 0), ("in position, levels untouched", True, 0),
+             ("entry every 20 bars, +-0.5% exits", False, 20))
+    for label, in_pos, cycle in cases:
+        t = best_of(args.repeat, lambda in_pos=in_pos, cycle=cycle: time_core(bars, in_pos, cycle))
+        print(f"  {'push + auto_exit + mark, ' + label:<58} {t * us:6.3f} us/bar")
+
+
+if __name__ == "__main__":
+    main()
