@@ -265,6 +265,13 @@ def test_begin_analysis_refuses_non_scalar_values(value: object) -> None:
     assert snapshot(m) == before  # 'good' was not stored either
 
 
+def test_begin_analysis_refuses_reserved_keys() -> None:
+    m = StateMachine()
+    with pytest.raises(StrategyError, match=r"key 'state' is reserved"):
+        m.begin_analysis({"state": "bullish"}, FLAT)
+    assert m.state is State.IDLE and len(m.context) == 0
+
+
 def test_begin_analysis_refuses_non_string_keys() -> None:
     m = StateMachine()
     with pytest.raises(StrategyError, match=r"key 1 \(int\)"):

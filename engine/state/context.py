@@ -11,13 +11,22 @@ ContextValue = float | int | str | bool
 
 _ALLOWED = (float, int, str, bool)
 
+#: Keys a strategy cannot set: Lua sees the machine's state and position under them.
+RESERVED_KEYS = frozenset({"state", "position"})
+
 
 def check_entry(key: object, value: object, where: str = "context") -> None:
-    """Raise StrategyError unless ``key`` is a non-empty str and ``value`` a float/int/str/bool."""
+    """Raise StrategyError unless ``key`` is a non-empty, non-reserved str and
+    ``value`` a float, int, str or bool."""
     if type(key) is not str or key == "":
         raise StrategyError(
             f"{where}: key {key!r} ({type(key).__name__}) is not allowed; "
             "keys must be non-empty strings"
+        )
+    if key in RESERVED_KEYS:
+        raise StrategyError(
+            f"{where}: key {key!r} is reserved (context.state and context.position are "
+            "the machine's, read-only); choose another name"
         )
     if not isinstance(value, _ALLOWED):
         raise StrategyError(
@@ -36,6 +45,9 @@ def _type_name(value: object) -> str:
 
 class Context(MutableMapping[str, ContextValue]):
     """A dict of str -> float | int | str | bool; anything else is a StrategyError.
+
+    The keys "state" and "position" are reserved (Lua reads the machine's state
+    and position there). Non-finite floats are allowed.
 
     ``update`` is atomic: all entries are checked before any is stored.
     """
