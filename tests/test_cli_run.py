@@ -27,13 +27,13 @@ function detect_opportunity(m, ctx, ind)
 end
 
 function filter_commitment(m, ctx, ind)
+  held = 0  -- a Lua global: the context is read-only outside detect_opportunity
   return { action = "enter_long", quantity = params.qty,
            stop_loss = m.close * 0.999, take_profit = m.close * 1.001 }
 end
 
 function manage_position(m, ctx, ind)
-  local held = (ctx.held or 0) + 1
-  ctx.held = held
+  held = held + 1
   if held >= params.hold then return { action = "exit", reason = "held" } end
   return nil
 end

@@ -28,12 +28,13 @@ function detect_opportunity(m, ctx, ind)
   return nil
 end
 function filter_commitment(m, ctx, ind)
+  held = 0
   return { action = "enter_long", quantity = 1,
            stop_loss = m.close * 0.999, take_profit = m.close * 1.001 }
 end
 function manage_position(m, ctx, ind)
-  ctx.n = (ctx.n or 0) + 1
-  if ctx.n >= 4 then return { action = "exit" } end
+  held = held + 1
+  if held >= 4 then return { action = "exit" } end
   return nil
 end
 """

@@ -31,8 +31,7 @@ V2 = """
 function detect_opportunity(m, c, i) return nil end
 function filter_commitment(m, c, i) return {action = "cancel_analysis"} end
 function manage_position(m, c, i)
-  local s = i.sma(3)
-  return {action = "exit", reason = "v2 " .. c.position.side .. " " .. tostring(s ~= nil)}
+  return {action = "exit", reason = "v2 " .. c.position.side}
 end
 """
 BROKEN = "function detect_opportunity(m, c, i) return {} end\nfunction oops(\n"
@@ -98,7 +97,7 @@ def test_good_version_takes_over_between_bars_keeping_the_position(tmp_path: Pat
     # v1 entered at bar 1's close (101) and held; v2 exits at bar 4's close, the first
     # bar after the change; v2 then stays idle
     assert trade == (60_000, 240_000, 104.0)
-    assert notes == ["v2 long true"]
+    assert notes == ["v2 long"]
     assert starts == [0, 240_000]
     assert runner.machine.state is State.IDLE and runner.stats.reloads == 1
 

@@ -36,10 +36,13 @@ def render_summary(summary: Mapping[str, Any], file: IO[str] | None = None) -> N
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file or sys.stdout, highlight=False)
+    out = file or sys.stdout
+    # a pipe or file gets a wide table rather than rich's 80-column default
+    console = Console(file=out, highlight=False, width=None if out.isatty() else 140)
     table = Table(title=f"Run {summary['run_id']} · {summary['status']}", title_justify="left")
-    for name in ("symbol", "bars", "trades", "win rate", "realized P&L", "fees"):
-        table.add_column(name, justify="left" if name == "symbol" else "right")
+    table.add_column("symbol", no_wrap=True)
+    for name in ("bars", "trades", "win rate", "realized P&L", "fees"):
+        table.add_column(name, justify="right", no_wrap=True)
     for name in ("max drawdown", "profit factor", "open position"):
         table.add_column(name, justify="right")
     for symbol, row in summary["symbols"].items():
