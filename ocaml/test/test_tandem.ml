@@ -204,6 +204,57 @@ let test_stream_equals_batch () =
         Registry.all)
     (series ())
 
+(* TA-Lib's lower bound of an integer parameter *)
+let min_param indicator param =
+  match (indicator, param) with
+  | ("rsi" | "willr" | "cci" | "adx" | "mfi" | "bollinger"), _ -> 2
+  | "macd", ("fast" | "slow") -> 2
+  | _ -> 1
+
+(* random parameters (TA-Lib's lower bounds up to 40) on random short series
+   of random shapes, including lengths around the lookback *)
+let test_stream_equals_batch_random () =
+  let st = Random.State.make [| 2026 |] in
+  let rand_series n =
+    let base = 10. ** (Random.State.float st 12. -. 4.) in
+    let p = ref base in
+    let shape = Random.State.int st 3 in
+    Array.init n (fun i ->
+        (match shape with
+         | 0 -> p := !p *. exp (Random.State.float st 0.1 -. 0.05)
+         | 1 -> if i mod 9 < 4 then () else p := !p *. (1. +. Random.State.float st 0.01)
+         | _ -> p := base *. (10. ** (Random.State.float st 6. -. 3.)));
+        !p)
+  in
+  List.iter
+    (fun (spec : Registry.spec) ->
+      let bad = ref 0 in
+      for _ = 1 to 40 do
+        let p =
+          Array.of_list
+            (List.map
+               (fun (name, _) ->
+                 if String.length name >= 5 && String.sub name 0 5 = "nbdev" then
+                   Random.State.float st 6. -. 2.
+                 else
+                   let lo = min_param spec.name name in
+                   float_of_int (lo + Random.State.int st 40))
+               spec.params)
+        in
+        let n = Random.State.int st 120 in
+        let b = make_bars st (rand_series n) in
+        let inputs = Array.of_list (List.map (input_of b) spec.inputs) in
+        let expected = spec.batch inputs p in
+        let s = spec.stream p in
+        for t = 0 to n - 1 do
+          let out = Stream.update s ~high:b.h.(t) ~low:b.l.(t) ~close:b.c.(t) ~volume:b.v.(t) in
+          Array.iteri (fun j x -> if not (same_bits x expected.(j).(t)) then incr bad) out
+        done
+      done;
+      check (Printf.sprintf "stream = batch: %s, 40 random parameter sets and series" spec.name)
+        (!bad = 0))
+    Registry.all
+
 (* leading nans = lookback on long input; all nan when the input is too short *)
 let test_warmup () =
   let b = snd (List.hd (series ())) in
@@ -315,6 +366,7 @@ let test_registry () =
 let () =
   test_hand ();
   test_stream_equals_batch ();
+  test_stream_equals_batch_random ();
   test_warmup ();
   test_extreme ();
   test_bad_input ();
