@@ -124,7 +124,7 @@ def test_bid_above_ask() -> None:
 
 
 @pytest.mark.parametrize("field", ["bid", "ask"])
-@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf, "1"])
+@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf, "1", True])
 def test_quotes_must_be_finite_positive_numbers(field: str, value: object) -> None:
     assert_rejects(field, value, **{field: value})
 
@@ -134,7 +134,7 @@ def test_symbol_must_be_non_empty_string(value: object) -> None:
     assert_rejects("symbol", value, symbol=value)
 
 
-@pytest.mark.parametrize("value", [-1, 1.5, "1", None, True])
+@pytest.mark.parametrize("value", [-1, 2**63, 1.5, "1", None, True])
 def test_timestamp_must_be_non_negative_int(value: object) -> None:
     assert_rejects("timestamp", value, timestamp=value)
 

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from engine.errors import MarketDataError
 
 _INF = math.inf
+_MAX_TS = 2**63  # timestamps are stored in int64 arrays
 _new_tuple = tuple.__new__
 
 
@@ -39,7 +40,7 @@ class Bar(_BarFields):
 
     ``timestamp`` is the bar's open time in milliseconds since the epoch (UTC).
     Validation (every rule of DESIGN.md §2): ``symbol`` a non-empty str,
-    ``timestamp`` an int >= 0, all prices finite and > 0, ``volume`` finite and
+    ``timestamp`` an int in [0, 2**63), all prices finite and > 0, ``volume`` finite and
     >= 0, ``low <= min(open, close) <= max(open, close) <= high``, ``bid`` and
     ``ask`` (optional) finite and > 0 and ``bid <= ask`` when both are given.
     A violation raises ``MarketDataError`` naming symbol, timestamp, field and
@@ -71,7 +72,7 @@ class Bar(_BarFields):
                 and type(open) is not bool
                 and type(close) is not bool
                 and type(volume) is not bool
-                and timestamp >= 0
+                and 0 <= timestamp < _MAX_TS
                 and type(symbol) is str
                 and symbol != ""
                 and ((bid is None and ask is None) or _quote_ok(bid, ask))
@@ -117,13 +118,15 @@ class Bar(_BarFields):
         )
 
 
-def _quote_ok(bid: float | None, ask: float | None) -> bool:
-    """Fast check of the optional quotes: each finite and > 0, bid <= ask."""
+def _quote_ok(bid: object, ask: object) -> bool:
+    """Fast check of the optional quotes: each a finite number > 0, bid <= ask."""
+    if bid is True or bid is False or ask is True or ask is False:
+        return False
     if bid is None:
         return 0.0 < ask < _INF  # type: ignore[operator]
     if ask is None:
-        return 0.0 < bid < _INF
-    return 0.0 < bid <= ask < _INF
+        return 0.0 < bid < _INF  # type: ignore[operator]
+    return 0.0 < bid <= ask < _INF  # type: ignore[operator]
 
 
 def _is_number(value: object) -> bool:
@@ -151,8 +154,8 @@ def _diagnose(
 
     if type(symbol) is not str or symbol == "":
         raise fail("symbol", symbol, "must be a non-empty string")
-    if type(timestamp) is not int or timestamp < 0:
-        raise fail("timestamp", timestamp, "must be an int >= 0 (ms since epoch, UTC)")
+    if type(timestamp) is not int or not 0 <= timestamp < _MAX_TS:
+        raise fail("timestamp", timestamp, "must be an int in [0, 2**63) (ms since epoch, UTC)")
     prices = {"open": open_, "high": high, "low": low, "close": close, "bid": bid, "ask": ask}
     for name, value in prices.items():
         if value is None and name in ("bid", "ask"):
