@@ -126,7 +126,7 @@ def _quote_ok(bid: object, ask: object) -> bool:
         return 0.0 < ask < _INF  # type: ignore[operator]
     if ask is None:
         return 0.0 < bid < _INF  # type: ignore[operator]
-    return 0.0 < bid <= ask < _INF  # type: ignore[operator]
+    return 0.0 < bid <= ask < _INF  # type: ignore[operator,no-any-return]
 
 
 def _is_number(value: object) -> bool:
