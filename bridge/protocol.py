@@ -110,12 +110,10 @@ def encode_hello(request_id: int, version: int = VERSION) -> list[bytes]:
 
 def _encode_job(job: Job) -> bytes:
     name = job.name.encode()
-    if len(name) > 255 or len(job.params) > 255:
-        raise ValueError(f"indicator name or parameter list too long: {job.name!r}")
     count = len(job.params)
-    return b"".join(
-        (bytes((len(name),)), name, bytes((count,)), struct.pack(f"<{count}d", *job.params))
-    )
+    if len(name) > 255 or count > 255:
+        raise ValueError(f"indicator name or parameter list too long: {job.name!r}")
+    return struct.pack(f"<B{len(name)}sB{count}d", len(name), name, count, *job.params)
 
 
 def encode_series_request(
@@ -125,12 +123,13 @@ def encode_series_request(
 
     The arrays must be C-contiguous little-endian float64; they are sent without a copy.
     """
-    arrays = [a if a is not None else np.empty(0, F64) for a in series]
-    tail = b"".join(_encode_job(job) for job in jobs)
-    head = _SERIES.pack(len(jobs), 0, *(a.size for a in arrays), 0)
-    size = len(head) + sum(a.nbytes for a in arrays) + len(tail)
-    parts: list[bytes | memoryview] = [frame(kind, request_id, size) + head]
-    parts.extend(a.data.cast("B") for a in arrays if a.size)
+    tail = b"".join([_encode_job(job) for job in jobs])
+    lengths = [0 if a is None else a.size for a in series]
+    size = _SERIES.size + 8 * sum(lengths) + len(tail)
+    parts: list[bytes | memoryview] = [
+        frame(kind, request_id, size) + _SERIES.pack(len(jobs), 0, *lengths, 0)
+    ]
+    parts.extend([a.data.cast("B") for a in series if a is not None and a.size])
     parts.append(tail)
     return parts
 

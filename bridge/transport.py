@@ -124,17 +124,20 @@ class ServerProcess:
             )
 
     def _send(self, parts: Sequence[bytes | memoryview], deadline: float, timeout: float) -> None:
-        pending = [memoryview(p) for p in parts if len(p)]
-        while pending:
+        try:
+            written = os.writev(self._out, parts)
+        except BlockingIOError:
+            written = 0
+        total = sum(len(p) for p in parts)
+        if written == total:
+            return
+        # The pipe is full: send the rest as the server drains it.
+        rest = memoryview(b"".join(parts))[written:]
+        while rest:
             try:
-                written = os.writev(self._out, pending)
+                rest = rest[os.write(self._out, rest) :]
             except BlockingIOError:
                 self._wait(self._writable, deadline, timeout, "sending a request")
-                continue
-            while written and written >= len(pending[0]):
-                written -= len(pending.pop(0))
-            if written:
-                pending[0] = pending[0][written:]
 
     def _read_into(self, view: memoryview, deadline: float, timeout: float) -> int:
         """Reads at least one byte into ``view``; raises BridgeError at end of input."""

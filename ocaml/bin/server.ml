@@ -69,7 +69,7 @@ let resolve name params =
 let read_job c =
   let name = C.str8 c "indicator name" in
   let n = C.u8 c "parameter count" in
-  let params = Array.init n (fun i -> C.f64 c (Printf.sprintf "parameter %d" i)) in
+  let params = Array.init n (fun _ -> C.f64 c "a parameter") in
   name, params
 
 (* The job's input arrays in spec order, after checking lengths and finiteness. *)
@@ -97,7 +97,12 @@ let inputs (job : job) series =
 let guarded name f =
   try f () with
   | Wire.Bad_request _ as e -> raise e
-  | Invalid_argument msg -> bad Wire.Code.invalid_argument "%s: %s" name msg
+  | Invalid_argument msg ->
+    (* The library's messages usually start with the indicator's name already. *)
+    let prefix = name ^ ":" in
+    let named = String.length msg >= String.length prefix
+                && String.sub msg 0 (String.length prefix) = prefix in
+    bad Wire.Code.invalid_argument "%s" (if named then msg else prefix ^ " " ^ msg)
   | Out_of_memory | Stack_overflow as e -> raise e
   | e -> bad Wire.Code.internal "%s: internal error: %s" name (Printexc.to_string e)
 
@@ -125,7 +130,7 @@ let hello c =
   C.finish c "hello";
   if v <> Wire.version then
     bad Wire.Code.version "client speaks protocol version %d, this server speaks %d" v Wire.version;
-  let b = Buffer.create 2048 in
+  let b = O.create 2048 in
   O.u32 b Wire.version;
   O.u32 b (List.length Registry.all);
   List.iter (fun (s : Registry.spec) ->
@@ -147,7 +152,7 @@ let batch c =
   let size = List.fold_left (fun acc r -> match r with
       | Ok outs -> acc + 8 + Array.fold_left (fun a o -> a + 8 * Array.length o) 0 outs
       | Error (_, m) -> acc + 16 + String.length m) 8 results in
-  let b = Buffer.create size in
+  let b = O.create size in
   O.u16 b njobs; O.u16 b 0; O.u32 b 0;
   List.iter (function
       | Ok outs ->
@@ -181,7 +186,7 @@ let open_stream t c =
   let id = t.next_id in
   t.next_id <- (if id >= 0xFFFF_FFFF then 1 else id + 1);
   Hashtbl.replace t.streams id { spec = job.spec; stream };
-  let b = Buffer.create (8 + 8 * nout) in
+  let b = O.create (8 + 8 * nout) in
   O.u32 b id; O.u8 b nout; O.u8 b 0; O.u16 b 0;
   O.floats b !last;
   b
@@ -204,7 +209,7 @@ let push t c =
           (Float.to_string v))
     bar;
   let v i = snd bar.(i) in
-  let b = Buffer.create (8 + (count * 40)) in
+  let b = O.create (8 + (count * 40)) in
   O.u32 b count; O.u32 b 0;
   List.iter (fun id ->
       match attempt (fun () ->
@@ -224,13 +229,13 @@ let close_streams t c =
   C.finish c "the stream ids";
   List.iter (fun id -> ignore (find_stream t id)) ids;
   List.iter (Hashtbl.remove t.streams) ids;
-  let b = Buffer.create 8 in
+  let b = O.create 8 in
   O.u32 b count; O.u32 b 0;
   b
 
 let error_body (code, msg) =
-  let b = Buffer.create (8 + String.length msg) in
-  O.u16 b code; O.u16 b 0; O.u32 b (String.length msg); Buffer.add_string b msg;
+  let b = O.create (8 + String.length msg) in
+  O.u16 b code; O.u16 b 0; O.u32 b (String.length msg); O.string b msg;
   b
 
 let dispatch t (f : Wire.frame) c =

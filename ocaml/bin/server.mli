@@ -6,7 +6,7 @@ type t
 
 val create : unit -> t
 
-val handle : t -> Wire.frame -> int * Buffer.t
+val handle : t -> Wire.frame -> int * Wire.Out.t
 (** Serves one request frame: returns the reply kind and body. Semantic
     errors become error replies; raises [Wire.Corrupt] only for an unknown
     message kind. *)

@@ -44,13 +44,53 @@ let read_frame r =
       raise (Corrupt (Printf.sprintf "truncated frame: %d of %d payload bytes" got length));
     Some { kind = Bytes.get_uint8 r.buf 0; id = u32_at r.buf 4; payload = r.buf; length }
 
-let write_frame oc ~kind ~id body =
+module Out = struct
+  type t = { mutable buf : Bytes.t; mutable pos : int }
+
+  let create size = { buf = Bytes.create (max 16 size); pos = 0 }
+
+  (* Makes room for [n] more bytes and returns where they go. *)
+  let reserve o n =
+    let need = o.pos + n in
+    if need > Bytes.length o.buf then begin
+      let bigger = Bytes.create (max need (2 * Bytes.length o.buf)) in
+      Bytes.blit o.buf 0 bigger 0 o.pos;
+      o.buf <- bigger
+    end;
+    let p = o.pos in
+    o.pos <- need;
+    p
+
+  let u8 o v = Bytes.set_uint8 o.buf (reserve o 1) v
+  let u16 o v = Bytes.set_uint16_le o.buf (reserve o 2) v
+  let u32 o v = Bytes.set_int32_le o.buf (reserve o 4) (Int32.of_int v)
+  let f64 o v = Bytes.set_int64_le o.buf (reserve o 8) (Int64.bits_of_float v)
+
+  let floats o a =
+    let n = Array.length a in
+    let p = reserve o (8 * n) and b = o.buf in
+    for i = 0 to n - 1 do
+      Bytes.set_int64_le b (p + (8 * i)) (Int64.bits_of_float (Array.unsafe_get a i))
+    done
+
+  let string o s = Bytes.blit_string s 0 o.buf (reserve o (String.length s)) (String.length s)
+
+  let str8 o s =
+    let s = if String.length s > 255 then String.sub s 0 255 else s in
+    u8 o (String.length s); string o s
+
+  let padded o s =
+    string o s;
+    string o (String.make ((8 - (String.length s mod 8)) mod 8) '\000')
+end
+
+let write_frame oc ~kind ~id (body : Out.t) =
   let header = Bytes.make 12 '\000' in
-  Bytes.set_int32_le header 0 (Int32.of_int (8 + Buffer.length body));
+  Bytes.set_int32_le header 0 (Int32.of_int (8 + body.pos));
   Bytes.set_uint8 header 4 kind;
   Bytes.set_int32_le header 8 (Int32.of_int id);
   output_bytes oc header;
-  Buffer.output_buffer oc body;
+  output oc body.buf 0 body.pos;
   flush oc
 
 module Cursor = struct
@@ -89,24 +129,4 @@ module Cursor = struct
     if c.pos <> c.limit then
       raise (Bad_request (Code.malformed,
         Printf.sprintf "malformed request: %d unexpected bytes after %s" (c.limit - c.pos) what))
-end
-
-module Out = struct
-  let u8 = Buffer.add_uint8
-  let u16 = Buffer.add_uint16_le
-  let u32 b v = Buffer.add_int32_le b (Int32.of_int v)
-  let f64 b v = Buffer.add_int64_le b (Int64.bits_of_float v)
-  let floats b a = Array.iter (fun v -> Buffer.add_int64_le b (Int64.bits_of_float v)) a
-
-  let str8 b s =
-    let s = if String.length s > 255 then String.sub s 0 255 else s in
-    u8 b (String.length s); Buffer.add_string b s
-
-  let str16 b s =
-    let s = if String.length s > 65535 then String.sub s 0 65535 else s in
-    u16 b (String.length s); Buffer.add_string b s
-
-  let padded b s =
-    Buffer.add_string b s;
-    Buffer.add_string b (String.make ((8 - (String.length s mod 8)) mod 8) '\000')
 end

@@ -41,8 +41,23 @@ val read_frame : reader -> frame option
 (** The next frame, or [None] on end of input at a frame boundary.
     Raises [Corrupt] on a bad length or a truncated frame. *)
 
-val write_frame : out_channel -> kind:int -> id:int -> Buffer.t -> unit
-(** Writes one frame whose body is the buffer's contents, and flushes. *)
+(** A growable reply body; [create] with the expected size avoids regrowth. *)
+module Out : sig
+  type t
+  val create : int -> t
+  val u8 : t -> int -> unit
+  val u16 : t -> int -> unit
+  val u32 : t -> int -> unit
+  val f64 : t -> float -> unit
+  val floats : t -> float array -> unit
+  val str8 : t -> string -> unit
+  val string : t -> string -> unit
+  val padded : t -> string -> unit
+  (** The string's bytes, zero-padded to a multiple of 8. *)
+end
+
+val write_frame : out_channel -> kind:int -> id:int -> Out.t -> unit
+(** Writes one frame whose body is the writer's contents, and flushes. *)
 
 (** A bounds-checked cursor over a frame's body. Running past the end raises
     [Bad_request (Code.malformed, _)] naming the field being read. *)
@@ -58,17 +73,4 @@ module Cursor : sig
   val skip : t -> int -> string -> unit
   val finish : t -> string -> unit
   (** Raises [Bad_request] when bytes remain after the last field. *)
-end
-
-(** Appending little-endian fields to a reply body. *)
-module Out : sig
-  val u8 : Buffer.t -> int -> unit
-  val u16 : Buffer.t -> int -> unit
-  val u32 : Buffer.t -> int -> unit
-  val f64 : Buffer.t -> float -> unit
-  val floats : Buffer.t -> float array -> unit
-  val str8 : Buffer.t -> string -> unit
-  val str16 : Buffer.t -> string -> unit
-  val padded : Buffer.t -> string -> unit
-  (** The string's bytes, zero-padded to a multiple of 8. *)
 end
