@@ -346,6 +346,29 @@ let test_bad_input () =
   check "stream ignores unused inputs"
     ((Stream.update s ~high:nan ~low:nan ~close:4. ~volume:nan).(0) = 4.)
 
+(* TA-Lib's parameter ranges: [min_param, 100000] for every integer parameter *)
+let test_param_ranges () =
+  List.iter
+    (fun (spec : Registry.spec) ->
+      List.iteri
+        (fun i (pname, _) ->
+          if not (String.length pname >= 5 && String.sub pname 0 5 = "nbdev") then begin
+            let with_value v =
+              Array.of_list (List.mapi (fun j (_, d) -> if j = i then v else d) spec.params)
+            in
+            let lo = float_of_int (min_param spec.name pname) in
+            let name = spec.name ^ " " ^ pname in
+            raises (name ^ " below range") (fun () -> spec.stream (with_value (lo -. 1.)))
+              [ spec.name; pname ];
+            raises (name ^ " above range") (fun () -> spec.stream (with_value 100001.))
+              [ spec.name; pname; "100001" ];
+            check (name ^ " accepts both ends")
+              (Stream.n_outputs (spec.stream (with_value lo)) = List.length spec.outputs
+               && Stream.n_outputs (spec.stream (with_value 100000.)) = List.length spec.outputs)
+          end)
+        spec.params)
+    Registry.all
+
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in
   check "registry lists the 15 DESIGN names in order"
@@ -371,5 +394,6 @@ let () =
   test_extreme ();
   test_bad_input ();
   test_registry ();
+  test_param_ranges ();
   Printf.printf "ocaml tests: %d passed, %d failed\n" !passed !failed;
   if !failed > 0 then exit 1
