@@ -131,7 +131,8 @@ class Journal:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._flush_interval = flush_interval_s
-        self._pending = 0
+        #: records written but not yet committed
+        self.pending = 0
         self._oldest_pending = 0.0
         self.run_id: int | None = None
         try:
@@ -332,7 +333,7 @@ class Journal:
 
     def flush_if_due(self) -> None:
         """Commit pending records when the oldest may be a second old (cheap otherwise)."""
-        if self._pending and time.monotonic() - self._oldest_pending >= self._flush_interval:
+        if self.pending and time.monotonic() - self._oldest_pending >= self._flush_interval:
             self.flush()
 
     def flush(self) -> None:
@@ -366,11 +367,11 @@ class Journal:
 
     def _write(self, sql: str, row: tuple[object, ...]) -> None:
         with self._lock:
-            if self._pending == 0:
+            if self.pending == 0:
                 self._oldest_pending = time.monotonic()
             self._db.execute(sql, row)
-            self._pending += 1
+            self.pending += 1
 
     def _commit(self) -> None:
         self._db.commit()
-        self._pending = 0
+        self.pending = 0

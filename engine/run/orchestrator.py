@@ -22,9 +22,11 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from types import FrameType
 
+from engine.market.bar import Bar
 from engine.market.feeds.base import Feed
 from engine.run.journal import Journal
 from engine.run.reload import StrategyReloader
@@ -66,6 +68,7 @@ class Orchestrator:
         self.feed_duplicates: Counter[str] = Counter()
         self.unrouted = 0
         self._seen = 0
+        self._done: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def run(self) -> str:
@@ -89,10 +92,27 @@ class Orchestrator:
         return "finished" if self.stop_signal is None else "interrupted"
 
     async def _consume(self) -> None:
+        iter_bars = getattr(self.feed, "iter_bars", None)
+        if callable(iter_bars):
+            # A finite in-process feed (simulated, CSV) also offers a plain iterator:
+            # run it in chunks without the per-bar cost of an async generator, and
+            # give the event loop (ticker, signal callbacks) a turn between chunks.
+            bars: Iterator[Bar] = iter(iter_bars())
+            while self._route(islice(bars, HOUSEKEEPING_EVERY)) == HOUSEKEEPING_EVERY:
+                await asyncio.sleep(0)
+        else:
+            async for bar in self.feed:
+                if self._route((bar,)) is None:
+                    break
+
+    def _route(self, bars: Iterable[Bar]) -> int | None:
+        """Hand ``bars`` to their runners; return how many were read from ``bars``,
+        or None when the run must stop (every symbol reached --bars, or a signal)."""
         runners, limit, reloader = self.runners, self.bars_limit, self.reloader
-        journal = self.journal
-        done: set[str] = set()
-        async for bar in self.feed:
+        journal, done = self.journal, self._done
+        read = 0
+        for bar in bars:
+            read += 1
             runner = runners.get(bar.symbol)
             if runner is None:
                 self.unrouted += 1
@@ -102,16 +122,20 @@ class Orchestrator:
             if reloader is not None:
                 reloader.check()
             runner.on_bar(bar)
-            journal.flush_if_due()
-            self._seen += 1
-            if self._seen % HOUSEKEEPING_EVERY == 0:
-                self.housekeeping()
+            if journal.pending:
+                journal.flush_if_due()
             if limit is not None and runner.stats.bars >= limit:
                 done.add(bar.symbol)
                 if len(done) == len(runners):
-                    break
+                    self._seen += read
+                    return None
             if self.stop_signal is not None:
-                break
+                self._seen += read
+                return None
+        self._seen += read
+        if read == HOUSEKEEPING_EVERY or self._seen % HOUSEKEEPING_EVERY == 0:
+            self.housekeeping()
+        return read
 
     async def _tick(self) -> None:
         """Housekeeping while the feed is idle (a live feed between bars)."""

@@ -122,7 +122,8 @@ class SymbolRunner:
                 self.consecutive_errors = 0
         machine.mark(bar)
         self.stats.last_close = bar.close
-        self._journal_transitions()
+        if machine.transition_count != self._transitions_seen:
+            self._journal_transitions()
         if exit_trade is not None:
             self._trade(exit_trade)
         if step_trade is not None:
@@ -198,8 +199,6 @@ class SymbolRunner:
         auto-exit, then the strategy's result; history keeps the last 100)."""
         count = self.machine.transition_count
         new = count - self._transitions_seen
-        if new <= 0:
-            return
         self._transitions_seen = count
         for t in self.machine.history[-new:]:
             self.journal.record_transition(
