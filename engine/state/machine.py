@@ -10,6 +10,7 @@ the first change.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
@@ -227,13 +228,15 @@ class StateMachine:
     def _close(
         self, pos: Position, price: float, bar: Bar, reason: ExitReason, note: str | None
     ) -> ClosedTrade:
-        trade = close_position(pos, price, bar.timestamp, reason, self._costs)
-        self.account.close_trade(trade, trade.fees - pos.entry_fee)
+        exit_fee = self._costs.fee(price, pos.quantity)
+        trade = close_position(pos, price, exit_fee, bar.timestamp, reason)
+        self.account.close_trade(trade, exit_fee)
         self._position = None
         if self._clear_context:
             self.context.clear()
-        self._transition(State.IDLE, reason.value if reason is not ExitReason.STRATEGY
-                         else "exit", bar, note)
+        # The transition names the action ("exit") or the auto-exit ("stop_loss", ...).
+        label = Exit.name if reason is ExitReason.STRATEGY else reason.value
+        self._transition(State.IDLE, label, bar, note)
         return trade
 
     # -- validation --------------------------------------------------------
@@ -250,14 +253,14 @@ class StateMachine:
         if side is Side.LONG and not 0.0 < stop < ref:
             raise self._error(action, "stop_loss", stop, f"must be > 0 and below {where} {ref!r}"
                               " for a long")
-        if side is Side.SHORT and not ref < stop < float("inf"):
+        if side is Side.SHORT and not ref < stop < math.inf:
             raise self._error(action, "stop_loss", stop, f"must be finite and above {where} "
                               f"{ref!r} for a short")
 
     def _check_target(
         self, action: Action, side: Side, target: float, ref: float, where: str
     ) -> None:
-        if side is Side.LONG and not ref < target < float("inf"):
+        if side is Side.LONG and not ref < target < math.inf:
             raise self._error(action, "take_profit", target, f"must be finite and above {where} "
                               f"{ref!r} for a long")
         if side is Side.SHORT and not 0.0 < target < ref:

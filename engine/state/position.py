@@ -120,10 +120,9 @@ class ClosedTrade:
 
 
 def close_position(
-    position: Position, exit_price: float, exit_time: int, reason: ExitReason, costs: Costs
+    position: Position, exit_price: float, exit_fee: float, exit_time: int, reason: ExitReason
 ) -> ClosedTrade:
-    """The trade that results from closing ``position`` at ``exit_price``."""
-    exit_fee = costs.fee(exit_price, position.quantity)
+    """The trade that results from closing ``position`` at ``exit_price``, paying ``exit_fee``."""
     pnl = position.gross_pnl(exit_price) - position.entry_fee - exit_fee
     return ClosedTrade(
         symbol=position.symbol,
