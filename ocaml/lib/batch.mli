@@ -25,7 +25,10 @@ val ema : float array -> int -> float array
 val wma : float array -> int -> float array
 (** [wma x n], n >= 1. Lookback [n - 1]; weights 1..n (newest heaviest),
     divisor n(n+1)/2. TA-Lib's running form: a plain sum and a weighted sum
-    are updated per bar and drift the way TA-Lib's do. n = 1 copies x. *)
+    are updated per bar and drift the way TA-Lib's do. n = 1 copies x.
+    Deviation: TA-Lib 0.7.1 computes the divisor in 32-bit C [int], which
+    overflows for n >= 46341 (its WMA is then meaningless, e.g. negative for
+    positive prices); we use the true n(n+1)/2, as engine.indicators does. *)
 
 val rsi : float array -> int -> float array
 (** [rsi x n], n >= 2. Lookback [n]. Seed: gains and losses of the diffs

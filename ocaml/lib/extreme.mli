@@ -1,6 +1,7 @@
 (** Sliding-window maximum and minimum (monotonic deques).
 
-    Used by STOCH and WILLR. TA-Lib rescans the window when its extreme leaves
+    Used by the STOCH and WILLR streams ({!Batch} runs the same idea over
+    whole arrays). TA-Lib rescans the window when its extreme leaves
     it; the extreme {e value} is the same either way (a max/min of the same
     doubles), so the outputs are identical while every push costs amortised
     O(1) instead of O(period). *)
