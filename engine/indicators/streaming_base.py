@@ -62,20 +62,20 @@ class Stream:
                 )
             x = _finite(self.name, "close", bar_or_close)
             return self.update_hlcv(x, x, x, 0.0)
-        fields = [_finite(self.name, f, _field(self.name, bar_or_close, f)) for f in _HLCV]
-        return self.update_hlcv(*fields)
+        values = {f: _finite(self.name, f, _field(self, bar_or_close, f)) for f in self.inputs}
+        close = values["close"]
+        return self.update_hlcv(
+            values.get("high", close), values.get("low", close), close, values.get("volume", 0.0)
+        )
 
 
-_HLCV = ("high", "low", "close", "volume")
-
-
-def _field(name: str, bar: object, field: str) -> object:
+def _field(stream: Stream, bar: object, field: str) -> object:
     try:
         return getattr(bar, field)
     except AttributeError:
         raise IndicatorError(
-            f"{name}: update() needs a number or a bar with .{field}, "
-            f"got {type(bar).__name__}"
+            f"{stream.name}: update() needs a bar with .{field} (inputs: "
+            f"{', '.join(stream.inputs)}), got {type(bar).__name__}"
         ) from None
 
 

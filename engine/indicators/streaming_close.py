@@ -72,6 +72,9 @@ class WmaStream(Stream):
         self._window: deque[float] = deque(maxlen=n)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        if self._n == 1:  # TA-Lib copies the input for period 1
+            self._value = close
+            return close
         w = self._window
         w.append(close)
         if len(w) < self._n:

@@ -1,0 +1,94 @@
+"""The registry describes every indicator exactly as the batch functions and TA-Lib do."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import talib.abstract
+from indicator_cases import PARAMS, walk
+
+import engine.indicators as ind
+from engine.indicators.registry import SPECS
+
+DESIGN_DEFAULTS = {  # DESIGN.md §3 signatures
+    "rsi": (14,), "macd": (12, 26, 9), "bollinger": (20, 2.0, 2.0), "atr": (14,),
+    "stoch": (5, 3, 3), "willr": (14,), "cci": (14,), "adx": (14,), "mfi": (14,),
+    "obv": (), "roc": (10,), "mom": (10,),
+}
+
+
+def test_the_fifteen_indicators_are_registered_read_only() -> None:
+    assert sorted(SPECS) == sorted(
+        ["sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch", "willr", "cci",
+         "adx", "mfi", "obv", "roc", "mom"]
+    )
+    with pytest.raises(TypeError):
+        SPECS["sma"] = SPECS["ema"]  # type: ignore[index]
+    for name, spec in SPECS.items():
+        assert spec.name == name
+        assert spec.batch is getattr(ind, name)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_params_match_batch_signature(name: str) -> None:
+    spec = SPECS[name]
+    sig = list(inspect.signature(spec.batch).parameters.values())
+    arrays, params = sig[: len(spec.inputs)], sig[len(spec.inputs) :]
+    expected_arrays = ["x"] if spec.inputs == ("close",) else list(spec.inputs)
+    assert [p.name for p in arrays] == expected_arrays
+    assert [p.name for p in params] == [p.name for p in spec.params]
+    if name in DESIGN_DEFAULTS:
+        assert tuple(p.default for p in params) == DESIGN_DEFAULTS[name]
+        assert spec.defaults() == DESIGN_DEFAULTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_lookback_matches_talib(name: str) -> None:
+    spec = SPECS[name]
+    for params in PARAMS[name]:
+        fn = talib.abstract.Function(spec.talib_name, **spec.talib_kwargs(*params))
+        assert spec.lookback(*params) == fn.lookback
+        data = walk(spec.lookback(*params) + 5)
+        first = spec.batch(*(data[i] for i in spec.inputs), *params)
+        out = first[0] if isinstance(first, tuple) else first
+        assert int(np.isnan(out).sum()) == spec.lookback(*params)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_outputs_name_the_batch_results(name: str) -> None:
+    spec = SPECS[name]
+    data = walk(60)
+    result = spec.batch(*(data[i] for i in spec.inputs), *spec.defaults())
+    if isinstance(result, tuple):
+        assert tuple(result._fields) == spec.outputs  # type: ignore[attr-defined]
+    else:
+        assert spec.outputs == ("value",)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SPECS if n != "obv"))
+def test_period_minimums_are_talibs(name: str) -> None:
+    """TA-Lib accepts each int parameter's minimum and rejects one below it (lookback -1)."""
+    spec = SPECS[name]
+    for i, p in enumerate(spec.params):
+        if p.kind != "int":
+            continue
+        for value, accepted in ((p.minimum, True), (p.minimum - 1, False)):
+            params = list(spec.defaults())
+            params[i] = value
+            kwargs = {q.talib_name: v for q, v in zip(spec.params, params, strict=True)}
+            lookback = talib.abstract.Function(spec.talib_name, **kwargs).lookback
+            assert (lookback >= 0) == accepted, (p.name, value)
+
+
+def test_resolve_by_name_position_and_default() -> None:
+    macd = SPECS["macd"]
+    assert macd.resolve(None) == (12, 26, 9)
+    assert macd.resolve({"signal": 4}) == (12, 26, 4)
+    assert macd.resolve((5, 10)) == (5, 10, 9)
+    assert SPECS["bollinger"].resolve({"nbdev_up": 1}) == (20, 1.0, 2.0)
+    assert SPECS["stoch"].talib_kwargs(14) == {
+        "fastk_period": 14, "slowk_period": 3, "slowd_period": 3,
+        "slowk_matype": 0, "slowd_matype": 0,
+    }

@@ -1,0 +1,98 @@
+"""Streaming = batch, seeding from history, the update paths, and no look-ahead in batch."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from indicator_cases import PARAMS, SHAPES, bound, outputs
+
+from engine.indicators import streaming
+from engine.indicators.registry import SPECS
+
+FIELDS = ("high", "low", "close", "volume")
+
+
+def _run(stream: streaming.Stream, data: dict[str, np.ndarray], start: int = 0) -> list[object]:
+    cols = [data[f].tolist() for f in FIELDS]
+    return [stream.update_hlcv(*(col[i] for col in cols)) for i in range(start, len(cols[0]))]
+
+
+def _as_columns(values: list[object], count: int) -> list[np.ndarray]:
+    rows = np.full((len(values), count), np.nan)
+    for i, v in enumerate(values):
+        if v is not None:
+            rows[i] = v
+    return [rows[:, j] for j in range(count)]
+
+
+@pytest.mark.parametrize("shape", ["walk", "magnitude_jumps", "zero_range_runs", "tiny_range"])
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_streaming_agrees_with_batch(name: str, shape: str) -> None:
+    spec = SPECS[name]
+    data = SHAPES[shape](400)
+    inputs = [data[i] for i in spec.inputs]
+    for params in PARAMS[name]:
+        ours = _as_columns(_run(spec.stream(*params), data), len(spec.outputs))
+        ref = outputs(spec.batch(*inputs, *params))
+        for a, b in zip(ours, ref, strict=True):
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            ok = ~np.isnan(b)
+            assert np.all(np.abs(a[ok] - b[ok]) <= bound(spec.tolerance, inputs, b[ok]))
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_create_from_history_continues_like_one_stream(name: str) -> None:
+    spec = SPECS[name]
+    data = SHAPES["walk"](300)
+    whole = _run(spec.stream(*spec.defaults()), data)
+    head = {f: data[f][:200] for f in spec.inputs}
+    seeded = streaming.create(name, spec.defaults(), head)
+    assert seeded.value == whole[199]
+    assert _run(seeded, data, start=200) == whole[200:]
+
+
+def test_value_is_none_during_warm_up_then_the_last_output() -> None:
+    s = streaming.SmaStream(3)
+    assert s.value is None
+    assert s.update(1.0) is None and s.update(2.0) is None and s.value is None
+    assert s.update(6.0) == 3.0 and s.value == 3.0
+    assert s.update(np.float64(7.0)) == 5.0
+
+
+def test_update_with_a_bar_equals_update_hlcv() -> None:
+    data = SHAPES["walk"](80)
+    for name in ("adx", "mfi", "obv", "bollinger"):
+        a, b = streaming.create(name), streaming.create(name)
+        for i in range(80):
+            bar = SimpleNamespace(**{f: float(data[f][i]) for f in FIELDS})
+            assert a.update(bar) == b.update_hlcv(*(float(data[f][i]) for f in FIELDS))
+
+
+def test_hand_computed_values() -> None:
+    """Small cases worked out by hand from TALIB_NOTES' formulas."""
+    assert streaming.create("sma", (2,), {"close": [1.0, 2.0, 4.0]}).value == 3.0
+    assert streaming.create("ema", (3,), {"close": [1.0, 2.0, 3.0, 7.0]}).value == 4.5
+    assert streaming.create("mom", (2,), {"close": [1.0, 2.0, 5.0]}).value == 4.0
+    assert streaming.create("roc", (1,), {"close": [4.0, 5.0]}).value == 25.0
+    assert streaming.create("rsi", (2,), {"close": [1.0, 1.0, 1.0]}).value == 0.0
+    obv_history = {"close": [1.0, 2.0, 1.5, 1.5], "volume": [5.0, 3.0, 2.0, 9.0]}
+    obv = streaming.create("obv", None, obv_history)
+    assert obv.value == 6.0  # 5 + 3 - 2, unchanged close adds nothing
+    hist = {"high": [3.0, 4.0], "low": [1.0, 2.0], "close": [2.0, 3.0]}
+    willr = streaming.create("willr", (2,), hist).value
+    assert willr == pytest.approx(-100.0 / 3.0, rel=1e-15)  # (4-3)/((4-1)/-100)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_batch_has_no_look_ahead(name: str) -> None:
+    spec = SPECS[name]
+    data = SHAPES["magnitude_jumps"](500)
+    inputs = [data[i] for i in spec.inputs]
+    params = PARAMS[name][-1]
+    full = outputs(spec.batch(*inputs, *params))
+    for k in (0, 1, 2, 17, 63, 64, 65, 130, 257, 499):
+        prefix = outputs(spec.batch(*(a[:k] for a in inputs), *params))
+        for a, b in zip(prefix, full, strict=True):
+            np.testing.assert_array_equal(a, b[:k])
