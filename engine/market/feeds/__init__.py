@@ -6,6 +6,8 @@ Every feed is an async iterator of validated, closed `Bar`s with `.stats`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engine.market.feeds.base import Feed
 from engine.market.feeds.csv_feed import CsvFeed
 from engine.market.feeds.interval import parse_interval
@@ -13,13 +15,28 @@ from engine.market.feeds.simulated import SimulatedFeed
 from engine.market.feeds.spec import DEFAULT_SIM_BARS, open_feed
 from engine.market.feeds.stats import FeedStats, RejectRecord
 
+if TYPE_CHECKING:
+    from engine.market.feeds.binance import BinanceFeed, Timing
+
+
+def __getattr__(name: str) -> object:
+    """Import the Binance feed (and websockets) only when it is asked for."""
+    if name in ("BinanceFeed", "Timing"):
+        from engine.market.feeds import binance
+
+        return getattr(binance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_SIM_BARS",
+    "BinanceFeed",
     "CsvFeed",
     "Feed",
     "FeedStats",
     "RejectRecord",
     "SimulatedFeed",
+    "Timing",
     "open_feed",
     "parse_interval",
 ]

@@ -56,5 +56,7 @@ def open_feed(
 
         return CsvFeed(rest.strip(), names, bars=bars)
     if kind == "binance" and not rest:
-        raise ConfigError("the binance feed is being built; use sim or csv:PATH for now")
+        from engine.market.feeds.binance import BinanceFeed
+
+        return BinanceFeed(names, interval, ws_url, rest_url, bars=bars)
     raise ConfigError(f"invalid feed {spec!r}: expected {VALID_SPECS}")
