@@ -287,3 +287,88 @@ def test_human_summary_names_each_symbol(
     assert code == 0
     assert "BTCUSDT" in out and "SOLUSDT" in out and "win rate" in out
     assert "profit factor" in out
+
+
+# -- observer wiring and signals --------------------------------------------------
+
+
+class FakeObserver:
+    """Records what the run reports; its summary must reach the JSON under "shadow"."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, str, tuple[object, ...]]] = []
+        self.bars = 0
+        self.closed = 0
+
+    def stream_opened(self, symbol: str, name: str, params: tuple[object, ...],
+                      history: object, value: object) -> None:
+        self.opened.append((symbol, name, params))
+
+    def bar_values(self, symbol: str, bar: object, values: object) -> None:
+        self.bars += 1
+
+    def summary(self) -> dict[str, object]:
+        return {"compared": self.bars, "mismatches": 0, "errors": 0, "dropped": 0,
+                "closed_before_summary": self.closed}
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_observer_sees_the_streams_and_its_summary_is_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
+) -> None:
+    from engine.cli import build_parser
+    from engine.run.command import run_main
+
+    observers: list[FakeObserver] = []
+
+    def factory(args: object) -> FakeObserver:
+        observers.append(FakeObserver())
+        return observers[-1]
+
+    args = build_parser().parse_args(
+        ["run", "--strategy", str(trend), "--symbols", "BTCUSDT,ETHUSDT", "--bars", "100",
+         "--journal", str(tmp_path / "j.sqlite"), "--json"])
+    assert run_main(args, factory) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (obs,) = observers
+    assert sorted(obs.opened) == [("BTCUSDT", "sma", (10,)), ("ETHUSDT", "sma", (10,))]
+    assert obs.closed == 1
+    # every bar after the stream opened (bar 0 of each symbol) is reported once
+    assert summary["shadow"]["compared"] == obs.bars == 2 * 99
+    assert summary["shadow"]["closed_before_summary"] == 1
+
+
+def test_sigint_prints_the_summary_and_marks_the_run_interrupted(
+    tmp_path: Path, churn: Path
+) -> None:
+    import signal
+    import time
+
+    journal = tmp_path / "j.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", "--strategy", str(churn), "--bars", "5000000",
+         "--journal", str(journal), "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(journal, timeout=1.0) as db:
+                if db.execute("SELECT COUNT(*) FROM trades").fetchone()[0] >= 20:
+                    break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["status"] == "interrupted" and 0 < summary["bars"] < 5_000_000
+    rows = trades(journal, summary["run_id"])
+    assert summary["trades"] == len(rows) >= 20
+    with sqlite3.connect(journal) as db:
+        (status,) = db.execute("SELECT status FROM runs").fetchone()
+    assert status == "interrupted"
