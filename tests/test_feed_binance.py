@@ -276,3 +276,20 @@ def test_rest_rows() -> None:
         parse_rest_row(row[:5], "BTCUSDT")
     with pytest.raises(Malformed, match="'T' = 'x' is not an integer"):
         parse_rest_row([*row[:6], "x"], "BTCUSDT")
+
+
+def test_bars_carry_the_symbol_as_given_while_binance_sees_its_own_spelling() -> None:
+    btc = truth("BTCUSDT", 3)
+    fake = FakeBinance(
+        {"BTCUSDT": btc},
+        [Script(-1, [("bar", "BTCUSDT", 0), ("drop",)]),
+         Script(1, [("wait_rest", 1), ("bar", "BTCUSDT", 2)])],
+    )  # fmt: skip
+    got, _ = run(collect(fake, ["btcusdt"], 3))
+    assert got == [Bar("btcusdt", *b[1:]) for b in btc]
+    assert [q["symbol"] for q in fake.rest_requests] == ["BTCUSDT"]
+
+
+def test_symbols_repeated_in_another_case_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="repeated in another case"):
+        BinanceFeed(["btcusdt", "BTCUSDT"])

@@ -155,6 +155,7 @@ def test_a_symbol_column_routes_rows_and_filters_symbols(tmp_path: Path) -> None
         f"AAA,{T0},1,1,1,1,1\n"
         f"BBB,{T0},2,2,2,2,2\n"
         f"CCC,{T0},3,3,3,3,3\n"
+        f" ,{T0},3,3,3,3,3\n"
         f"AAA,{T0 + MIN},1,1,1,1,1\n"
         f"BBB,{T0 + MIN},2,2,2,2,2\n",
     )
@@ -162,6 +163,9 @@ def test_a_symbol_column_routes_rows_and_filters_symbols(tmp_path: Path) -> None
     got = [(b.symbol, b.timestamp) for b in feed.iter_bars()]
     assert got == [("AAA", T0), ("BBB", T0), ("AAA", T0 + MIN), ("BBB", T0 + MIN)]
     assert feed.skipped_other_symbols == 1
+    assert [(r.kind, r.where, r.reason) for r in feed.stats.records] == [
+        ("malformed", f"{path}:5", "the symbol cell is empty")
+    ]
 
 
 def test_the_bar_limit_is_per_symbol_and_total_counts_data_rows(tmp_path: Path) -> None:

@@ -91,10 +91,13 @@ class BinanceFeed:
         rng: random.Random | None = None,
         now_ms: Callable[[], int] = _wall_ms,
     ) -> None:
-        self.symbols = tuple(s.upper() for s in check_symbols(symbols))
-        bad = [s for s in self.symbols if not s.isalnum()]
+        self.symbols = check_symbols(symbols)  # bars carry the names as given
+        bad = [s for s in self.symbols if not (s.isascii() and s.isalnum())]
         if bad:
             raise ConfigError(f"invalid Binance symbol(s) {', '.join(bad)}: expected e.g. BTCUSDT")
+        self._streams = {s.lower(): s for s in self.symbols}  # stream name → symbol
+        if len(self._streams) != len(self.symbols):
+            raise ConfigError(f"symbols repeated in another case: {', '.join(self.symbols)}")
         self.interval, self.interval_ms = interval, binance_interval(interval)
         self.ws_url = _check_url(ws_url, ("ws://", "wss://"), "--binance-ws-url")
         self.rest_url = _check_url(rest_url, ("http://", "https://"), "--binance-rest-url")
@@ -102,7 +105,6 @@ class BinanceFeed:
         self.stats = FeedStats()
         self._rng = rng or random.Random()
         self._now_ms = now_ms
-        self._streams = {s.lower(): s for s in self.symbols}
         self._guard = SequenceGuard(memory=RECENT_BARS)
         self._gen: AsyncGenerator[Bar, None] | None = None
         self._progress = False  # the current connection delivered a valid message
@@ -221,7 +223,7 @@ class BinanceFeed:
         start = last + self.interval_ms
         while end_ms is None or start <= end_ms:
             rows = await fetch_klines(
-                self.rest_url, symbol, self.interval, start, end_ms, MAX_LIMIT,
+                self.rest_url, symbol.upper(), self.interval, start, end_ms, MAX_LIMIT,
                 self.timing.rest_timeout,
             )  # fmt: skip
             newest, still_open = None, False

@@ -277,7 +277,11 @@ class CsvFeed:
                 continue
             symbol = fixed or row[symbol_col].strip()
             if symbol not in remaining:
-                self.skipped_other_symbols += 1
+                if not symbol:
+                    where = f"{self.path}:{reader.line_num}"
+                    self.stats.reject("malformed", where, "the symbol cell is empty")
+                else:
+                    self.skipped_other_symbols += 1
                 continue
             try:
                 bar = convert(row, symbol)
