@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TypeVar
 
 import numpy as np
@@ -33,6 +33,7 @@ Request = str | tuple[str, Params]
 
 # Parameters that are real numbers; every other parameter is an integer period.
 _REAL_PARAMS = frozenset({"nbdev_up", "nbdev_down"})
+_FIELD_INDEX = MappingProxyType({f: i for i, f in enumerate(p.FIELDS)})
 _BRIDGE_CODES = frozenset({p.ErrorCode.MALFORMED, p.ErrorCode.VERSION, p.ErrorCode.INTERNAL})
 
 
@@ -73,17 +74,36 @@ def _as_param(func: str, arg: str, value: object) -> float:
     if arg in _REAL_PARAMS:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise IndicatorError(f"{func}: argument '{arg}' must be a number, got {value!r}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf  # the server rejects it as out of range
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise IndicatorError(f"{func}: argument '{arg}' must be an integer, got {value!r}")
     number = int(value)
     return float(number) if abs(number) < 2**53 else math.copysign(2.0**53, number)
 
 
+def _wire_param(func: str, info: p.IndicatorInfo, i: int, value: object) -> float:
+    """The i-th positional parameter of ``info`` as sent; plain ints take a fast path."""
+    if type(value) is int and abs(value) < 2**53:
+        return float(value)
+    arg = info.params[i][0] if i < len(info.params) else f"param{i}"
+    return _as_param(func, arg, value)
+
+
 def _server_error(error: p.ServerError) -> Exception:
     if error.code in _BRIDGE_CODES:
         return BridgeError(f"OCaml indicator server: {error.message}")
     return IndicatorError(error.message)
+
+
+def _shape(name: str, outs: list[FloatArray]) -> Result:
+    """The outputs as the engine function returns them: an array or a NamedTuple."""
+    multi = MULTI_OUTPUT.get(name)
+    if multi is not None:
+        return multi(*outs)
+    return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def _stream_value(values: Sequence[float]) -> StreamValue:
@@ -174,7 +194,7 @@ class OcamlIndicators:
 
     def _handshake(self, server: ServerProcess) -> Mapping[str, p.IndicatorInfo]:
         self._request_id = (self._request_id + 1) & 0xFFFFFFFF
-        kind, rid, body, _ = server.round_trip(
+        kind, rid, body = server.round_trip(
             p.encode_hello(self._request_id), self.handshake_timeout
         )
         if kind == p.Kind.ERROR:
@@ -198,10 +218,10 @@ class OcamlIndicators:
         self,
         kind: p.Kind,
         build: Callable[[int], Sequence[bytes | memoryview]],
-        decode: Callable[[memoryview, bool], T],
+        decode: Callable[[memoryview], T],
         generation: int | None = None,
     ) -> T:
-        """One request/reply under the lock; ``decode(body, fresh)`` runs inside it.
+        """One request/reply under the lock; ``decode(body)`` runs inside it.
 
         With ``generation``, fails with BridgeError if the server has restarted
         since then (its streams are gone).
@@ -214,13 +234,13 @@ class OcamlIndicators:
             self._request_id = (self._request_id + 1) & 0xFFFFFFFF
             rid = self._request_id
             try:
-                got_kind, got_id, body, fresh = server.round_trip(build(rid), self.request_timeout)
+                got_kind, got_id, body = server.round_trip(build(rid), self.request_timeout)
                 if got_id != rid or got_kind not in (kind | 0x80, p.Kind.ERROR):
                     raise BridgeError(f"OCaml indicator server replied out of turn (kind "
                                       f"0x{got_kind:02x}, id {got_id}, expected id {rid})")
                 if got_kind == p.Kind.ERROR:
                     raise _server_error(p.decode_error(body))
-                return decode(body, fresh)
+                return decode(body)
             except p.ProtocolError as exc:
                 self._discard(server)
                 raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") from exc
@@ -241,10 +261,10 @@ class OcamlIndicators:
         indicators it knows.
         """
         catalog = self._catalog or self.catalog
-        info = catalog.get(name, p.IndicatorInfo(name, (), (), ()))
-        names = [n for n, _ in info.params]
+        info = catalog.get(name) or p.IndicatorInfo(name, (), (), ())
         # Defaults come from the catalog already as wire floats; given values are checked.
-        if isinstance(params, Mapping):
+        if isinstance(params, dict | Mapping):
+            names = [n for n, _ in info.params]
             unknown = sorted(set(params) - set(names))
             if unknown and name in catalog:
                 raise IndicatorError(f"{func}: {name} has no parameter {unknown[0]!r}; "
@@ -253,9 +273,8 @@ class OcamlIndicators:
                 _as_param(func, n, params[n]) if n in params else d for n, d in info.params
             ] + [_as_param(func, k, params[k]) for k in unknown]
         else:
-            names += [f"param{i}" for i in range(len(names), len(params))]
-            given = [_as_param(func, n, v) for n, v in zip(names, params, strict=False)]
-            wire = given + [d for _, d in info.params[len(params) :]]
+            wire = [_wire_param(func, info, i, v) for i, v in enumerate(params)]
+            wire += [d for _, d in info.params[len(params) :]]
         return p.Job(name, tuple(wire)), info
 
     def batch(
@@ -293,13 +312,12 @@ class OcamlIndicators:
     ) -> list[Result]:
         arrays = [series.get(f) for f in p.FIELDS]
 
-        def decode(body: memoryview, fresh: bool) -> list[Result]:
+        def decode(body: memoryview) -> list[Result]:
             results: list[Result] = []
             for job, entry in zip(jobs, p.decode_batch(body), strict=True):
                 if isinstance(entry, p.ServerError):
                     raise _server_error(entry)
-                outs = entry if fresh else [a.copy() for a in entry]
-                results.append(self._shape(job.name, outs))
+                results.append(_shape(job.name, entry))
             return results
 
         return self._call(
@@ -308,24 +326,34 @@ class OcamlIndicators:
             decode,
         )
 
-    @staticmethod
-    def _shape(name: str, outs: list[FloatArray]) -> Result:
-        if name in MULTI_OUTPUT:
-            return MULTI_OUTPUT[name](*outs)
-        return outs[0] if len(outs) == 1 else tuple(outs)
-
-    def _one(self, name: str, series: Mapping[str, object], params: Sequence[object]) -> Result:
-        arrays = {k: _as_series(name, k if len(series) > 1 else "x", v) for k, v in series.items()}
-        info = self.catalog.get(name)
-        if info is None or len(info.params) != len(params):
+    def _one(self, name: str, args: Sequence[object], params: Sequence[object]) -> Result:
+        """One indicator through the fast path: positional arrays and parameters."""
+        info = (self._catalog or self.catalog).get(name)
+        if info is None or len(info.params) != len(params) or len(info.inputs) != len(args):
             raise BridgeError(f"the OCaml indicator server does not offer {name} with "
-                              f"{len(params)} parameter(s)")
-        names = [n for n, _ in info.params]
-        job = p.Job(name, tuple(_as_param(name, n, v) for n, v in zip(names, params, strict=True)))
-        return self._run_jobs([job], arrays, [info])[0]
+                              f"{len(args)} input(s) and {len(params)} parameter(s)")
+        arrays: list[FloatArray | None] = [None, None, None, None]
+        for field, values in zip(info.inputs, args, strict=True):
+            arrays[_FIELD_INDEX[field]] = _as_series(name, field if len(args) > 1 else "x", values)
+        wire = tuple(
+            _wire_param(name, info, i, v) for i, v in enumerate(params)
+        )
+        job = p.Job(name, wire)
 
-    def _array(self, name: str, series: Mapping[str, object], *params: object) -> FloatArray:
-        result = self._one(name, series, params)
+        def decode(body: memoryview) -> Result:
+            entry = p.decode_batch(body)[0]
+            if isinstance(entry, p.ServerError):
+                raise _server_error(entry)
+            return _shape(name, entry)
+
+        return self._call(
+            p.Kind.BATCH,
+            lambda rid: p.encode_series_request(p.Kind.BATCH, rid, arrays, (job,)),
+            decode,
+        )
+
+    def _array(self, name: str, args: Sequence[object], *params: object) -> FloatArray:
+        result = self._one(name, args, params)
         assert isinstance(result, np.ndarray)
         return result
 
@@ -333,23 +361,23 @@ class OcamlIndicators:
 
     def sma(self, x: npt.ArrayLike, period: int) -> FloatArray:
         """Simple moving average (TA-Lib SMA)."""
-        return self._array("sma", {"close": x}, period)
+        return self._array("sma", (x,), period)
 
     def ema(self, x: npt.ArrayLike, period: int) -> FloatArray:
         """Exponential moving average seeded with an SMA (TA-Lib EMA)."""
-        return self._array("ema", {"close": x}, period)
+        return self._array("ema", (x,), period)
 
     def wma(self, x: npt.ArrayLike, period: int) -> FloatArray:
         """Linearly weighted moving average (TA-Lib WMA)."""
-        return self._array("wma", {"close": x}, period)
+        return self._array("wma", (x,), period)
 
     def rsi(self, x: npt.ArrayLike, period: int = 14) -> FloatArray:
         """Relative strength index with Wilder smoothing (TA-Lib RSI)."""
-        return self._array("rsi", {"close": x}, period)
+        return self._array("rsi", (x,), period)
 
     def macd(self, x: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
         """MACD line, signal and histogram (TA-Lib MACD)."""
-        result = self._one("macd", {"close": x}, (fast, slow, signal))
+        result = self._one("macd", (x,), (fast, slow, signal))
         assert isinstance(result, Macd)
         return result
 
@@ -357,7 +385,7 @@ class OcamlIndicators:
         self, x: npt.ArrayLike, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0
     ) -> Bands:
         """Bollinger bands: SMA ± population std (TA-Lib BBANDS)."""
-        result = self._one("bollinger", {"close": x}, (period, nbdev_up, nbdev_down))
+        result = self._one("bollinger", (x,), (period, nbdev_up, nbdev_down))
         assert isinstance(result, Bands)
         return result
 
@@ -365,7 +393,7 @@ class OcamlIndicators:
         self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
     ) -> FloatArray:
         """Average true range (TA-Lib ATR)."""
-        return self._array("atr", {"high": high, "low": low, "close": close}, period)
+        return self._array("atr", (high, low, close), period)
 
     def stoch(
         self,
@@ -377,8 +405,7 @@ class OcamlIndicators:
         slowd: int = 3,
     ) -> Stoch:
         """Slow stochastic %K and %D with SMA smoothing (TA-Lib STOCH)."""
-        hlc = {"high": high, "low": low, "close": close}
-        result = self._one("stoch", hlc, (fastk, slowk, slowd))
+        result = self._one("stoch", (high, low, close), (fastk, slowk, slowd))
         assert isinstance(result, Stoch)
         return result
 
@@ -386,19 +413,19 @@ class OcamlIndicators:
         self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
     ) -> FloatArray:
         """Williams %R (TA-Lib WILLR)."""
-        return self._array("willr", {"high": high, "low": low, "close": close}, period)
+        return self._array("willr", (high, low, close), period)
 
     def cci(
         self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
     ) -> FloatArray:
         """Commodity channel index (TA-Lib CCI)."""
-        return self._array("cci", {"high": high, "low": low, "close": close}, period)
+        return self._array("cci", (high, low, close), period)
 
     def adx(
         self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
     ) -> FloatArray:
         """Average directional index (TA-Lib ADX)."""
-        return self._array("adx", {"high": high, "low": low, "close": close}, period)
+        return self._array("adx", (high, low, close), period)
 
     def mfi(
         self,
@@ -409,20 +436,19 @@ class OcamlIndicators:
         period: int = 14,
     ) -> FloatArray:
         """Money flow index (TA-Lib MFI)."""
-        hlcv = {"high": high, "low": low, "close": close, "volume": volume}
-        return self._array("mfi", hlcv, period)
+        return self._array("mfi", (high, low, close, volume), period)
 
     def obv(self, close: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
         """On-balance volume (TA-Lib OBV)."""
-        return self._array("obv", {"close": close, "volume": volume})
+        return self._array("obv", (close, volume))
 
     def roc(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
         """Rate of change in percent (TA-Lib ROC)."""
-        return self._array("roc", {"close": x}, period)
+        return self._array("roc", (x,), period)
 
     def mom(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
         """Momentum x[t] - x[t-period] (TA-Lib MOM)."""
-        return self._array("mom", {"close": x}, period)
+        return self._array("mom", (x,), period)
 
     # --- streams ------------------------------------------------------------------
 
@@ -445,9 +471,9 @@ class OcamlIndicators:
             raise IndicatorError(f"open_stream: {name} needs the {missing} history")
         arrays = [series.get(f) for f in p.FIELDS]
 
-        def decode(body: memoryview, fresh: bool) -> tuple[int, FloatArray, int]:
+        def decode(body: memoryview) -> tuple[int, FloatArray, int]:
             stream_id, values = p.decode_opened(body)
-            return stream_id, values.copy(), self._generation
+            return stream_id, values, self._generation
 
         stream_id, values, generation = self._call(
             p.Kind.OPEN_STREAM,
@@ -484,7 +510,7 @@ class OcamlIndicators:
         ids = [h.stream_id for h in handles]
         bar = [float(high), float(low), float(close), float(volume)]
 
-        def decode(body: memoryview, fresh: bool) -> list[StreamValue]:
+        def decode(body: memoryview) -> list[StreamValue]:
             values: list[StreamValue] = []
             for entry in p.decode_push(body):
                 if isinstance(entry, p.ServerError):
@@ -502,6 +528,6 @@ class OcamlIndicators:
         self._call(
             p.Kind.CLOSE_STREAM,
             lambda rid: p.encode_close(rid, [handle.stream_id]),
-            lambda body, fresh: None,
+            lambda body: None,
             handle.generation,
         )

@@ -9,6 +9,7 @@ in place with ``np.frombuffer``.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ def encode_hello(request_id: int, version: int = VERSION) -> list[bytes]:
     return [frame(Kind.HELLO, request_id, 4), struct.pack("<I", version)]
 
 
+@functools.lru_cache(maxsize=512)  # pure; shadow and verify repeat the same jobs
 def _encode_job(job: Job) -> bytes:
     name = job.name.encode()
     count = len(job.params)
@@ -129,7 +131,7 @@ def encode_series_request(
     parts: list[bytes | memoryview] = [
         frame(kind, request_id, size) + _SERIES.pack(len(jobs), 0, *lengths, 0)
     ]
-    parts.extend([a.data.cast("B") for a in series if a is not None and a.size])
+    parts.extend([a.data for a in series if a is not None and a.size])
     parts.append(tail)
     return parts
 
@@ -203,22 +205,30 @@ def decode_hello(body: memoryview) -> tuple[int, dict[str, IndicatorInfo]]:
     return version, catalog
 
 
-def _decode_entries(r: _Reader, count: int) -> list[Entry]:
+def _decode_entries(body: memoryview, pos: int, count: int) -> list[Entry]:
     entries: list[Entry] = []
-    for _ in range(count):
-        status, n_out, _, size = r.unpack(_ENTRY)
-        if status:
-            entries.append(ServerError(status, r.message(size, padded=True)))
-        else:
-            entries.append([r.floats(size) for _ in range(n_out)])
+    try:
+        for _ in range(count):
+            status, n_out, _, size = _ENTRY.unpack_from(body, pos)
+            pos += _ENTRY.size
+            if status:
+                text = bytes(body[pos : pos + size]).decode(errors="replace")
+                entries.append(ServerError(status, text))
+                pos += size + (-size) % 8
+            else:
+                entries.append([np.frombuffer(body, F64, size, pos + 8 * size * k)
+                                for k in range(n_out)])
+                pos += 8 * size * n_out
+    except (struct.error, ValueError) as exc:
+        raise ProtocolError(f"reply body of {len(body)} bytes is cut short: {exc}") from None
+    if pos != len(body):
+        raise ProtocolError(f"reply body has {len(body) - pos} unexpected trailing bytes")
     return entries
 
 
 def decode_batch(body: memoryview) -> list[Entry]:
     """Per job: its output arrays (views into ``body``) or the server's error."""
-    r = _Reader(body)
-    count = r.unpack(struct.Struct("<HHI"))[0]
-    return _decode_entries(r, count)
+    return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0] & 0xFFFF)
 
 
 def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
@@ -230,6 +240,4 @@ def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
 
 def decode_push(body: memoryview) -> list[Entry]:
     """Per stream: a one-element array per output, or the server's error."""
-    r = _Reader(body)
-    count = r.unpack(_COUNT)[0]
-    return _decode_entries(r, count)
+    return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0])

@@ -98,13 +98,12 @@ class ServerProcess:
 
     def round_trip(
         self, parts: Sequence[bytes | memoryview], timeout: float
-    ) -> tuple[int, int, memoryview, bool]:
+    ) -> tuple[int, int, memoryview]:
         """Sends one request frame and reads the reply frame.
 
-        Returns (kind, request id, body, fresh); ``fresh`` is False when the body
-        views the reusable buffer (valid only until the next round trip).
-        Raises BridgeError when the server dies, hangs past ``timeout`` or sends
-        an unparseable frame.
+        Returns (kind, request id, body); the body is a fresh writable buffer that
+        decoded arrays may view. Raises BridgeError when the server dies, hangs
+        past ``timeout`` or sends an unparseable frame.
         """
         deadline = time.monotonic() + timeout
         try:
@@ -128,7 +127,7 @@ class ServerProcess:
             written = os.writev(self._out, parts)
         except BlockingIOError:
             written = 0
-        total = sum(len(p) for p in parts)
+        total = 4 + int.from_bytes(parts[0][:4], "little")  # the frame's length prefix
         if written == total:
             return
         # The pipe is full: send the rest as the server drains it.
@@ -150,7 +149,7 @@ class ServerProcess:
                 raise BridgeError(self.death_message("before replying"))
             return got
 
-    def _receive(self, deadline: float, timeout: float) -> tuple[int, int, memoryview, bool]:
+    def _receive(self, deadline: float, timeout: float) -> tuple[int, int, memoryview]:
         got = 0
         while got < FRAME_HEADER_SIZE:
             got += self._read_into(self._view[got:], deadline, timeout)
@@ -159,12 +158,12 @@ class ServerProcess:
         if total <= len(self._buf):
             while got < total:
                 got += self._read_into(self._view[got:total], deadline, timeout)
-            return kind, request_id, self._view[FRAME_HEADER_SIZE:total], False
+            return kind, request_id, memoryview(self._buf[FRAME_HEADER_SIZE:total])
         view = np.empty(total, np.uint8).data
         view[:got] = self._view[:got]
         while got < total:
             got += self._read_into(view[got:], deadline, timeout)
-        return kind, request_id, view[FRAME_HEADER_SIZE:], True
+        return kind, request_id, view[FRAME_HEADER_SIZE:]
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The last bytes the server wrote to stderr."""

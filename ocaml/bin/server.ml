@@ -24,11 +24,6 @@ type series = {
   first_bad : int array;       (* index of the first non-finite value, or -1 *)
 }
 
-let first_non_finite a =
-  let n = Array.length a in
-  let rec go i = if i = n then -1 else if Float.is_finite (Array.unsafe_get a i) then go (i + 1) else i in
-  go 0
-
 let field_index name =
   let rec go i = if i = 4 then invalid_arg ("unknown input " ^ name)
     else if fields.(i) = name then i else go (i + 1) in
@@ -40,8 +35,8 @@ let read_series c =
   C.skip c 2 "reserved";
   let lengths = Array.map (fun f -> C.u32 c (f ^ " length")) fields in
   C.skip c 4 "reserved";
-  let arrays = Array.mapi (fun i f -> C.floats c lengths.(i) f) fields in
-  njobs, { arrays; first_bad = Array.map first_non_finite arrays }
+  let decoded = Array.mapi (fun i f -> C.floats c lengths.(i) f) fields in
+  njobs, { arrays = Array.map fst decoded; first_bad = Array.map snd decoded }
 
 type job = { spec : Registry.spec; params : float array }
 

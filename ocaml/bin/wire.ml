@@ -113,11 +113,14 @@ module Cursor = struct
   let floats c n what =
     let p = advance c (8 * n) what in
     let a = Array.create_float n in
-    let b = c.buf in
+    let b = c.buf and first_bad = ref (-1) in
     for i = 0 to n - 1 do
-      Array.unsafe_set a i (Int64.float_of_bits (Bytes.get_int64_le b (p + (8 * i))))
+      let v = Int64.float_of_bits (Bytes.get_int64_le b (p + (8 * i))) in
+      Array.unsafe_set a i v;
+      (* v -. v is 0 for finite v, nan for nan and infinities. *)
+      if v -. v <> 0. && !first_bad < 0 then first_bad := i
     done;
-    a
+    a, !first_bad
 
   let str8 c what =
     let n = u8 c what in

@@ -68,9 +68,12 @@ module Cursor : sig
   val u16 : t -> string -> int
   val u32 : t -> string -> int
   val f64 : t -> string -> float
-  val floats : t -> int -> string -> float array
+  val floats : t -> int -> string -> float array * int
+  (** [n] floats, and the index of the first non-finite one (or -1). *)
+
   val str8 : t -> string -> string
   val skip : t -> int -> string -> unit
+
   val finish : t -> string -> unit
   (** Raises [Bad_request] when bytes remain after the last field. *)
 end
