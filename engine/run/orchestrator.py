@@ -101,9 +101,16 @@ class Orchestrator:
             while self._route(islice(bars, HOUSEKEEPING_EVERY)) == HOUSEKEEPING_EVERY:
                 await asyncio.sleep(0)
         else:
-            async for bar in self.feed:
-                if self._route((bar,)) is None:
-                    break
+            stream = aiter(self.feed)
+            try:
+                async for bar in stream:
+                    if self._route((bar,)) is None:
+                        break
+            finally:
+                # close the generator now (its connection), not when it is collected
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
 
     def _route(self, bars: Iterable[Bar]) -> int | None:
         """Hand ``bars`` to their runners; return how many were read from ``bars``,
