@@ -18,6 +18,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Final
 
@@ -140,15 +141,16 @@ class BinanceFeed:
             try:
                 async with connect(self.stream_url, open_timeout=self.timing.open_timeout) as ws:
                     connected = True
-                    async for bar in self._session(ws):
-                        if self.bars is not None:
-                            if not left[bar.symbol]:
-                                continue
-                            left[bar.symbol] -= 1
-                        self.stats.bars += 1
-                        yield bar
-                        if self.bars is not None and not any(left.values()):
-                            return
+                    async with aclosing(self._session(ws)) as session:
+                        async for bar in session:
+                            if self.bars is not None:
+                                if not left[bar.symbol]:
+                                    continue
+                                left[bar.symbol] -= 1
+                            self.stats.bars += 1
+                            yield bar
+                            if self.bars is not None and not any(left.values()):
+                                return
             except _Reconnect as exc:
                 planned, reason = exc.planned, str(exc)
             except (OSError, TimeoutError, WebSocketException, RestFailure) as exc:
@@ -170,7 +172,7 @@ class BinanceFeed:
         ceiling = min(t.backoff_max, t.backoff_initial * 2.0 ** min(failures - 1, 30))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    async def _session(self, ws: ClientConnection) -> AsyncIterator[Bar]:
+    async def _session(self, ws: ClientConnection) -> AsyncGenerator[Bar, None]:
         """One connection: backfill every symbol's gap, then read live messages."""
         opened = time.monotonic()
         for symbol in self.symbols:
