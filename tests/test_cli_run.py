@@ -285,8 +285,8 @@ def test_human_summary_names_each_symbol(
                  "--bars", "200", "--journal", str(tmp_path / "j.sqlite")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "BTCUSDT" in out and "SOLUSDT" in out and "win rate" in out
-    assert "profit factor" in out
+    assert "BTCUSDT" in out and "SOLUSDT" in out and "win %" in out
+    assert "profit factor" in out and "PF" in out
 
 
 # -- observer wiring and signals --------------------------------------------------

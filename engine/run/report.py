@@ -9,7 +9,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _money(x: float) -> str:
@@ -22,29 +25,43 @@ def _ratio(x: float | None, pct: bool = False) -> str:
     return f"{100 * x:.1f}%" if pct else f"{x:.2f}"
 
 
-def _position(pos: Mapping[str, Any] | None) -> str:
-    if pos is None:
-        return "–"
-    return (
-        f"{pos['side']} {pos['quantity']:g} @ {pos['entry_price']:,.6g} "
-        f"(uPnL {_money(pos['unrealized_pnl'])})"
-    )
+def _price(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.6g}"
 
 
 def render_summary(summary: Mapping[str, Any], file: IO[str] | None = None) -> None:
-    """Print the per-symbol table and the run's counters to ``file`` (stdout)."""
+    """Print the per-symbol table, open positions and the run's counters to ``file``."""
     from rich.console import Console
-    from rich.table import Table
 
     out = file or sys.stdout
     # a pipe or file gets a wide table rather than rich's 80-column default
-    console = Console(file=out, highlight=False, width=None if out.isatty() else 140)
-    table = Table(title=f"Run {summary['run_id']} · {summary['status']}", title_justify="left")
+    console = Console(file=out, highlight=False, width=None if out.isatty() else 120)
+    console.print(_results_table(summary))
+    positions = _positions_table(summary)
+    if positions is not None:
+        console.print(positions)
+    console.print(_counters_line(summary))
+    for symbol, row in summary["symbols"].items():
+        if row["stopped"]:
+            console.print(f"[bold red]{symbol}: {row['stopped']}[/]")
+
+
+def _results_table(summary: Mapping[str, Any]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        title=f"Run {summary['run_id']} · {summary['status']}",
+        title_justify="left",
+        caption="P&L: realized, net of fees · DD: drawdown of marked equity · "
+        "PF: profit factor (gross profit / gross loss)",
+        caption_justify="left",
+    )
     table.add_column("symbol", no_wrap=True)
-    for name in ("bars", "trades", "win rate", "realized P&L", "fees"):
+    for name in ("bars", "trades", "win %", "P&L", "fees", "max DD", "PF"):
         table.add_column(name, justify="right", no_wrap=True)
-    for name in ("max drawdown", "profit factor", "open position"):
-        table.add_column(name, justify="right")
     for symbol, row in summary["symbols"].items():
         table.add_row(
             symbol,
@@ -55,26 +72,31 @@ def render_summary(summary: Mapping[str, Any], file: IO[str] | None = None) -> N
             _money(row["fees"]),
             _money(row["max_drawdown"]),
             _ratio(row["profit_factor"]),
-            _position(row["open_position"]),
         )
     if len(summary["symbols"]) > 1:
         table.add_section()
-        table.add_row(
-            "total",
-            f"{summary['bars']:,}",
-            f"{summary['trades']:,}",
-            "",
-            _money(summary["pnl"]),
-            _money(summary["fees"]),
-            "",
-            "",
-            f"{summary['open_positions']} open (uPnL {_money(summary['unrealized_pnl'])})",
-        )
-    console.print(table)
-    console.print(_counters_line(summary))
-    for symbol, row in summary["symbols"].items():
-        if row["stopped"]:
-            console.print(f"[bold red]{symbol}: {row['stopped']}[/]")
+        table.add_row("total", f"{summary['bars']:,}", f"{summary['trades']:,}", "",
+                      _money(summary["pnl"]), _money(summary["fees"]), "", "")
+    return table
+
+
+def _positions_table(summary: Mapping[str, Any]) -> Table | None:
+    from rich import box
+    from rich.table import Table
+
+    rows = [(s, r["open_position"]) for s, r in summary["symbols"].items() if r["open_position"]]
+    if not rows:
+        return None
+    table = Table(title="Open positions (left open at the end of the feed)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("symbol", no_wrap=True)
+    for name in ("side", "qty", "entry", "last", "stop", "target", "unrealized"):
+        table.add_column(name, justify="right")
+    for symbol, p in rows:
+        table.add_row(symbol, p["side"], f"{p['quantity']:g}", _price(p["entry_price"]),
+                      _price(p["last_price"]), _price(p["stop_loss"]),
+                      _price(p["take_profit"]), _money(p["unrealized_pnl"]))
+    return table
 
 
 def _counters_line(summary: Mapping[str, Any]) -> str:
