@@ -278,15 +278,22 @@ def test_strategy_errors_stop_the_symbol_and_exit_1(
     assert len(msgs) == 5 and "erring.lua:5" in msgs[0] and "4 consecutive" in msgs[-1]
 
 
-def test_human_summary_names_each_symbol(
+def test_human_summary_shows_each_symbols_journaled_figures(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path
 ) -> None:
+    journal = tmp_path / "j.sqlite"
     code = main(["run", "--strategy", str(churn), "--symbols", "BTCUSDT,SOLUSDT",
-                 "--bars", "200", "--journal", str(tmp_path / "j.sqlite")])
+                 "--bars", "200", "--journal", str(journal)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "BTCUSDT" in out and "SOLUSDT" in out and "win %" in out
-    assert "profit factor" in out and "PF" in out
+    assert "win %" in out and "PF" in out and "max DD" in out
+    for symbol in ("BTCUSDT", "SOLUSDT"):
+        (line,) = [x for x in out.splitlines() if x.strip().startswith(symbol)]
+        cells = line.split()
+        rows = trades(journal, 1, symbol)
+        pnl = math.fsum(r[9] for r in rows)  # type: ignore[misc]
+        assert cells[1] == "200" and cells[2] == str(len(rows))
+        assert cells[4] == f"{pnl:,.2f}"
 
 
 # -- observer wiring and signals --------------------------------------------------
