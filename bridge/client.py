@@ -108,9 +108,12 @@ def _shape(name: str, outs: list[FloatArray]) -> Result:
 
 def _stream_value(values: Sequence[float]) -> StreamValue:
     """None while every output is NaN (warm-up), else a float or a tuple."""
+    if len(values) == 1:
+        v = float(values[0])
+        return None if v != v else v  # NaN during warm-up
     if all(math.isnan(v) for v in values):
         return None
-    return float(values[0]) if len(values) == 1 else tuple(float(v) for v in values)
+    return tuple(float(v) for v in values)
 
 
 class OcamlIndicators:
@@ -185,7 +188,7 @@ class OcamlIndicators:
             server = ServerProcess(self.executable)
             try:
                 self._catalog = self._handshake(server)
-            except BridgeError:
+            except BaseException:
                 server.kill()
                 raise
             self._server = server
@@ -234,19 +237,30 @@ class OcamlIndicators:
             self._request_id = (self._request_id + 1) & 0xFFFFFFFF
             rid = self._request_id
             try:
-                got_kind, got_id, body = server.round_trip(build(rid), self.request_timeout)
+                parts = build(rid)
+            except ValueError as exc:  # a name or parameter list the wire cannot carry
+                raise IndicatorError(str(exc)) from None
+            try:
+                got_kind, got_id, body = server.round_trip(parts, self.request_timeout)
                 if got_id != rid or got_kind not in (kind | 0x80, p.Kind.ERROR):
                     raise BridgeError(f"OCaml indicator server replied out of turn (kind "
                                       f"0x{got_kind:02x}, id {got_id}, expected id {rid})")
-                if got_kind == p.Kind.ERROR:
-                    raise _server_error(p.decode_error(body))
+                error = p.decode_error(body) if got_kind == p.Kind.ERROR else None
+                # Dead, hung, out of turn or interrupted (even by Ctrl-C): the pipe is
+                # out of step, so the process goes and the next call starts a new one.
+            except BaseException as exc:
+                self._discard(server)
+                if isinstance(exc, p.ProtocolError):
+                    raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") \
+                        from exc
+                raise
+            if error is not None:
+                raise _server_error(error)
+            try:
                 return decode(body)
             except p.ProtocolError as exc:
                 self._discard(server)
                 raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") from exc
-            except BridgeError:
-                self._discard(server)
-                raise
 
     def _discard(self, server: ServerProcess) -> None:
         server.kill()
@@ -515,7 +529,7 @@ class OcamlIndicators:
             for entry in p.decode_push(body):
                 if isinstance(entry, p.ServerError):
                     raise _server_error(entry)
-                values.append(_stream_value([float(a[0]) for a in entry]))
+                values.append(_stream_value(entry))
             return values
 
         return self._call(p.Kind.PUSH, lambda rid: p.encode_push(rid, ids, bar), decode, generation)

@@ -96,11 +96,16 @@ def frame(kind: Kind, request_id: int, body_size: int) -> bytes:
     return _FRAME.pack(PAYLOAD_HEADER_SIZE + body_size, kind, 0, 0, request_id)
 
 
+def check_frame_length(length: int) -> None:
+    """Raises ProtocolError unless a frame's length prefix is plausible."""
+    if not PAYLOAD_HEADER_SIZE <= length <= MAX_PAYLOAD:
+        raise ProtocolError(f"reply frame length {length} outside [8, {MAX_PAYLOAD}]")
+
+
 def parse_frame_header(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
     """(payload length, kind, request id) of a frame start; checks the length."""
     length, kind, _, _, request_id = _FRAME.unpack_from(data, 0)
-    if not PAYLOAD_HEADER_SIZE <= length <= MAX_PAYLOAD:
-        raise ProtocolError(f"reply frame length {length} outside [8, {MAX_PAYLOAD}]")
+    check_frame_length(length)
     return length, kind, request_id
 
 
@@ -238,6 +243,24 @@ def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
     return stream_id, r.floats(n_out)
 
 
-def decode_push(body: memoryview) -> list[Entry]:
-    """Per stream: a one-element array per output, or the server's error."""
-    return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0])
+def decode_push(body: memoryview) -> list[tuple[float, ...] | ServerError]:
+    """Per stream: its output values as Python floats, or the server's error."""
+    values: list[tuple[float, ...] | ServerError] = []
+    try:
+        count = _COUNT.unpack_from(body, 0)[0]
+        pos = 8
+        for _ in range(count):
+            status, n_out, _, size = _ENTRY.unpack_from(body, pos)
+            pos += _ENTRY.size
+            if status:
+                text = bytes(body[pos : pos + size]).decode(errors="replace")
+                values.append(ServerError(status, text))
+                pos += size + (-size) % 8
+            else:
+                values.append(struct.unpack_from(f"<{n_out}d", body, pos))
+                pos += 8 * n_out
+    except struct.error as exc:
+        raise ProtocolError(f"push reply of {len(body)} bytes is cut short: {exc}") from None
+    if pos != len(body):
+        raise ProtocolError(f"push reply has {len(body) - pos} unexpected trailing bytes")
+    return values

@@ -23,7 +23,12 @@ from typing import cast
 
 import numpy as np
 
-from bridge.protocol import FRAME_HEADER_SIZE, ProtocolError, parse_frame_header
+from bridge.protocol import (
+    FRAME_HEADER_SIZE,
+    ProtocolError,
+    check_frame_length,
+    parse_frame_header,
+)
 from engine.errors import BridgeError
 
 ENV_VAR = "TANDEM_OCAML_BIN"
@@ -151,6 +156,9 @@ class ServerProcess:
 
     def _receive(self, deadline: float, timeout: float) -> tuple[int, int, memoryview]:
         got = 0
+        while got < 4:
+            got += self._read_into(self._view[got:], deadline, timeout)
+        check_frame_length(int.from_bytes(self._buf[:4], "little"))  # before waiting for more
         while got < FRAME_HEADER_SIZE:
             got += self._read_into(self._view[got:], deadline, timeout)
         length, kind, request_id = parse_frame_header(self._view)

@@ -12,6 +12,7 @@ import os
 import signal
 import struct
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,50 @@ def test_killed_server_fails_one_request_then_restarts(server: Path) -> None:
         with pytest.raises(BridgeError, match="restarted; open it again"):
             client.push(handle, 1.0, 1.0, 1.0, 1.0)
         client.close_stream(handle)  # lost with its server: closing is a no-op
+
+
+FAKE_SERVER = """
+import struct, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+
+def read():
+    length = struct.unpack("<I", inp.read(4))[0]
+    payload = inp.read(length)
+    return struct.unpack_from("<I", payload, 4)[0]
+
+def send(kind, rid, body):
+    out.write(struct.pack("<IBBHI", 8 + len(body), kind, 0, 0, rid) + body)
+    out.flush()
+
+send(0x81, read(), struct.pack("<II", 1, 0))  # a valid handshake with an empty catalog
+rid = read()
+{reply}
+inp.read()
+"""
+BAD_REPLIES = {
+    "wrong request id": ('send(0x82, rid + 1, struct.pack("<II", 0, 0))', "out of turn"),
+    "wrong kind": ('send(0x85, rid, struct.pack("<II", 0, 0))', "out of turn"),
+    "length below 8": ('out.write(struct.pack("<I", 3)); out.flush()', "corrupt reply"),
+    "truncated body": ('send(0x82, rid, struct.pack("<HHIBBHI", 1, 0, 0, 0, 1, 0, 9))',
+                       "corrupt reply"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REPLIES))
+def test_nonsense_reply_is_a_bridge_error_and_the_server_is_replaced(
+    tmp_path: Path, case: str
+) -> None:
+    reply, message = BAD_REPLIES[case]
+    script = tmp_path / "fake.py"
+    script.write_text(FAKE_SERVER.replace("{reply}", reply))
+    fake = fake_server(tmp_path, f'exec "{sys.executable}" "{script}"')
+    with OcamlIndicators(fake, request_timeout=5.0) as client:
+        first = client.pid
+        with pytest.raises(BridgeError, match=message):
+            client.batch([("anything", ())], close=X)
+        assert client.pid is None  # discarded: the pipe is out of step
+        assert client.catalog == {}  # the next use starts and greets a new process
+        assert client.pid not in (None, first)
 
 
 def test_closed_client_refuses_requests(server: Path) -> None:
