@@ -288,7 +288,8 @@ def test_human_summary_shows_each_symbols_journaled_figures(
     assert code == 0
     assert "win %" in out and "PF" in out and "max DD" in out
     for symbol in ("BTCUSDT", "SOLUSDT"):
-        (line,) = [x for x in out.splitlines() if x.strip().startswith(symbol)]
+        # the results table comes first (an open-positions table may follow)
+        line = next(x for x in out.splitlines() if x.strip().startswith(symbol))
         cells = line.split()
         rows = trades(journal, 1, symbol)
         pnl = math.fsum(r[9] for r in rows)  # type: ignore[misc]
