@@ -65,7 +65,6 @@ class SymbolStats:
     fees: float = 0.0
     reloads: int = 0
     reload_errors: int = 0
-    last_close: float | None = None
 
 
 class SymbolRunner:
@@ -121,13 +120,13 @@ class SymbolRunner:
             else:
                 self.consecutive_errors = 0
         machine.mark(bar)
-        self.stats.last_close = bar.close
         if machine.transition_count != self._transitions_seen:
+            # transitions first: the trade's commit then includes them
             self._journal_transitions()
-        if exit_trade is not None:
-            self._trade(exit_trade)
-        if step_trade is not None:
-            self._trade(step_trade)
+            if exit_trade is not None:
+                self._trade(exit_trade)
+            if step_trade is not None:
+                self._trade(step_trade)
         return True
 
     def replace_strategy(self, strategy: Strategy) -> None:

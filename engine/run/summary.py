@@ -26,7 +26,8 @@ def position_summary(runner: SymbolRunner) -> dict[str, Any] | None:
     pos = runner.machine.position
     if pos is None:
         return None
-    price = runner.stats.last_close
+    last = runner.window.latest()
+    price = None if last is None else last.close
     unrealized = 0.0 if price is None else pos.unrealized_pnl(price)
     return {
         "side": pos.side.value,
