@@ -135,13 +135,22 @@ class ServerProcess:
         total = 4 + int.from_bytes(parts[0][:4], "little")  # the frame's length prefix
         if written == total:
             return
-        # The pipe is full: send the rest as the server drains it.
-        rest = memoryview(b"".join(parts))[written:]
-        while rest:
+        # The pipe is full: send the rest, without copying, as the server drains it.
+        views = (memoryview(part).cast("B") for part in parts)
+        pending = [view for view in views if view.nbytes]
+        while pending:
+            while written and written >= len(pending[0]):
+                written -= len(pending.pop(0))
+            if written:
+                pending[0] = pending[0][written:]
+                written = 0
+            if not pending:
+                return
+            self._wait(self._writable, deadline, timeout, "sending a request")
             try:
-                rest = rest[os.write(self._out, rest) :]
+                written = os.writev(self._out, pending)
             except BlockingIOError:
-                self._wait(self._writable, deadline, timeout, "sending a request")
+                written = 0
 
     def _read_into(self, view: memoryview, deadline: float, timeout: float) -> int:
         """Reads at least one byte into ``view``; raises BridgeError at end of input."""

@@ -10,9 +10,9 @@ let kind_close = 0x05
 let kind_error = 0xFF
 
 type entry = { spec : Registry.spec; stream : Stream.t }
-type t = { streams : (int, entry) Hashtbl.t; mutable next_id : int }
+type t = { streams : (int, entry) Hashtbl.t; mutable next_id : int; out : O.t }
 
-let create () = { streams = Hashtbl.create 64; next_id = 1 }
+let create () = { streams = Hashtbl.create 64; next_id = 1; out = O.create 65536 }
 let bad code fmt = Printf.ksprintf (fun msg -> raise (Wire.Bad_request (code, msg))) fmt
 
 (* --- series: the four input arrays of a batch or open-stream request --- *)
@@ -120,12 +120,12 @@ let attempt f = try Ok (f ()) with Wire.Bad_request (code, msg) -> Error (code, 
 
 (* --- handlers --- *)
 
-let hello c =
+let hello t c =
   let v = C.u32 c "protocol version" in
   C.finish c "hello";
   if v <> Wire.version then
     bad Wire.Code.version "client speaks protocol version %d, this server speaks %d" v Wire.version;
-  let b = O.create 2048 in
+  let b = O.start t.out 2048 in
   O.u32 b Wire.version;
   O.u32 b (List.length Registry.all);
   List.iter (fun (s : Registry.spec) ->
@@ -137,7 +137,7 @@ let hello c =
     Registry.all;
   b
 
-let batch c =
+let batch t c =
   let njobs, series = read_series c in
   (* Decode every job before computing any, so a malformed body fails whole. *)
   let jobs = List.init njobs (fun _ -> read_job c) in
@@ -147,7 +147,7 @@ let batch c =
   let size = List.fold_left (fun acc r -> match r with
       | Ok outs -> acc + 8 + Array.fold_left (fun a o -> a + 8 * Array.length o) 0 outs
       | Error (_, m) -> acc + 16 + String.length m) 8 results in
-  let b = O.create size in
+  let b = O.start t.out size in
   O.u16 b njobs; O.u16 b 0; O.u32 b 0;
   List.iter (function
       | Ok outs ->
@@ -181,7 +181,7 @@ let open_stream t c =
   let id = t.next_id in
   t.next_id <- (if id >= 0xFFFF_FFFF then 1 else id + 1);
   Hashtbl.replace t.streams id { spec = job.spec; stream };
-  let b = O.create (8 + 8 * nout) in
+  let b = O.start t.out (8 + 8 * nout) in
   O.u32 b id; O.u8 b nout; O.u8 b 0; O.u16 b 0;
   O.floats b !last;
   b
@@ -204,7 +204,7 @@ let push t c =
           (Float.to_string v))
     bar;
   let v i = snd bar.(i) in
-  let b = O.create (8 + (count * 40)) in
+  let b = O.start t.out (8 + (count * 40)) in
   O.u32 b count; O.u32 b 0;
   List.iter (fun id ->
       match attempt (fun () ->
@@ -224,18 +224,18 @@ let close_streams t c =
   C.finish c "the stream ids";
   List.iter (fun id -> ignore (find_stream t id)) ids;
   List.iter (Hashtbl.remove t.streams) ids;
-  let b = O.create 8 in
+  let b = O.start t.out 8 in
   O.u32 b count; O.u32 b 0;
   b
 
-let error_body (code, msg) =
-  let b = O.create (8 + String.length msg) in
+let error_body t (code, msg) =
+  let b = O.start t.out (8 + String.length msg) in
   O.u16 b code; O.u16 b 0; O.u32 b (String.length msg); O.string b msg;
   b
 
 let dispatch t (f : Wire.frame) c =
-  if f.kind = kind_hello then hello c
-  else if f.kind = kind_batch then batch c
+  if f.kind = kind_hello then hello t c
+  else if f.kind = kind_batch then batch t c
   else if f.kind = kind_open then open_stream t c
   else if f.kind = kind_push then push t c
   else if f.kind = kind_close then close_streams t c
@@ -245,4 +245,4 @@ let handle t (f : Wire.frame) =
   let c = C.of_frame f in
   match dispatch t f c with
   | body -> f.kind lor 0x80, body
-  | exception Wire.Bad_request (code, msg) -> kind_error, error_body (code, msg)
+  | exception Wire.Bad_request (code, msg) -> kind_error, error_body t (code, msg)

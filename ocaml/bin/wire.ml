@@ -15,6 +15,13 @@ module Code = struct
   let internal = 8
 end
 
+(* See floatbits.c: whole-array copies between wire bytes and float arrays. The
+   caller checks bounds; the float array must be non-empty (a flat float block). *)
+external floats_of_bytes : Bytes.t -> int -> float array -> int -> unit
+  = "tandem_floats_of_bytes" [@@noalloc]
+external bytes_of_floats : float array -> Bytes.t -> int -> int -> unit
+  = "tandem_bytes_of_floats" [@@noalloc]
+
 type frame = { kind : int; id : int; payload : Bytes.t; length : int }
 type reader = { ic : in_channel; mutable buf : Bytes.t }
 
@@ -49,6 +56,14 @@ module Out = struct
 
   let create size = { buf = Bytes.create (max 16 size); pos = 0 }
 
+  (* Reusing one buffer spares the page faults of a fresh multi-megabyte block
+     per reply; an outsized one (> 64 MiB) is let go. *)
+  let start o size =
+    let cap = Bytes.length o.buf in
+    if cap < size || (cap > 1 lsl 26 && size <= 1 lsl 26) then o.buf <- Bytes.create (max 16 size);
+    o.pos <- 0;
+    o
+
   (* Makes room for [n] more bytes and returns where they go. *)
   let reserve o n =
     let need = o.pos + n in
@@ -68,10 +83,8 @@ module Out = struct
 
   let floats o a =
     let n = Array.length a in
-    let p = reserve o (8 * n) and b = o.buf in
-    for i = 0 to n - 1 do
-      Bytes.set_int64_le b (p + (8 * i)) (Int64.bits_of_float (Array.unsafe_get a i))
-    done
+    let p = reserve o (8 * n) in
+    if n > 0 then bytes_of_floats a o.buf p n
 
   let string o s = Bytes.blit_string s 0 o.buf (reserve o (String.length s)) (String.length s)
 
@@ -113,12 +126,13 @@ module Cursor = struct
   let floats c n what =
     let p = advance c (8 * n) what in
     let a = Array.create_float n in
-    let b = c.buf and first_bad = ref (-1) in
-    for i = 0 to n - 1 do
-      let v = Int64.float_of_bits (Bytes.get_int64_le b (p + (8 * i))) in
-      Array.unsafe_set a i v;
+    if n > 0 then floats_of_bytes c.buf p a n;
+    let first_bad = ref (-1) and i = ref 0 in
+    while !first_bad < 0 && !i < n do
+      let v = Array.unsafe_get a !i in
       (* v -. v is 0 for finite v, nan for nan and infinities. *)
-      if v -. v <> 0. && !first_bad < 0 then first_bad := i
+      if v -. v <> 0. then first_bad := !i;
+      incr i
     done;
     a, !first_bad
 

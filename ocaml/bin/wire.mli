@@ -45,6 +45,10 @@ val read_frame : reader -> frame option
 module Out : sig
   type t
   val create : int -> t
+
+  val start : t -> int -> t
+  (** Empties the writer for a new reply of about [size] bytes; returns it. *)
+
   val u8 : t -> int -> unit
   val u16 : t -> int -> unit
   val u32 : t -> int -> unit

@@ -1,0 +1,38 @@
+/* Bulk moves between IEEE-754 little-endian bytes (the wire format) and OCaml
+   float arrays. OCaml 4.13 has no way to reinterpret 8 bytes as a float without
+   a function call per value; these do a whole array with one memcpy (or a
+   byte-swapping loop on big-endian hosts). Bounds are checked by the caller. */
+
+#include <stdint.h>
+#include <string.h>
+#include <caml/mlvalues.h>
+
+static int host_is_little_endian(void)
+{
+  const uint16_t one = 1;
+  return *(const uint8_t *) &one == 1;
+}
+
+static void copy_le(unsigned char *dst, const unsigned char *src, size_t count)
+{
+  if (host_is_little_endian()) {
+    memcpy(dst, src, count * 8);
+  } else {
+    for (size_t i = 0; i < count; i++)
+      for (int b = 0; b < 8; b++) dst[8 * i + b] = src[8 * i + 7 - b];
+  }
+}
+
+/* floats_of_bytes bytes offset floats count */
+value tandem_floats_of_bytes(value bytes, value offset, value floats, value count)
+{
+  copy_le((unsigned char *) floats, Bytes_val(bytes) + Long_val(offset), Long_val(count));
+  return Val_unit;
+}
+
+/* bytes_of_floats floats bytes offset count */
+value tandem_bytes_of_floats(value floats, value bytes, value offset, value count)
+{
+  copy_le(Bytes_val(bytes) + Long_val(offset), (const unsigned char *) floats, Long_val(count));
+  return Val_unit;
+}
