@@ -9,7 +9,7 @@ Two kinds of running sums appear here on purpose:
   Used where cancellation makes the last bits matter (BBANDS' sum of squares,
   MFI's money-flow sums).
 * `window_sums` is the faster cumsum-difference, re-anchored every
-  `_ANCHOR` values so its error stays below `_ANCHOR * eps * max|x|`
+  `ANCHOR` values so its error stays below `ANCHOR * eps * max|x|`
   (~7e-12 relative), well inside DESIGN's contract.
 """
 
@@ -25,12 +25,20 @@ BoolArray = npt.NDArray[np.bool_]
 TA_EPSILON = 1e-14
 """TA-Lib's zero test: -1e-14 < v < 1e-14 (TA_IS_ZERO)."""
 
-_ANCHOR = 1 << 16
+ANCHOR = 1 << 16
+"""Re-anchoring interval of the cumulative sums (bounds their rounding error)."""
 
 
 def nans(n: int) -> FloatArray:
     """An all-NaN float64 array of length n."""
     return np.full(n, np.nan)
+
+
+def head_nan(size: int, lookback: int) -> FloatArray:
+    """An uninitialised array of `size` whose first `lookback` values are NaN."""
+    out = np.empty(size)
+    out[: min(lookback, size)] = np.nan
+    return out
 
 
 def is_zero(v: FloatArray) -> BoolArray:
@@ -45,12 +53,13 @@ def seq_sum(values: FloatArray) -> float:
     return float(np.cumsum(values)[-1])
 
 
-def window_sums(x: FloatArray, n: int) -> FloatArray:
+def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatArray:
     """Sums of x[t-n+1 .. t] for t = n-1 .. len(x)-1 (length len(x)-n+1)."""
     m = len(x) - n + 1
-    out = np.empty(max(m, 0))
-    for start in range(0, m, _ANCHOR):
-        stop = min(start + _ANCHOR, m)
+    if out is None:
+        out = np.empty(max(m, 0))
+    for start in range(0, m, ANCHOR):
+        stop = min(start + ANCHOR, m)
         c = np.cumsum(x[start : stop + n - 1])
         out[start] = c[n - 1]
         np.subtract(c[n:], c[: len(c) - n], out=out[start + 1 : stop])
@@ -96,31 +105,33 @@ def smooth(x: FloatArray, a: float, y0: float, b: float | None = None) -> FloatA
     return np.asarray(y, dtype=np.float64)
 
 
-def _rolling_extreme(
-    x: FloatArray, n: int, ufunc: np.ufunc, fill: float
-) -> FloatArray:
-    """Exact extreme of x[t-n+1 .. t] for t >= n-1 (van Herk / Gil-Werman, O(len(x)))."""
-    size = len(x)
-    if n == 1:
-        return x.copy()
-    blocks_count = -(-size // n)
-    padded = np.full(blocks_count * n, fill)
-    padded[:size] = x
-    cols = padded.reshape(blocks_count, n).T.copy()  # cols[i, k] = x[k*n + i]
-    prefix = ufunc.accumulate(cols, axis=0).T.ravel()
-    suffix = ufunc.accumulate(cols[::-1], axis=0)[::-1].T.ravel()
-    out: FloatArray = ufunc(suffix[: size - n + 1], prefix[n - 1 : size])
+def _rolling_extreme(x: FloatArray, n: int, op: np.ufunc) -> FloatArray:
+    """Exact extreme of x[t-n+1 .. t] for t >= n-1, by doubling window widths.
+
+    ext_w[i] is the extreme of x[i .. i+w-1]; ext_2w[i] = op(ext_w[i], ext_w[i+w]);
+    for w <= n < 2w the window of n is covered by two overlapping windows of w.
+    O(len(x) * log2(n)), contiguous vector operations only.
+    """
+    if len(x) < n:
+        return np.empty(0)
+    ext, width = x, 1
+    while width * 2 <= n:
+        ext = op(ext[:-width], ext[width:])
+        width *= 2
+    if width == n:
+        return ext.copy() if ext is x else ext
+    out: FloatArray = op(ext[: len(ext) - (n - width)], ext[n - width :])
     return out
 
 
 def rolling_max(x: FloatArray, n: int) -> FloatArray:
     """Highest value of each window of n ending at t = n-1 .. len(x)-1."""
-    return _rolling_extreme(x, n, np.maximum, -np.inf)
+    return _rolling_extreme(x, n, np.maximum)
 
 
 def rolling_min(x: FloatArray, n: int) -> FloatArray:
     """Lowest value of each window of n ending at t = n-1 .. len(x)-1."""
-    return _rolling_extreme(x, n, np.minimum, np.inf)
+    return _rolling_extreme(x, n, np.minimum)
 
 
 def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
@@ -128,8 +139,10 @@ def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArr
     prev_close = close[:-1]
     h, lo = high[1:], low[1:]
     greatest = h - lo
-    np.maximum(greatest, np.abs(prev_close - h), out=greatest)
-    np.maximum(greatest, np.abs(prev_close - lo), out=greatest)
+    scratch = np.subtract(prev_close, h)
+    np.maximum(greatest, np.abs(scratch, out=scratch), out=greatest)
+    np.subtract(prev_close, lo, out=scratch)
+    np.maximum(greatest, np.abs(scratch, out=scratch), out=greatest)
     return greatest
 
 
@@ -164,22 +177,27 @@ def _slot_order(x: FloatArray, n: int, centre: FloatArray | None) -> FloatArray:
     blocks_count = cols.shape[1]
     centres = None if centre is None else _blocks(centre, n, n - 1)
     out = np.empty((n, blocks_count))
+    scratch = np.empty(blocks_count)
     for r in range(n):
         c = None if centres is None else centres[r]
-        acc = _term(cols[0], c)
+        acc = out[r]
+        _put(acc, cols[0], c)
         for i in range(1, r + 1):
-            acc += _term(cols[i], c)
+            acc += cols[i] if c is None else _put(scratch, cols[i], c)
         if blocks_count > 1:
             tail = acc[1:]  # blocks k >= 1: slots r+1.. still hold block k-1's bars
             c_tail = None if c is None else c[1:]
             for i in range(r + 1, n):
-                tail += _term(cols[i, :-1], c_tail)
-        out[r] = acc
+                prev = cols[i, :-1]
+                tail += prev if c_tail is None else _put(scratch[1:], prev, c_tail)
     return out.T.ravel()[n - 1 : len(x)]
 
 
-def _term(values: FloatArray, centre: FloatArray | None) -> FloatArray:
+def _put(dest: FloatArray, values: FloatArray, centre: FloatArray | None) -> FloatArray:
+    """dest = values (sums) or |values - centre| (deviations); returns dest."""
     if centre is None:
-        return values.copy()
-    dev = values - centre
-    return np.abs(dev, out=dev)
+        dest[...] = values
+    else:
+        np.subtract(values, centre, out=dest)
+        np.abs(dest, out=dest)
+    return dest

@@ -1,0 +1,159 @@
+"""Batch moving averages and bands: SMA, EMA, WMA, MACD, Bollinger (TA-Lib 0.7.1 semantics)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from engine.indicators import _kernels as k
+from engine.indicators._kernels import FloatArray
+from engine.indicators._validate import MAX_NBDEV, as_series, check_period, check_real
+
+
+class Macd(NamedTuple):
+    """MACD outputs: the MACD line, its signal line and their difference."""
+
+    macd: FloatArray
+    signal: FloatArray
+    histogram: FloatArray
+
+
+class Bands(NamedTuple):
+    """Bollinger Bands outputs."""
+
+    upper: FloatArray
+    middle: FloatArray
+    lower: FloatArray
+
+
+def sma(x: object, period: int) -> FloatArray:
+    """Simple moving average (TA-Lib SMA), period in [1, 100000].
+
+    Warm-up: the first `period - 1` outputs are NaN; out[t] = mean(x[t-period+1 .. t]).
+    Computed with a re-anchored cumulative sum (last-bit differences from TA-Lib's
+    running sum; period 1 returns x exactly).
+    """
+    arr = as_series("sma", "x", x)
+    n = check_period("sma", "period", period, 1)
+    out = k.head_nan(len(arr), n - 1)
+    if len(arr) >= n:
+        if n == 1:
+            out[:] = arr
+        else:
+            tail = k.window_sums(arr, n, out=out[n - 1 :])
+            tail /= n
+    return out
+
+
+def _ema_into(dest: FloatArray, x: FloatArray, n: int, seed_end: int, seed_start: int) -> None:
+    """dest = EMA(n) of x for t >= seed_end, seeded with mean(x[seed_start..seed_end])."""
+    seed = k.seq_sum(x[seed_start : seed_end + 1]) / n
+    dest[0] = seed
+    dest[1:] = k.smooth(x[seed_end + 1 :], 1.0 - 2.0 / (n + 1), seed)
+
+
+def ema(x: object, period: int) -> FloatArray:
+    """Exponential moving average (TA-Lib EMA), period in [1, 100000], k = 2/(period+1).
+
+    Seed: out[period-1] = (0.0 + x[0] + ... + x[period-1]) / period (the SMA);
+    then out[t] = out[t-1] + k*(x[t] - out[t-1]). The first period-1 outputs are NaN.
+    """
+    arr = as_series("ema", "x", x)
+    n = check_period("ema", "period", period, 1)
+    out = k.head_nan(len(arr), n - 1)
+    if len(arr) >= n:
+        _ema_into(out[n - 1 :], arr, n, n - 1, 0)
+    return out
+
+
+def wma(x: object, period: int) -> FloatArray:
+    """Weighted moving average (TA-Lib WMA), period in [1, 100000].
+
+    out[t] = sum_{j=0}^{period-1} (period - j) * x[t-j] / (period*(period+1)/2);
+    the first period-1 outputs are NaN. Computed like TA-Lib's running form
+    (numerator += period*x[t] - window sum), re-anchored on an exact dot product
+    every 65536 values so rounding cannot accumulate.
+    """
+    arr = as_series("wma", "x", x)
+    n = check_period("wma", "period", period, 1)
+    out = k.head_nan(len(arr), n - 1)
+    if len(arr) >= n:
+        tail = _wma_numerators(arr, n, out[n - 1 :])
+        tail /= float(n * (n + 1) // 2)
+    return out
+
+
+def _wma_numerators(x: FloatArray, n: int, out: FloatArray) -> FloatArray:
+    """sum (j+1)*x[t-n+1+j] for t >= n-1 into out: W[t] = W[t-1] + n*x[t] - S[t-1]."""
+    m = len(out)
+    sums = k.window_sums(x[:-1], n) if m > 1 else np.empty(0)  # S for t = n-1 .. len-2
+    incr = np.multiply(x[n:], float(n))
+    incr -= sums
+    weights = np.arange(1.0, n + 1.0)
+    for start in range(0, m, k.ANCHOR):
+        stop = min(start + k.ANCHOR, m)
+        w0 = float(np.dot(weights, x[start : start + n]))
+        out[start] = w0
+        seg = out[start + 1 : stop]
+        np.cumsum(incr[start : stop - 1], out=seg)
+        seg += w0
+    return out
+
+
+def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
+    """Moving Average Convergence/Divergence (TA-Lib MACD).
+
+    fast, slow in [2, 100000] (swapped when slow < fast), signal in [1, 100000].
+    Lookback (slow-1)+(signal-1): all three outputs are NaN before it. The slow EMA
+    is seeded at bar slow-1 with the mean of x[0..slow-1]; the fast EMA is seeded on
+    the same bar with the mean of x[slow-fast..slow-1] (TA-Lib's alignment, so MACD
+    differs from ema(fast)-ema(slow) near the start). macd = fast - slow; the signal
+    is an EMA of macd seeded with the mean of its first `signal` values;
+    histogram = macd - signal.
+    """
+    arr = as_series("macd", "x", x)
+    f = check_period("macd", "fast", fast, 2)
+    s = check_period("macd", "slow", slow, 2)
+    g = check_period("macd", "signal", signal, 1)
+    if s < f:
+        f, s = s, f
+    size, lookback = len(arr), (s - 1) + (g - 1)
+    line, sig, hist = (k.head_nan(size, lookback) for _ in range(3))
+    if size > lookback:
+        fast_ema = np.empty(size - s + 1)
+        _ema_into(fast_ema, arr, f, s - 1, s - f)
+        slow_ema = np.empty(size - s + 1)
+        _ema_into(slow_ema, arr, s, s - 1, 0)
+        full_line = np.subtract(fast_ema, slow_ema, out=fast_ema)
+        _ema_into(sig[lookback:], full_line, g, g - 1, 0)
+        line[lookback:] = full_line[g - 1 :]
+        np.subtract(line[lookback:], sig[lookback:], out=hist[lookback:])
+    return Macd(line, sig, hist)
+
+
+def bollinger(
+    x: object, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0
+) -> Bands:
+    """Bollinger Bands (TA-Lib BBANDS with an SMA), period in [2, 100000].
+
+    Lookback period-1. middle = SMA; variance = mean(x^2) - middle^2 from TA-Lib's
+    running sums (population variance), sd = 0 when variance < 1e-14 else sqrt;
+    upper = middle + nbdev_up*sd, lower = middle - nbdev_down*sd (nbdev in
+    [-3e37, 3e37]). Bit-identical to TA-Lib: its running sums are reproduced in
+    order, since their cancellation decides the last bits of sd.
+    """
+    arr = as_series("bollinger", "x", x)
+    n = check_period("bollinger", "period", period, 2)
+    up = check_real("bollinger", "nbdev_up", nbdev_up, MAX_NBDEV)
+    down = check_real("bollinger", "nbdev_down", nbdev_down, MAX_NBDEV)
+    upper, middle, lower = (k.head_nan(len(arr), n - 1) for _ in range(3))
+    if len(arr) >= n:
+        mid = np.divide(k.chain_sum_add_first(arr, n), n, out=middle[n - 1 :])
+        var = k.chain_sum_add_first(np.square(arr), n) / n
+        var -= np.square(mid)
+        sd = np.sqrt(np.maximum(var, 0.0))
+        sd[var < k.TA_EPSILON] = 0.0
+        np.add(mid, np.multiply(sd, up), out=upper[n - 1 :])
+        np.subtract(mid, np.multiply(sd, down), out=lower[n - 1 :])
+    return Bands(upper, middle, lower)

@@ -1,0 +1,217 @@
+"""Batch oscillators and momentum: RSI, STOCH, WILLR, CCI, MFI, ROC, MOM (TA-Lib 0.7.1)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from engine.indicators import _kernels as k
+from engine.indicators._kernels import FloatArray
+from engine.indicators._validate import as_series, check_period, same_length
+
+
+class Stoch(NamedTuple):
+    """Slow stochastic outputs (%K and %D)."""
+
+    k: FloatArray
+    d: FloatArray
+
+
+def hlc(func: str, high: object, low: object, close: object) -> tuple[FloatArray, ...]:
+    """Validated high, low, close arrays of one length."""
+    h = as_series(func, "high", high)
+    lo = as_series(func, "low", low)
+    c = as_series(func, "close", close)
+    same_length(func, high=h, low=lo, close=c)
+    return h, lo, c
+
+
+def _ratio_into(dest: FloatArray, num: FloatArray, den: FloatArray, zero: k.BoolArray) -> None:
+    """dest = 100*(num/den), and 0.0 where `zero` (TA-Lib's degenerate cases)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(num, den, out=dest)
+    dest *= 100.0
+    if zero.any():
+        dest[zero] = 0.0
+
+
+def rsi(x: object, period: int = 14) -> FloatArray:
+    """Relative Strength Index (TA-Lib RSI, Wilder smoothing), period in [2, 100000].
+
+    Lookback period. Seed at bar `period`: average gain and loss of the first
+    `period` differences; then g = (g*(period-1) + gain)/period (same for losses).
+    out = 100*g/(g+l), or 0.0 when g+l is zero by TA-Lib's test (|v| < 1e-14) —
+    so a constant series gives 0, as in TA-Lib.
+    """
+    arr = as_series("rsi", "x", x)
+    n = check_period("rsi", "period", period, 2)
+    out = k.head_nan(len(arr), n)
+    if len(arr) > n:
+        d = np.diff(arr)
+        gains = np.maximum(d, 0.0)
+        losses = np.maximum(np.negative(d, out=d), 0.0, out=d)
+        a = (n - 1) / n
+        g0, l0 = k.seq_sum(gains[:n]) / n, k.seq_sum(losses[:n]) / n
+        g = np.concatenate(([g0], k.smooth(gains[n:], a, g0)))
+        lo = np.concatenate(([l0], k.smooth(losses[n:], a, l0)))
+        total = g + lo  # >= 0, so TA-Lib's zero test is total < 1e-14
+        _ratio_into(out[n:], g, total, total < k.TA_EPSILON)
+    return out
+
+
+def stoch(
+    high: object, low: object, close: object, fastk: int = 5, slowk: int = 3, slowd: int = 3
+) -> Stoch:
+    """Slow stochastic (TA-Lib STOCH with SMA smoothing).
+
+    fastk, slowk, slowd in [1, 100000]; lookback (fastk-1)+(slowk-1)+(slowd-1).
+    fastK = (close - LL)/((HH - LL)/100) over the last fastk bars, 0.0 when
+    HH == LL; k = SMA(fastK, slowk); d = SMA(k, slowd). Both outputs start at
+    the lookback.
+    """
+    h, lo, c = hlc("stoch", high, low, close)
+    fk = check_period("stoch", "fastk", fastk, 1)
+    sk = check_period("stoch", "slowk", slowk, 1)
+    sd = check_period("stoch", "slowd", slowd, 1)
+    lookback = (fk - 1) + (sk - 1) + (sd - 1)
+    k_out, d_out = k.head_nan(len(c), lookback), k.head_nan(len(c), lookback)
+    if len(c) > lookback:
+        hh, ll = k.rolling_max(h, fk), k.rolling_min(lo, fk)
+        diff = np.subtract(hh, ll, out=hh)
+        diff /= 100.0
+        fast = np.subtract(c[fk - 1 :], ll, out=ll)
+        _safe_divide(fast, diff)
+        slow_k = _mean_windows(fast, sk)
+        _mean_windows(slow_k, sd, out=d_out[lookback:])
+        k_out[lookback:] = slow_k[sd - 1 :]
+    return Stoch(k_out, d_out)
+
+
+def _safe_divide(num: FloatArray, den: FloatArray) -> None:
+    """num /= den in place, with 0.0 where den == 0 (TA-Lib's zero-range rule)."""
+    zero = den == 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        num /= den
+    if zero.any():
+        num[zero] = 0.0
+
+
+def _mean_windows(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatArray:
+    """SMA values for t >= n-1 (TA-Lib returns the input itself for n == 1)."""
+    if n == 1:
+        if out is None:
+            return x.copy()
+        out[:] = x
+        return out
+    sums = k.window_sums(x, n, out=out)
+    sums /= n
+    return sums
+
+
+def willr(high: object, low: object, close: object, period: int = 14) -> FloatArray:
+    """Williams' %R (TA-Lib WILLR), period in [2, 100000], lookback period-1.
+
+    out = (HH - close)/((HH - LL)/-100) over the last `period` bars; 0.0 when
+    HH == LL. Bit-identical to TA-Lib.
+    """
+    h, lo, c = hlc("willr", high, low, close)
+    n = check_period("willr", "period", period, 2)
+    out = k.head_nan(len(c), n - 1)
+    if len(c) >= n:
+        hh, ll = k.rolling_max(h, n), k.rolling_min(lo, n)
+        diff = np.subtract(hh, ll, out=ll)
+        diff /= -100.0
+        num = np.subtract(hh, c[n - 1 :], out=out[n - 1 :])
+        _safe_divide(num, diff)
+    return out
+
+
+def cci(high: object, low: object, close: object, period: int = 14) -> FloatArray:
+    """Commodity Channel Index (TA-Lib CCI), period in [2, 100000], lookback period-1.
+
+    tp = (high+low+close)/3; avg = mean of the last `period` tp; md = mean |tp - avg|;
+    out = (tp - avg)/(0.015*md), or 0.0 when tp - avg or md is exactly 0. Sums run
+    in TA-Lib's circular-buffer order (bit-identical): tp - avg cancels, so the
+    last bits of avg decide the result on flat windows.
+    """
+    h, lo, c = hlc("cci", high, low, close)
+    n = check_period("cci", "period", period, 2)
+    out = k.head_nan(len(c), n - 1)
+    if len(c) >= n:
+        tp = h + lo
+        tp += c
+        tp /= 3.0
+        avg = k.slot_order_sums(tp, n)
+        avg /= n
+        md = k.slot_order_abs_dev(tp, n, avg)
+        dev = np.subtract(tp[n - 1 :], avg, out=out[n - 1 :])
+        zero = (dev == 0.0) | (md == 0.0)
+        md /= n
+        md *= 0.015
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev /= md
+        if zero.any():
+            dev[zero] = 0.0
+    return out
+
+
+def mfi(
+    high: object, low: object, close: object, volume: object, period: int = 14
+) -> FloatArray:
+    """Money Flow Index (TA-Lib MFI), period in [2, 100000], lookback period.
+
+    tp = (high+low+close)/3.0; flow = tp*volume counted positive when tp rose,
+    negative when it fell, neither when unchanged; sums over the last `period`
+    flows; out = 0.0 when pos+neg < 1.0 (TA-Lib's absolute threshold) else
+    100*pos/(pos+neg). Bit-identical to TA-Lib (running sums reproduced in order).
+    """
+    h, lo, c = hlc("mfi", high, low, close)
+    v = as_series("mfi", "volume", volume)
+    same_length("mfi", high=h, volume=v)
+    n = check_period("mfi", "period", period, 2)
+    out = k.head_nan(len(c), n)
+    if len(c) > n:
+        tp = h + lo
+        tp += c
+        tp /= 3.0
+        move = np.diff(tp)
+        flow = np.multiply(tp[1:], v[1:], out=tp[1:])
+        pos = flow * (move > 0)  # adding 0.0 is as exact as TA-Lib's skipping
+        neg = np.multiply(flow, move < 0, out=move)
+        ps = k.chain_sum_sub_first(pos[:n], pos[n:], pos[: len(pos) - n])
+        ns = k.chain_sum_sub_first(neg[:n], neg[n:], neg[: len(neg) - n])
+        total = ps + ns
+        _ratio_into(out[n:], ps, total, total < 1.0)
+    return out
+
+
+def roc(x: object, period: int = 10) -> FloatArray:
+    """Rate of change in percent (TA-Lib ROC), period in [1, 100000], lookback period.
+
+    out = ((x[t]/x[t-period]) - 1)*100, or 0.0 when x[t-period] is 0. Bit-identical.
+    """
+    arr = as_series("roc", "x", x)
+    n = check_period("roc", "period", period, 1)
+    out = k.head_nan(len(arr), n)
+    if len(arr) > n:
+        prev = arr[:-n]
+        tail = out[n:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(arr[n:], prev, out=tail)
+        tail -= 1.0
+        tail *= 100.0
+        zero = prev == 0.0
+        if zero.any():
+            tail[zero] = 0.0
+    return out
+
+
+def mom(x: object, period: int = 10) -> FloatArray:
+    """Momentum (TA-Lib MOM), period in [1, 100000], lookback period: x[t] - x[t-period]."""
+    arr = as_series("mom", "x", x)
+    n = check_period("mom", "period", period, 1)
+    out = k.head_nan(len(arr), n)
+    if len(arr) > n:
+        np.subtract(arr[n:], arr[:-n], out=out[n:])
+    return out
