@@ -36,3 +36,43 @@ value tandem_bytes_of_floats(value floats, value bytes, value offset, value coun
   copy_le(Bytes_val(bytes) + Long_val(offset), (const unsigned char *) floats, Long_val(count));
   return Val_unit;
 }
+
+/* Raw reads and writes on a file descriptor, straight into / out of a bytes
+   buffer: the stdlib channels (and Unix) go through a 64 KiB intermediate
+   buffer, which costs a copy and many system calls on multi-megabyte frames.
+   The server is single-threaded, so the runtime lock is kept (the buffer
+   cannot move during the call). */
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <string.h>
+#include <caml/alloc.h>
+#include <caml/fail.h>
+
+static void fail_with_errno(const char *what)
+{
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+  caml_raise_sys_error(caml_copy_string(msg));
+}
+
+value tandem_read(value fd, value buf, value offset, value len)
+{
+  ssize_t n;
+  do {
+    n = read(Int_val(fd), Bytes_val(buf) + Long_val(offset), Long_val(len));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) fail_with_errno("read");
+  return Val_long(n);
+}
+
+value tandem_write(value fd, value buf, value offset, value len)
+{
+  ssize_t n;
+  do {
+    n = write(Int_val(fd), Bytes_val(buf) + Long_val(offset), Long_val(len));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) fail_with_errno("write");
+  return Val_long(n);
+}

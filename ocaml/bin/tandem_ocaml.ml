@@ -2,15 +2,14 @@
    stdin/stdout until end of input (exit 0) or a corrupt frame (exit 2). *)
 
 let () =
-  set_binary_mode_in stdin true;
-  set_binary_mode_out stdout true;
-  let reader = Wire.reader stdin and state = Server.create () in
+  (* Frames are read from and written to the raw descriptors 0 and 1. *)
+  let reader = Wire.reader 0 and state = Server.create () in
   let rec loop () =
     match Wire.read_frame reader with
     | None -> ()
     | Some frame ->
       let kind, body = Server.handle state frame in
-      Wire.write_frame stdout ~kind ~id:frame.id body;
+      Wire.write_frame 1 ~kind ~id:frame.id body;
       loop ()
   in
   try loop () with

@@ -22,46 +22,67 @@ external floats_of_bytes : Bytes.t -> int -> float array -> int -> unit
 external bytes_of_floats : float array -> Bytes.t -> int -> int -> unit
   = "tandem_bytes_of_floats" [@@noalloc]
 
-type frame = { kind : int; id : int; payload : Bytes.t; length : int }
-type reader = { ic : in_channel; mutable buf : Bytes.t }
+external read_fd : int -> Bytes.t -> int -> int -> int = "tandem_read"
+external write_fd : int -> Bytes.t -> int -> int -> int = "tandem_write"
 
-let reader ic = { ic; buf = Bytes.create 65536 }
+type frame = { kind : int; id : int; payload : Bytes.t; base : int; length : int }
 
-(* Reads exactly [len] bytes; returns how many arrived before end of input. *)
-let rec fill ic buf pos len =
-  if len = 0 then pos
-  else
-    let k = input ic buf pos len in
-    if k = 0 then pos else fill ic buf (pos + k) (len - k)
+(* Input bytes not yet consumed are buf[start, stop). *)
+type reader = { fd : int; mutable buf : Bytes.t; mutable start : int; mutable stop : int }
+
+let reader fd = { fd; buf = Bytes.create (1 lsl 20); start = 0; stop = 0 }
+
+(* Makes [n] unread bytes available (growing or compacting the buffer) and
+   returns how many are, fewer than [n] only at end of input. Reads as much as
+   the pipe offers, so small frames usually cost one system call. *)
+let fill r n =
+  if r.start + n > Bytes.length r.buf then begin
+    let avail = r.stop - r.start in
+    let dst = if n > Bytes.length r.buf then Bytes.create (max n (2 * Bytes.length r.buf)) else r.buf in
+    Bytes.blit r.buf r.start dst 0 avail;
+    r.buf <- dst; r.start <- 0; r.stop <- avail
+  end;
+  let rec go () =
+    if r.stop - r.start >= n then n
+    else
+      let k = read_fd r.fd r.buf r.stop (Bytes.length r.buf - r.stop) in
+      if k = 0 then r.stop - r.start else (r.stop <- r.stop + k; go ())
+  in
+  go ()
 
 let u32_at buf pos = Int32.to_int (Bytes.get_int32_le buf pos) land 0xFFFF_FFFF
 
+(* The previous frame's bytes are released when the next one is read. *)
 let read_frame r =
-  let header = Bytes.create 4 in
-  match fill r.ic header 0 4 with
+  match fill r 4 with
   | 0 -> None
   | got when got < 4 -> raise (Corrupt (Printf.sprintf "truncated length prefix (%d of 4 bytes)" got))
   | _ ->
-    let length = u32_at header 0 in
+    let length = u32_at r.buf r.start in
     if length < 8 || length > max_payload then
       raise (Corrupt (Printf.sprintf "frame length %d outside [8, %d]" length max_payload));
-    if Bytes.length r.buf < length then r.buf <- Bytes.create (max length (2 * Bytes.length r.buf));
-    let got = fill r.ic r.buf 0 length in
-    if got < length then
-      raise (Corrupt (Printf.sprintf "truncated frame: %d of %d payload bytes" got length));
-    Some { kind = Bytes.get_uint8 r.buf 0; id = u32_at r.buf 4; payload = r.buf; length }
+    let got = fill r (4 + length) in
+    if got < 4 + length then
+      raise (Corrupt (Printf.sprintf "truncated frame: %d of %d payload bytes" (got - 4) length));
+    let base = r.start + 4 in
+    r.start <- r.start + 4 + length;
+    Some { kind = Bytes.get_uint8 r.buf base; id = u32_at r.buf (base + 4); payload = r.buf;
+           base; length }
 
 module Out = struct
   type t = { mutable buf : Bytes.t; mutable pos : int }
 
-  let create size = { buf = Bytes.create (max 16 size); pos = 0 }
+  (* The first 12 bytes are kept for the frame start (length prefix and header). *)
+  let header_size = 12
+  let create size = { buf = Bytes.create (header_size + max 16 size); pos = header_size }
 
   (* Reusing one buffer spares the page faults of a fresh multi-megabyte block
      per reply; an outsized one (> 64 MiB) is let go. *)
   let start o size =
     let cap = Bytes.length o.buf in
-    if cap < size || (cap > 1 lsl 26 && size <= 1 lsl 26) then o.buf <- Bytes.create (max 16 size);
-    o.pos <- 0;
+    let size = header_size + size in
+    if cap < size || (cap > 1 lsl 26 && size <= 1 lsl 26) then o.buf <- Bytes.create size;
+    o.pos <- header_size;
     o
 
   (* Makes room for [n] more bytes and returns where they go. *)
@@ -97,19 +118,19 @@ module Out = struct
     string o (String.make ((8 - (String.length s mod 8)) mod 8) '\000')
 end
 
-let write_frame oc ~kind ~id (body : Out.t) =
-  let header = Bytes.make 12 '\000' in
-  Bytes.set_int32_le header 0 (Int32.of_int (8 + body.pos));
-  Bytes.set_uint8 header 4 kind;
-  Bytes.set_int32_le header 8 (Int32.of_int id);
-  output_bytes oc header;
-  output oc body.buf 0 body.pos;
-  flush oc
+let write_frame fd ~kind ~id (body : Out.t) =
+  let b = body.buf in
+  Bytes.set_int32_le b 0 (Int32.of_int (body.pos - 4));
+  Bytes.set_int32_le b 4 0l;
+  Bytes.set_uint8 b 4 kind;
+  Bytes.set_int32_le b 8 (Int32.of_int id);
+  let rec go off = if off < body.pos then go (off + write_fd fd b off (body.pos - off)) in
+  go 0
 
 module Cursor = struct
   type t = { buf : Bytes.t; mutable pos : int; limit : int }
 
-  let of_frame f = { buf = f.payload; pos = 8; limit = f.length }
+  let of_frame f = { buf = f.payload; pos = f.base + 8; limit = f.base + f.length }
 
   let need c n what =
     if c.pos + n > c.limit then

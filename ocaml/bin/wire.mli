@@ -29,13 +29,15 @@ module Code : sig
   val internal : int
 end
 
-type frame = { kind : int; id : int; payload : Bytes.t; length : int }
-(** One received frame; the body occupies [payload] from offset 8 to [length]. *)
+type frame = { kind : int; id : int; payload : Bytes.t; base : int; length : int }
+(** One received frame: its payload is [payload] from [base] to [base + length],
+    the body from [base + 8]. Valid until the next [read_frame]. *)
 
 type reader
-(** Reads frames from a channel, reusing one growable buffer. *)
+(** Reads frames from a file descriptor, reusing one growable buffer. *)
 
-val reader : in_channel -> reader
+val reader : int -> reader
+(** [reader fd]; the server uses 0 (stdin). *)
 
 val read_frame : reader -> frame option
 (** The next frame, or [None] on end of input at a frame boundary.
@@ -60,8 +62,9 @@ module Out : sig
   (** The string's bytes, zero-padded to a multiple of 8. *)
 end
 
-val write_frame : out_channel -> kind:int -> id:int -> Out.t -> unit
-(** Writes one frame whose body is the writer's contents, and flushes. *)
+val write_frame : int -> kind:int -> id:int -> Out.t -> unit
+(** [write_frame fd ~kind ~id body] writes one frame (one system call unless
+    the pipe is full). Raises [Sys_error] if the descriptor fails. *)
 
 (** A bounds-checked cursor over a frame's body. Running past the end raises
     [Bad_request (Code.malformed, _)] naming the field being read. *)
