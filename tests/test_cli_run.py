@@ -380,3 +380,31 @@ def test_sigint_prints_the_summary_and_marks_the_run_interrupted(
     with sqlite3.connect(journal) as db:
         (status,) = db.execute("SELECT status FROM runs").fetchone()
     assert status == "interrupted"
+
+
+def test_a_feed_failing_mid_run_reports_what_ran_and_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, churn: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.errors import FeedError
+    from engine.market.feeds import SimulatedFeed
+
+    class Failing(SimulatedFeed):
+        def iter_bars(self):  # type: ignore[no-untyped-def]
+            for i, bar in enumerate(super().iter_bars()):
+                if i == 300:
+                    raise FeedError("data.csv: read error after line 301")
+                yield bar
+
+    monkeypatch.setattr("engine.run.command.open_feed",
+                        lambda spec, symbols, **kw: Failing(symbols, seed=1, bars=1000))
+    journal = tmp_path / "j.sqlite"
+    code = main(["run", "--strategy", str(churn), "--journal", str(journal), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert code == 2 and "read error after line 301" in captured.err
+    assert summary["status"] == "failed" and summary["bars"] == 300
+    assert summary["trades"] == len(trades(journal, summary["run_id"])) > 0
+    with sqlite3.connect(journal) as db:
+        (status,) = db.execute("SELECT status FROM runs").fetchone()
+    assert status == "failed"

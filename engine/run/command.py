@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from engine.errors import TandemError
 from engine.indicators.api import IndicatorApi
 from engine.market.feeds import Feed, open_feed
 from engine.market.window import MarketDataWindow
@@ -66,25 +67,33 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
     load = partial(_load_strategy, args, overrides)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in symbols}
     with Journal(args.journal) as journal:
-        summary = _run(args, paths, feed, strategies, load, journal, observer_factory, started)
+        run_id = _start_run(journal, args, paths, strategies)
+        try:
+            summary, failure = _run(
+                args, paths, feed, strategies, load, journal, observer_factory
+            )
+        except BaseException:
+            journal.end_run("failed", {"run_id": run_id})  # a bug or an unexpected exit
+            raise
+        summary = {"run_id": run_id, **summary, "elapsed_s": time.perf_counter() - started}
+        journal.end_run(summary["status"], summary)
     _print(args, summary)
+    if failure is not None:
+        raise failure  # after the summary: what ran until the failure is reported
     return _exit_code(args, summary)
 
 
-def _run(
+def _start_run(
+    journal: Journal,
     args: argparse.Namespace,
     paths: Mapping[str, Path],
-    feed: Feed,
     strategies: Mapping[str, Strategy],
-    load: Callable[[Path, str], Strategy],
-    journal: Journal,
-    observer_factory: ObserverFactory | None,
-    started: float,
-) -> dict[str, Any]:
+) -> int:
+    """The ``runs`` row, with the main strategy's hash and effective parameters."""
     main = Path(args.strategy)
     first = next((st for s, st in strategies.items() if paths[s] == main), None)
     first = first or next(iter(strategies.values()))
-    run_id = journal.start_run(
+    return journal.start_run(
         command=sys.argv,
         strategy_path=args.strategy,
         strategy_sha256=first.sha256,
@@ -95,27 +104,33 @@ def _run(
         fee_bps=args.fee_bps,
         slippage_bps=args.slippage_bps,
     )
+
+
+def _run(
+    args: argparse.Namespace,
+    paths: Mapping[str, Path],
+    feed: Feed,
+    strategies: Mapping[str, Strategy],
+    load: Callable[[Path, str], Strategy],
+    journal: Journal,
+    observer_factory: ObserverFactory | None,
+) -> tuple[dict[str, Any], TandemError | None]:
+    """Run the feed through the runners; the summary, and the error that ended the
+    run early (a feed that failed for good), if any."""
     observer = _make_observer(observer_factory, args, journal)
-    status = "failed"
+    runners = {s: _runner(args, s, st, journal, observer) for s, st in strategies.items()}
+    reloader = _reloader(args, paths, runners, load, journal)
+    orchestrator = Orchestrator(runners, feed, journal, bars=args.bars, reloader=reloader)
+    failure: TandemError | None = None
     try:
-        runners = {s: _runner(args, s, st, journal, observer) for s, st in strategies.items()}
-        reloader = None
-        if args.watch:
-            groups: dict[Path, list[SymbolRunner]] = {}
-            for symbol, runner in runners.items():
-                groups.setdefault(paths[symbol], []).append(runner)
-            reloader = StrategyReloader(groups, load, journal)
-        shown, update = progress_bar(None if args.json else feed.total)
-        orchestrator = Orchestrator(
-            runners, feed, journal, bars=args.bars, reloader=reloader, progress=update
-        )
+        shown, orchestrator.progress = progress_bar(None if args.json else feed.total)
         with shown:
             status = asyncio.run(orchestrator.run())
+    except TandemError as exc:
+        status, failure = "failed", exc
     finally:
         if observer is not None:
             observer.close()
-        if status == "failed":
-            journal.end_run(status, {})
     summary = build_summary(
         runners,
         feed_stats=feed.stats,
@@ -123,16 +138,29 @@ def _run(
         feed_duplicates=orchestrator.feed_duplicates,
         shadow=None if observer is None else observer.summary(),
         meta={
-            "run_id": run_id,
             "status": status,
             "signal": orchestrator.stop_signal,
             "journal": str(journal.path),
             "feed": args.feed,
-            "elapsed_s": time.perf_counter() - started,
         },
     )
-    journal.end_run(status, summary)
-    return summary
+    return summary, failure
+
+
+def _reloader(
+    args: argparse.Namespace,
+    paths: Mapping[str, Path],
+    runners: Mapping[str, SymbolRunner],
+    load: Callable[[Path, str], Strategy],
+    journal: Journal,
+) -> StrategyReloader | None:
+    """With ``--watch``: a reloader watching each strategy file for its symbols."""
+    if not args.watch:
+        return None
+    groups: dict[Path, list[SymbolRunner]] = {}
+    for symbol, runner in runners.items():
+        groups.setdefault(paths[symbol], []).append(runner)
+    return StrategyReloader(groups, load, journal)
 
 
 def _load_strategy(
