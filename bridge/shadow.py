@@ -1,0 +1,197 @@
+"""Shadow mode (DESIGN.md §7): every indicator value a strategy reads, checked
+against the OCaml implementation while the run goes on.
+
+Scientist's experiment model: Python is the control and always wins; OCaml is
+the candidate. ``ShadowObserver`` is the ``RunObserver`` the run command gets
+from ``make_shadow_observer``. On the run's thread it only appends a tuple to
+a bounded queue (when full, the bar's comparison is dropped and counted, but
+the bar itself still reaches the candidate so its streams stay in step); a
+worker thread feeds the OCaml streams in pipelined batches and compares
+(``bridge.shadow_worker``). Nothing it does can block, slow more than the
+queue append, raise into or change the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bridge.shadow_worker import (
+    RETAIN_BARS,
+    BarEvent,
+    Candidate,
+    MismatchSink,
+    OpenEvent,
+    ShadowConfig,
+    percentile_ms,
+)
+from engine.errors import ConfigError
+from engine.market.bar import Bar
+from engine.run.observer import IndicatorValue, Params
+
+log = logging.getLogger("tandem.shadow")
+
+#: Events handled per worker step (one pipelined exchange with the server).
+BATCH = 512
+#: How long ``close`` waits for the worker to catch up before dropping the rest.
+CLOSE_TIMEOUT_S = 120.0
+
+
+class ShadowObserver:
+    """A RunObserver comparing every served indicator value with OCaml's."""
+
+    def __init__(self, config: ShadowConfig, journal: MismatchSink | None = None) -> None:
+        self.config = config
+        self._queue: collections.deque[BarEvent | OpenEvent] = collections.deque()
+        self._capacity = config.queue_capacity
+        self._hard_capacity = 4 * config.queue_capacity
+        self.dropped = 0  # bars whose comparison was dropped (written by the run thread)
+        self._overflowed = False  # the queue hit its hard limit: checking stopped
+        self._candidate = Candidate(config, journal)
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="tandem-shadow", daemon=True)
+        self._thread.start()
+
+    # --- the run's thread: cheap and never raising ----------------------------------
+
+    def stream_opened(
+        self,
+        symbol: str,
+        name: str,
+        params: Params,
+        history: Mapping[str, npt.NDArray[np.float64]],
+        value: IndicatorValue,
+    ) -> None:
+        """Queue the opening of a mirror stream (never dropped: one per stream)."""
+        self._queue.append((symbol, name, params, history, value))
+
+    def bar_values(
+        self,
+        symbol: str,
+        bar: Bar,
+        values: Sequence[tuple[str, Params, IndicatorValue]],
+    ) -> None:
+        """Queue a bar and the values served for it."""
+        queue = self._queue
+        if len(queue) < self._capacity:
+            queue.append((symbol, bar, values))
+        else:
+            self._full(symbol, bar)
+
+    def _full(self, symbol: str, bar: Bar) -> None:
+        """Drop the comparison; keep the bar (streams stay in step) up to a hard limit."""
+        self.dropped += 1
+        if len(self._queue) < self._hard_capacity:
+            self._queue.append((symbol, bar, None))
+        elif not self._overflowed:
+            self._overflowed = True  # the worker stops checking; see _work
+
+    # --- the worker thread ------------------------------------------------------------
+
+    def _work(self) -> None:
+        queue, candidate = self._queue, self._candidate
+        while True:
+            if not queue:
+                if self._stop.is_set():
+                    break
+                self._stop.wait(0.005)
+                continue
+            if len(queue) < BATCH // 8 and not self._stop.is_set():
+                time.sleep(0.002)  # let a batch build up: fewer, larger exchanges
+            items = [queue.popleft() for _ in range(min(BATCH, len(queue)))]
+            if self._overflowed:
+                self._abandon(items)
+                continue
+            try:
+                candidate.process(items)
+            except Exception as exc:
+                candidate.stats.errors += 1
+                log.exception("shadow: internal error, comparisons of %d events lost: %s",
+                              len(items), exc)
+        candidate.close()
+
+    def _abandon(self, items: Sequence[BarEvent | OpenEvent]) -> None:
+        """After a hard overflow the logs have gaps: count and stop checking."""
+        stats = self._candidate.stats
+        if self._candidate.gave_up is None:
+            self._candidate.gave_up = "the queue overflowed: shadow fell too far behind"
+            stats.errors += 1
+            log.error("shadow: %s; no more comparisons in this run", self._candidate.gave_up)
+        stats.unchecked += sum(1 for item in items if len(item) == 3)
+
+    # --- end of run ---------------------------------------------------------------------
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Let the worker finish the queue (at most ``timeout`` s), then stop it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._overflowed = True  # drains the rest without checking
+            left = len(self._queue)
+            self.dropped += left
+            log.error("shadow: still %d events behind after %.0f s; not compared", left, timeout)
+
+    def summary(self) -> Mapping[str, object]:
+        """compared, mismatches, errors, dropped, candidate latency and details."""
+        stats = self._candidate.stats
+        lat = stats.latencies
+        out: dict[str, Any] = {
+            "compared": stats.compared,
+            "mismatches": stats.mismatches,
+            "errors": stats.errors,
+            "dropped": self.dropped,
+            "latency_ms": {"p50": percentile_ms(lat, 50), "p99": percentile_ms(lat, 99)},
+            "round_trips": stats.round_trips,
+            "sample": self.config.sample,
+            "not_identical": stats.not_identical,
+            "max_scaled_error": stats.max_scaled_error,
+            "max_ulp": stats.max_ulp,
+            "restarts": stats.restarts,
+            "lost_streams": stats.lost_streams,
+            "unchecked_bars": stats.unchecked,
+        }
+        if stats.first_error is not None:
+            out["first_error"] = stats.first_error
+        if self._candidate.gave_up is not None:
+            out["gave_up"] = self._candidate.gave_up
+        return out
+
+
+def config_from_args(args: argparse.Namespace) -> ShadowConfig:
+    """ShadowConfig from the run command's flags. Raises ConfigError for a bad rate."""
+    sample = float(getattr(args, "shadow_sample", 1.0))
+    if not 0.0 < sample <= 1.0:
+        raise ConfigError(f"--shadow-sample must be in (0, 1], got {sample:g}")
+    timeout = float(getattr(args, "shadow_timeout", 5.0))
+    if not timeout > 0.0:
+        raise ConfigError(f"--shadow-timeout must be > 0 seconds, got {timeout:g}")
+    window = int(getattr(args, "window", 1000))
+    return ShadowConfig(
+        sample=sample,
+        timeout=timeout,
+        handshake_timeout=timeout,
+        retain_bars=max(window, RETAIN_BARS),
+    )
+
+
+def make_shadow_observer(
+    args: argparse.Namespace, journal: MismatchSink | None = None
+) -> ShadowObserver:
+    """The observer factory of ``python -m engine run --shadow-ocaml``.
+
+    Starts the worker thread; the OCaml server itself is started there, so a
+    missing executable shows up as a counted shadow error, not a failed run.
+    """
+    return ShadowObserver(config_from_args(args), journal)

@@ -1,0 +1,520 @@
+"""The candidate side of shadow mode, run on the observer's worker thread.
+
+``Candidate.process(items)`` takes a batch of observer events in run order:
+bars go into each symbol's log and, one PUSH per bar, to the OCaml server in
+one pipelined exchange; opened streams are opened there too. Replies are
+compared with the values the strategy was served. Every fault of the server
+(missing, dead, hung, corrupt) is counted, the server restarted with
+exponential backoff, and every stream re-seeded from its own first bar.
+Nothing here ever raises into the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bridge import protocol as p
+from bridge.shadow_channel import Channel, Reply, push_frame
+from bridge.shadow_compare import Difference, differences
+from bridge.shadow_mirror import (
+    BarLog,
+    FloatArray,
+    MirrorStream,
+    SymbolMirror,
+    flatten,
+    history_rows,
+    new_stream,
+    open_frame,
+)
+from engine.errors import BridgeError
+from engine.market.bar import Bar
+from engine.run.observer import IndicatorValue, Params
+
+log = logging.getLogger("tandem.shadow")
+
+#: (symbol, bar, values served) — values None: the queue was full, push only.
+BarEvent = tuple[str, Bar, Sequence[tuple[str, Params, IndicatorValue]] | None]
+#: (symbol, name, params, history, value) of stream_opened.
+OpenEvent = tuple[str, str, Params, Mapping[str, FloatArray], IndicatorValue]
+_INT64_MAX = (1 << 63) - 1
+#: Bars kept per symbol so that streams can be re-seeded exactly after a restart.
+RETAIN_BARS = 1_000_000
+
+
+class MismatchSink(Protocol):
+    """Where mismatches go (``engine.run.journal.Journal.record_mismatch``)."""
+
+    def record_mismatch(
+        self,
+        symbol: str,
+        timestamp: int,
+        indicator: str,
+        params: Sequence[int | float],
+        output: str,
+        python_value: float | None,
+        ocaml_value: float | None,
+        scaled_error: float | None,
+        ulp_distance: int | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowConfig:
+    """Settings of shadow mode (see ``make_shadow_observer`` for the defaults)."""
+
+    executable: str | None = None  # None: $TANDEM_OCAML_BIN, else the dune build output
+    sample: float = 1.0  # share of bars compared, in (0, 1]
+    timeout: float = 5.0  # seconds per exchange with the server
+    handshake_timeout: float = 5.0
+    retain_bars: int = RETAIN_BARS  # bars kept per symbol for exact re-seeding
+    backoff_initial: float = 0.05
+    backoff_max: float = 2.0
+    max_start_failures: int = 5  # consecutive failed starts before shadow gives up
+    queue_capacity: int = 50_000  # events before comparisons are dropped
+    log_interval: float = 5.0  # seconds between rate-limited log lines
+
+
+@dataclass(slots=True)
+class ShadowStats:
+    """Counters for the run summary."""
+
+    compared: int = 0  # output values compared (NaN = NaN included)
+    mismatches: int = 0  # pairs outside the contract
+    errors: int = 0  # candidate faults (start, death, hang, corrupt reply, refusals)
+    not_identical: int = 0  # pairs inside the contract but not bit-identical
+    max_scaled_error: float = 0.0
+    max_ulp: int = 0
+    restarts: int = 0
+    lost_streams: int = 0  # could not be re-seeded (history trimmed) or refused
+    unchecked: int = 0  # bars not compared because the candidate was down
+    round_trips: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds per exchange
+    first_error: str | None = None
+
+
+class RateLimitedLog:
+    """At most one line per ``interval`` seconds per topic after the first few."""
+
+    def __init__(self, interval: float, burst: int = 5) -> None:
+        self.interval = interval
+        self.burst = burst
+        self._seen: dict[str, int] = {}
+        self._suppressed: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def warn(self, topic: str, message: str) -> None:
+        """Log ``message`` unless ``topic`` has logged too much lately."""
+        n = self._seen[topic] = self._seen.get(topic, 0) + 1
+        now = time.monotonic()
+        if n > self.burst and now - self._last.get(topic, -math.inf) < self.interval:
+            self._suppressed[topic] = self._suppressed.get(topic, 0) + 1
+            return
+        hidden = self._suppressed.pop(topic, 0)
+        suffix = f" ({hidden} similar {topic} not logged)" if hidden else ""
+        self._last[topic] = now
+        log.warning("%s%s", message, suffix)
+
+    def finish(self) -> None:
+        """Log how many lines were suppressed since the last one of each topic."""
+        for topic, hidden in self._suppressed.items():
+            log.warning("shadow: %d more %s not logged (see the journal)", hidden, topic)
+        self._suppressed.clear()
+
+
+class Candidate:
+    """The OCaml server and the mirrors of every symbol; see the module docstring."""
+
+    def __init__(self, config: ShadowConfig, journal: MismatchSink | None) -> None:
+        self.config = config
+        self.journal = journal
+        self.stats = ShadowStats()
+        self.mirrors: dict[str, SymbolMirror] = {}
+        self.logger = RateLimitedLog(config.log_interval)
+        self._channel: Channel | None = None
+        self._next_attempt = 0.0
+        self._backoff = config.backoff_initial
+        self._start_failures = 0
+        self._started = False
+        self.gave_up: str | None = None
+
+    # --- events ------------------------------------------------------------------
+
+    def process(self, items: Sequence[BarEvent | OpenEvent]) -> None:
+        """Handle a batch of events in order; opens split the pipelined pushes."""
+        bars: list[BarEvent] = []
+        for item in items:
+            if len(item) == 3:
+                bars.append(item)
+            else:
+                self._bars(bars)
+                bars = []
+                self._open(*item)
+        self._bars(bars)
+
+    def _mirror(self, symbol: str) -> SymbolMirror:
+        mirror = self.mirrors.get(symbol)
+        if mirror is None:
+            mirror = self.mirrors[symbol] = SymbolMirror(symbol, BarLog(self.config.retain_bars))
+        return mirror
+
+    def _open(
+        self,
+        symbol: str,
+        name: str,
+        params: Params,
+        history: Mapping[str, FloatArray],
+        value: IndicatorValue,
+    ) -> None:
+        ready = self._ready()  # before registering: a re-seed must not open it twice
+        mirror = self._mirror(symbol)
+        rows = history_rows(history)
+        if not self._continues(mirror.log, rows):
+            # The first stream, or the log lost the thread: restart it from this history.
+            mirror.log = BarLog(self.config.retain_bars)
+            mirror.log.extend(rows)
+            for old in mirror.streams:
+                self._lose(old, "its bars are no longer all known")
+        stream = new_stream(name, params, rows, mirror.log.end - len(rows))
+        mirror.streams.append(stream)
+        mirror.layout = None
+        if ready and self._channel is not None:
+            try:
+                reply = self._exchange([self._open_request(stream, rows)])[0]
+            except BridgeError as exc:
+                self._fault(exc)
+                return
+            opened = self._opened(stream, reply)
+            if opened is not None:
+                python = np.array([flatten(value, stream.width)])
+                self._compare(mirror, [stream], python, opened[None, :], [mirror.last_timestamp])
+
+    @staticmethod
+    def _continues(bar_log: BarLog, rows: FloatArray) -> bool:
+        """Whether a new stream's history ends with the log's newest bar."""
+        last = bar_log.last()
+        if last is None or len(rows) == 0 or len(rows) > bar_log.end - bar_log.first:
+            return last is not None and len(rows) == 0
+        return bool(np.array_equal(last, rows[-1]))
+
+    def _bars(self, events: Sequence[BarEvent]) -> None:
+        if not events:
+            return
+        groups: dict[str, list[BarEvent]] = {}
+        for event in events:
+            groups.setdefault(event[0], []).append(event)
+        batch = {s: np.array([(b.high, b.low, b.close, b.volume) for _, b, _ in g])
+                 for s, g in groups.items()}
+        ready = self._ready()  # before logging: a re-seed must not include these bars
+        for symbol, rows in batch.items():
+            self._mirror(symbol).log.extend(rows)
+        if ready:
+            self._push(events, groups, batch)
+        else:
+            self.stats.unchecked += len(events)
+        for symbol, rows in batch.items():
+            mirror = self.mirrors[symbol]
+            mirror.last_timestamp = groups[symbol][-1][1].timestamp
+            top = np.abs(rows).max(axis=0)
+            for stream in mirror.streams:
+                np.maximum(stream.field_max, top, out=stream.field_max)
+
+    # --- the server's life -------------------------------------------------------
+
+    def _ready(self) -> bool:
+        """True when a server is up (starting and re-seeding one when it is due)."""
+        if self._channel is not None:
+            return True
+        if self.gave_up is not None or time.monotonic() < self._next_attempt:
+            return False
+        try:
+            self._channel = Channel(
+                self.config.executable, self.config.timeout, self.config.handshake_timeout
+            )
+        except BridgeError as exc:
+            self._start_failures += 1
+            self._fault(exc)
+            if self._start_failures >= self.config.max_start_failures:
+                self.gave_up = f"the OCaml server failed to start {self._start_failures} times"
+                log.error("shadow: giving up, %s; last error: %s", self.gave_up, exc)
+            return False
+        if self._started:
+            self.stats.restarts += 1
+        self._started = True
+        return self._reseed()
+
+    def _reseed(self) -> bool:
+        """Open every stream again on the new server, from its own first bar."""
+        requests, streams = [], []
+        for mirror in self.mirrors.values():
+            mirror.layout = None
+            for stream in mirror.streams:
+                if stream.dead is not None:
+                    continue
+                rows = mirror.log.since(stream.start)
+                if rows is None:
+                    self._lose(stream, "its first bars were trimmed from the log")
+                    continue
+                requests.append(self._open_request(stream, rows))
+                streams.append(stream)
+        try:
+            replies = self._exchange(requests) if requests else []
+        except BridgeError as exc:
+            self._fault(exc)
+            return False
+        for stream, reply in zip(streams, replies, strict=True):
+            self._opened(stream, reply)
+        self._start_failures = 0
+        return True
+
+    def _fault(self, exc: Exception) -> None:
+        """Count a candidate fault, drop the server, schedule a restart."""
+        self.stats.errors += 1
+        if self.stats.first_error is None:
+            self.stats.first_error = str(exc)
+        self.logger.warn("shadow errors", f"shadow: OCaml candidate error: {exc}")
+        if self._channel is not None:
+            self._channel.kill()
+            self._channel = None
+        for mirror in self.mirrors.values():
+            mirror.layout = None
+            for stream in mirror.streams:
+                stream.stream_id = None
+        self._next_attempt = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2.0, self.config.backoff_max)
+
+    def _lose(self, stream: MirrorStream, why: str) -> None:
+        if stream.dead is None:
+            stream.dead = why
+            self.stats.lost_streams += 1
+
+    def _exchange(self, frames_ids: Sequence[tuple[bytes, tuple[int, int]]]) -> list[Reply]:
+        assert self._channel is not None
+        started = time.perf_counter()
+        replies = self._channel.exchange([f for f, _ in frames_ids], [e for _, e in frames_ids])
+        elapsed = time.perf_counter() - started
+        stats = self.stats
+        stats.round_trips += 1
+        if len(stats.latencies) < 1_000_000:
+            stats.latencies.append(elapsed)
+        if self._backoff != self.config.backoff_initial and stats.round_trips % 64 == 0:
+            self._backoff = self.config.backoff_initial  # healthy again
+        return replies
+
+    def _open_request(
+        self, stream: MirrorStream, rows: FloatArray
+    ) -> tuple[bytes, tuple[int, int]]:
+        assert self._channel is not None
+        rid = self._channel.next_id()
+        return open_frame(stream, rows, rid), (p.Kind.OPEN_STREAM, rid)
+
+    def _opened(self, stream: MirrorStream, reply: Reply) -> FloatArray | None:
+        """Record the new stream id; return its values (None if refused)."""
+        if reply.kind == p.Kind.ERROR:
+            error = p.decode_error(reply.body)
+            self.stats.errors += 1
+            self.logger.warn(
+                "shadow errors",
+                f"shadow: OCaml refused to open {stream.name}{stream.params}: {error.message}",
+            )
+            self._lose(stream, f"OCaml refused it: {error.message}")
+            return None
+        stream_id, values = p.decode_opened(reply.body)
+        if len(values) != stream.width:
+            raise BridgeError(f"OCaml opened {stream.name} with {len(values)} outputs, "
+                              f"expected {stream.width}")
+        stream.stream_id = stream_id
+        return values
+
+    # --- pushes and comparisons --------------------------------------------------
+
+    def _push(
+        self,
+        events: Sequence[BarEvent],
+        groups: Mapping[str, list[BarEvent]],
+        batch: Mapping[str, FloatArray],
+    ) -> None:
+        channel = self._channel
+        assert channel is not None
+        layouts = {s: self.mirrors[s].live_layout() for s in groups}
+        frames, expect, owner = [], [], []
+        for symbol, bar, _ in events:
+            layout = layouts[symbol]
+            if not layout.live:
+                continue
+            rid = channel.next_id()
+            frames.append(push_frame(rid, layout.ids_bytes, len(layout.live),
+                                     (bar.high, bar.low, bar.close, bar.volume)))
+            expect.append((p.Kind.PUSH, rid))
+            owner.append(symbol)
+        try:
+            replies = self._exchange(list(zip(frames, expect, strict=True)))
+        except BridgeError as exc:
+            self._fault(exc)
+            self.stats.unchecked += len(events)
+            return
+        by_symbol: dict[str, list[Reply]] = {s: [] for s in groups}
+        for symbol, reply in zip(owner, replies, strict=True):
+            by_symbol[symbol].append(reply)
+        for symbol, group in groups.items():
+            self._check_symbol(self.mirrors[symbol], group, by_symbol[symbol], batch[symbol])
+
+    def _check_symbol(
+        self,
+        mirror: SymbolMirror,
+        group: Sequence[BarEvent],
+        replies: Sequence[Reply],
+        rows: FloatArray,
+    ) -> None:
+        layout = mirror.live_layout()
+        if not layout.live:
+            return
+        ocaml = self._decode(mirror, replies)
+        if ocaml is None:
+            return
+        rate = self.config.sample
+        picked = [k for k, event in enumerate(group)
+                  if event[2] is not None and (rate >= 1.0 or mirror.sampled(rate))]
+        if not picked:
+            return
+        streams = [mirror.streams[i] for i in layout.live]
+        python = np.array([self._row(event[2], layout.live, layout.widths)
+                           for event in (group[k] for k in picked)])
+        times = [group[k][1].timestamp for k in picked]
+        self._compare(mirror, streams, python, ocaml[picked], times, rows[: picked[-1] + 1],
+                      picked)
+
+    @staticmethod
+    def _row(
+        values: Sequence[tuple[str, Params, IndicatorValue]] | None,
+        live: Sequence[int],
+        widths: Sequence[int],
+    ) -> list[float]:
+        assert values is not None
+        row: list[float] = []
+        for i, w in zip(live, widths, strict=True):
+            v = values[i][2]
+            if w == 1:
+                row.append(math.nan if v is None else v)  # type: ignore[arg-type]
+            else:
+                row.extend(flatten(v, w))
+        return row
+
+    def _decode(self, mirror: SymbolMirror, replies: Sequence[Reply]) -> FloatArray | None:
+        """The replies' values as (bars × output columns), or None after a fault."""
+        layout = mirror.live_layout()
+        size = 8 * layout.words
+        if all(r.kind == p.Kind.PUSH | 0x80 and len(r.body) == size for r in replies):
+            words = np.frombuffer(b"".join(replies_bodies(replies)), dtype="<f8")
+            words = words.reshape(len(replies), layout.words)
+            headers = words[:, layout.header_idx].view(np.uint64)
+            if (headers == layout.header_expected).all():
+                return np.ascontiguousarray(words[:, layout.value_idx])
+        self._reply_errors(mirror, replies)
+        return None
+
+    def _reply_errors(self, mirror: SymbolMirror, replies: Sequence[Reply]) -> None:
+        """Find out why replies did not have the expected shape; lose refused streams."""
+        layout = mirror.live_layout()
+        for reply in replies:
+            if reply.kind == p.Kind.ERROR:
+                self._fault(BridgeError(f"OCaml refused a bar of {mirror.symbol}: "
+                                        f"{p.decode_error(reply.body).message}"))
+                return
+            try:
+                entries = p.decode_push(reply.body)
+            except p.ProtocolError as exc:
+                self._fault(BridgeError(f"OCaml sent a corrupt push reply: {exc}"))
+                return
+            for i, entry in zip(layout.live, entries, strict=False):
+                if isinstance(entry, p.ServerError):
+                    stream = mirror.streams[i]
+                    self.stats.errors += 1
+                    self.logger.warn("shadow errors", f"shadow: OCaml stream {stream.name}"
+                                     f"{stream.params} of {mirror.symbol}: {entry.message}")
+                    self._lose(stream, f"OCaml refused a bar: {entry.message}")
+            if len(entries) != len(layout.live):
+                self._fault(BridgeError(f"OCaml answered a push to {len(layout.live)} streams "
+                                        f"with {len(entries)} entries"))
+                return
+        mirror.layout = None
+
+    def _compare(
+        self,
+        mirror: SymbolMirror,
+        streams: Sequence[MirrorStream],
+        python: FloatArray,
+        ocaml: FloatArray,
+        times: Sequence[int],
+        rows: FloatArray | None = None,
+        picked: Sequence[int] | None = None,
+    ) -> None:
+        """Compare (rows × columns) of ``streams``; publish what breaks the contract."""
+        columns = [(s, out) for s in streams for out in s.outputs]
+        names = [s.name for s, _ in columns]
+        self.stats.compared += python.size
+        running = None if rows is None else np.maximum.accumulate(np.abs(rows), axis=0)
+
+        def scale(row: int, col: int) -> float:
+            stream = columns[col][0]
+            top = stream.scale()
+            if running is not None and picked is not None:
+                seen = running[picked[row]][list(stream.fields)].max()
+                top = max(top, float(seen))
+            return top
+
+        for diff in differences(python, ocaml, names, scale):
+            stream, output = columns[diff.column]
+            self._record(mirror, stream, output, times[diff.row], diff)
+
+    def _record(
+        self, mirror: SymbolMirror, stream: MirrorStream, output: str, ts: int, diff: Difference
+    ) -> None:
+        stats, check = self.stats, diff.check
+        if check.ok:
+            stats.not_identical += 1
+            stats.max_scaled_error = max(stats.max_scaled_error, check.scaled_error)
+            stats.max_ulp = max(stats.max_ulp, check.ulp)
+            return
+        stats.mismatches += 1
+        python = None if math.isnan(diff.python) else diff.python
+        ocaml = None if math.isnan(diff.ocaml) else diff.ocaml
+        finite = math.isfinite(check.scaled_error)
+        ulp = min(check.ulp, _INT64_MAX) if python is not None and ocaml is not None else None
+        if self.journal is not None:
+            self.journal.record_mismatch(
+                mirror.symbol, ts, stream.name, stream.params, output, python, ocaml,
+                check.scaled_error if finite else None, ulp,
+            )
+        self.logger.warn(
+            "shadow mismatches",
+            f"shadow MISMATCH {mirror.symbol} @ {ts}: {stream.name}{stream.params}.{output} "
+            f"python={python!r} ocaml={ocaml!r} scaled error={check.scaled_error:.3g} "
+            f"ULP={ulp}",
+        )
+
+    def close(self) -> None:
+        """Stop the server (clean end of input)."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self.logger.finish()
+
+
+def replies_bodies(replies: Sequence[Reply]) -> list[memoryview]:
+    """The bodies of ``replies``, for one join."""
+    return [r.body for r in replies]
+
+
+def percentile_ms(samples: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile of ``samples`` (seconds) in milliseconds."""
+    if not samples:
+        return None
+    return float(np.percentile(np.asarray(samples), q) * 1000.0)
+
