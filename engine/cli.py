@@ -70,6 +70,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RATE",
         help="with --shadow-ocaml: fraction of bars to compare, in (0, 1] (default 1)",
     )
+    p.add_argument(
+        "--shadow-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --shadow-ocaml: how long the OCaml server may take to answer (default 5)",
+    )
     p.add_argument("--watch", action="store_true", help="hot-reload the strategy file when it changes")
     p.add_argument("--journal", default="runs.sqlite", metavar="PATH", help="SQLite journal (runs.sqlite)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
