@@ -347,12 +347,12 @@ class OcamlIndicators:
             raise BridgeError(f"the OCaml indicator server does not offer {name} with "
                               f"{len(args)} input(s) and {len(params)} parameter(s)")
         arrays: list[FloatArray | None] = [None, None, None, None]
-        for field, values in zip(info.inputs, args, strict=True):
-            arrays[_FIELD_INDEX[field]] = _as_series(name, field if len(args) > 1 else "x", values)
-        wire = tuple(
-            _wire_param(name, info, i, v) for i, v in enumerate(params)
-        )
-        job = p.Job(name, wire)
+        if len(args) == 1:
+            arrays[_FIELD_INDEX[info.inputs[0]]] = _as_series(name, "x", args[0])
+        else:
+            for field, values in zip(info.inputs, args, strict=True):
+                arrays[_FIELD_INDEX[field]] = _as_series(name, field, values)
+        job = p.Job(name, tuple([_wire_param(name, info, i, v) for i, v in enumerate(params)]))
 
         def decode(body: memoryview) -> Result:
             entry = p.decode_batch(body)[0]

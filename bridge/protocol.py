@@ -14,6 +14,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -80,8 +81,7 @@ class IndicatorInfo:
     outputs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
     """One indicator computation of a batch: its name and every parameter."""
 
     name: str
@@ -132,11 +132,11 @@ def encode_series_request(
     """
     tail = b"".join([_encode_job(job) for job in jobs])
     lengths = [0 if a is None else a.size for a in series]
-    size = _SERIES.size + 8 * sum(lengths) + len(tail)
+    size = PAYLOAD_HEADER_SIZE + _SERIES.size + 8 * sum(lengths) + len(tail)
     parts: list[bytes | memoryview] = [
-        frame(kind, request_id, size) + _SERIES.pack(len(jobs), 0, *lengths, 0)
+        _FRAME.pack(size, kind, 0, 0, request_id) + _SERIES.pack(len(jobs), 0, *lengths, 0)
     ]
-    parts.extend([a.data for a in series if a is not None and a.size])
+    parts += [a.data for a in series if a is not None and a.size]
     parts.append(tail)
     return parts
 
