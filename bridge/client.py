@@ -93,6 +93,7 @@ def _wire_param(func: str, info: p.IndicatorInfo, i: int, value: object) -> floa
 
 
 def _server_error(error: p.ServerError) -> Exception:
+    """The exception for an error the server reported: bad requests are the caller's."""
     if error.code in _BRIDGE_CODES:
         return BridgeError(f"OCaml indicator server: {error.message}")
     return IndicatorError(error.message)
@@ -309,7 +310,7 @@ class OcamlIndicators:
         """
         given = {"high": high, "low": low, "close": close, "volume": volume}
         series = {k: _as_series("batch", k, v) for k, v in given.items() if v is not None}
-        jobs, infos = [], []
+        jobs = []
         for req in requests:
             name, params = (req, ()) if isinstance(req, str) else req
             job, info = self._job("batch", name, params)
@@ -318,12 +319,6 @@ class OcamlIndicators:
                 raise IndicatorError(f"batch: {name} needs the {missing[0]} series; "
                                      f"pass {missing[0]}= to batch()")
             jobs.append(job)
-            infos.append(info)
-        return self._run_jobs(jobs, series, infos)
-
-    def _run_jobs(
-        self, jobs: list[p.Job], series: Mapping[str, FloatArray], infos: list[p.IndicatorInfo]
-    ) -> list[Result]:
         arrays = [series.get(f) for f in p.FIELDS]
 
         def decode(body: memoryview) -> list[Result]:

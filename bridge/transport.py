@@ -77,6 +77,9 @@ class ServerProcess:
                 stderr=self._stderr,
                 bufsize=0,
                 close_fds=True,
+                # Its own session: a Ctrl-C meant for the engine does not kill it.
+                # It still ends with us: our exit closes its stdin.
+                start_new_session=True,
             )
         except OSError as exc:
             self._stderr.close()
