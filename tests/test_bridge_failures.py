@@ -233,6 +233,12 @@ def test_nonsense_reply_is_a_bridge_error_and_the_server_is_replaced(
         assert client.pid not in (None, first)
 
 
+def test_server_runs_in_its_own_session_so_ctrl_c_does_not_reach_it(server: Path) -> None:
+    with OcamlIndicators(server) as client:
+        assert client.pid is not None
+        assert os.getsid(client.pid) == client.pid != os.getsid(0)
+
+
 def test_closed_client_refuses_requests(server: Path) -> None:
     client = OcamlIndicators(server)
     client.close()
