@@ -66,17 +66,34 @@ def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatAr
     return out
 
 
+def chain_sum(
+    first: FloatArray, ops: tuple[tuple[FloatArray, bool], tuple[FloatArray, bool]]
+) -> FloatArray:
+    """Replay a TA-Lib running sum exactly: S = 0; S += first[i]...; then per k the two
+    operations S += (or -=) ops[0][0][k]; S += (or -=) ops[1][0][k] (the bool says
+    subtract). Returns S after every operation (np.cumsum is strictly sequential, and
+    S - v is S + (-v) exactly): the values after first's last element, ops[0]'s k-th
+    and ops[1]'s k-th operation are at f-1, f+2k and f+2k+1 (f = len(first)).
+    """
+    f, m = len(first), len(ops[0][0])
+    z = np.empty(f + 2 * m)
+    z[:f] = first
+    for slot, (values, subtract) in enumerate(ops):
+        dest = z[f + slot :: 2]
+        if subtract:
+            np.negative(values, out=dest)
+        else:
+            dest[...] = values
+    return np.cumsum(z, out=z)
+
+
 def chain_sum_add_first(x: FloatArray, n: int) -> FloatArray:
-    """TA-Lib's SMA-style running sum, bit-exact, for t = n-1 .. len(x)-1.
+    """TA-Lib's SMA running sum, bit-exact, for t = n-1 .. len(x)-1.
 
     S = 0; S += x[0..n-2]; then per t: S += x[t]; emit S; S -= x[t-n+1].
     """
     m = len(x) - n + 1
-    z = np.empty(n - 1 + 2 * m)
-    z[: n - 1] = x[: n - 1]
-    z[n - 1 :: 2] = x[n - 1 :]
-    np.negative(x[:m], out=z[n::2])
-    return np.cumsum(z)[n - 1 :: 2]
+    return chain_sum(x[: n - 1], ((x[n - 1 :], False), (x[:m], True)))[n - 1 :: 2]
 
 
 def chain_sum_sub_first(first: FloatArray, later: FloatArray, trailing: FloatArray) -> FloatArray:
@@ -84,12 +101,7 @@ def chain_sum_sub_first(first: FloatArray, later: FloatArray, trailing: FloatArr
 
     S = 0; S += first[...]; emit S; then per k: S -= trailing[k]; S += later[k]; emit S.
     """
-    f = len(first)
-    z = np.empty(f + 2 * len(later))
-    z[:f] = first
-    np.negative(trailing, out=z[f::2])
-    z[f + 1 :: 2] = later
-    return np.cumsum(z)[f - 1 :: 2]
+    return chain_sum(first, ((trailing, True), (later, False)))[len(first) - 1 :: 2]
 
 
 def smooth(x: FloatArray, a: float, y0: float, b: float | None = None) -> FloatArray:

@@ -71,34 +71,34 @@ def wma(x: object, period: int) -> FloatArray:
     """Weighted moving average (TA-Lib WMA), period in [1, 100000].
 
     out[t] = sum_{j=0}^{period-1} (period - j) * x[t-j] / (period*(period+1)/2);
-    the first period-1 outputs are NaN. Computed like TA-Lib's running form
-    (numerator += period*x[t] - window sum), re-anchored on an exact dot product
-    every 65536 values so rounding cannot accumulate.
+    the first period-1 outputs are NaN; period 1 returns x. TA-Lib computes it
+    with two running sums whose rounding drifts (over 10^6 values, by more than
+    DESIGN's contract allows against the exact value), so they are replayed
+    exactly: bit-identical to TA-Lib, drift included.
     """
     arr = as_series("wma", "x", x)
     n = check_period("wma", "period", period, 1)
     out = k.head_nan(len(arr), n - 1)
     if len(arr) >= n:
-        tail = _wma_numerators(arr, n, out[n - 1 :])
-        tail /= float(n * (n + 1) // 2)
+        if n == 1:
+            out[:] = arr
+        else:
+            np.divide(_wma_numerators(arr, n), float(n * (n + 1) // 2), out=out[n - 1 :])
     return out
 
 
-def _wma_numerators(x: FloatArray, n: int, out: FloatArray) -> FloatArray:
-    """sum (j+1)*x[t-n+1+j] for t >= n-1 into out: W[t] = W[t-1] + n*x[t] - S[t-1]."""
-    m = len(out)
-    sums = k.window_sums(x[:-1], n) if m > 1 else np.empty(0)  # S for t = n-1 .. len-2
-    incr = np.multiply(x[n:], float(n))
-    incr -= sums
-    weights = np.arange(1.0, n + 1.0)
-    for start in range(0, m, k.ANCHOR):
-        stop = min(start + k.ANCHOR, m)
-        w0 = float(np.dot(weights, x[start : start + n]))
-        out[start] = w0
-        seg = out[start + 1 : stop]
-        np.cumsum(incr[start : stop - 1], out=seg)
-        seg += w0
-    return out
+def _wma_numerators(x: FloatArray, n: int) -> FloatArray:
+    """TA-Lib's periodSum for t >= n-1, replaying its periodSub and periodSum chains.
+
+    Per t: sub += x[t]; sub -= x[t-n] (0.0 at t = n-1); sum += x[t]*n; emit sum;
+    sum -= sub. Both start from the plain sums of x[i] and x[i]*(i+1), i < n-1.
+    """
+    size = len(x)
+    plain = k.chain_sum(x[:n], ((x[n:], False), (x[: size - n], True)))
+    subs = plain[n - 1 :: 2]  # periodSub after each bar t >= n-1
+    first = x[: n - 1] * np.arange(1.0, float(n))
+    sums = k.chain_sum(first, ((x[n - 1 :] * float(n), False), (subs, True)))
+    return sums[n - 1 :: 2]
 
 
 def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
