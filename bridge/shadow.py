@@ -48,7 +48,9 @@ CLOSE_TIMEOUT_S = 120.0
 class ShadowObserver:
     """A RunObserver comparing every served indicator value with OCaml's."""
 
-    def __init__(self, config: ShadowConfig, journal: MismatchSink | None = None) -> None:
+    def __init__(
+        self, config: ShadowConfig, journal: MismatchSink | None = None, *, start: bool = True
+    ) -> None:
         self.config = config
         self._queue: collections.deque[BarEvent | OpenEvent] = collections.deque()
         self._capacity = config.queue_capacity
@@ -59,6 +61,11 @@ class ShadowObserver:
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="tandem-shadow", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the worker thread (the constructor does unless ``start=False``)."""
         self._thread.start()
 
     # --- the run's thread: cheap and never raising ----------------------------------
@@ -136,6 +143,8 @@ class ShadowObserver:
             return
         self._closed = True
         self._stop.set()
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()  # never started: it drains the queue and stops
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._overflowed = True  # drains the rest without checking

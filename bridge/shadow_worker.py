@@ -228,11 +228,14 @@ class Candidate:
     # --- the server's life -------------------------------------------------------
 
     def _ready(self) -> bool:
-        """True when a server is up (starting and re-seeding one when it is due)."""
+        """True when a server is up (after a backoff, starting and re-seeding one)."""
         if self._channel is not None:
             return True
-        if self.gave_up is not None or time.monotonic() < self._next_attempt:
+        if self.gave_up is not None:
             return False
+        # Wait out the backoff here, off the run's thread: events queue up meanwhile
+        # (and are only dropped if the queue fills), so no comparison is skipped.
+        time.sleep(max(0.0, self._next_attempt - time.monotonic()))
         try:
             self._channel = Channel(
                 self.config.executable, self.config.timeout, self.config.handshake_timeout

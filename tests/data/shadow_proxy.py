@@ -1,0 +1,115 @@
+"""A misbehaving OCaml candidate for the shadow-mode tests.
+
+It speaks the indicator protocol by standing in front of the real server
+(``$TANDEM_PROXY_TARGET``): every request frame is forwarded, every reply
+passed back, except that after ``$TANDEM_PROXY_AFTER`` request frames it
+misbehaves according to ``$TANDEM_PROXY_MODE``:
+
+* ``lie``     — flips bit 30 of the first value of one PUSH reply (far outside
+                the agreement contract), then tells the truth again;
+* ``lie_low`` — flips bit 0 of that value (1 ULP: inside the contract);
+* ``die``     — exits with status 1 (its server sees end of input and exits);
+* ``hang``    — keeps reading requests but never answers again.
+
+With ``$TANDEM_PROXY_ONCE`` naming a file, the fault happens only in the first
+process that reaches it (it creates the file), so a restarted candidate is
+honest. Each lie appends the original and the perturbed value as hex to the
+file ``$TANDEM_PROXY_LOG`` if set.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+
+PUSH_REPLY = 0x84
+
+
+def read_exact(stream: object, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))  # type: ignore[attr-defined]
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def read_frame(stream: object) -> bytes:
+    head = read_exact(stream, 4)
+    if len(head) < 4:
+        return b""
+    return head + read_exact(stream, int.from_bytes(head, "little"))
+
+
+def first_fault() -> bool:
+    once = os.environ.get("TANDEM_PROXY_ONCE")
+    if not once:
+        return True
+    try:
+        fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def lie(reply: bytes, bit: int) -> bytes | None:
+    """The reply with one bit of its first value flipped (None if it has no value)."""
+    # frame: u32 length, u8 kind, 3 zero, u32 id | body: u32 count, u32 0 | entry:
+    # u8 status, u8 n_out, u16 0, u32 1 | f64 value
+    if len(reply) < 36 or reply[4] != PUSH_REPLY or reply[20] != 0:
+        return None
+    (bits,) = struct.unpack_from("<Q", reply, 28)
+    if (bits >> 52) & 0x7FF == 0x7FF:  # NaN: the stream is still warming up
+        return None
+    changed = bytearray(reply)
+    struct.pack_into("<Q", changed, 28, bits ^ (1 << bit))
+    path = os.environ.get("TANDEM_PROXY_LOG")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{bits:016x} {bits ^ (1 << bit):016x}\n")
+    return bytes(changed)
+
+
+def main() -> int:
+    mode = os.environ.get("TANDEM_PROXY_MODE", "pass")
+    after = int(os.environ.get("TANDEM_PROXY_AFTER", "0"))
+    server = subprocess.Popen([os.environ["TANDEM_PROXY_TARGET"]],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert server.stdin is not None and server.stdout is not None
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    seen, faulty = 0, mode != "pass"
+    while True:
+        request = read_frame(stdin)
+        if not request:
+            break
+        seen += 1
+        if faulty and seen > after and mode in ("die", "hang"):
+            faulty = first_fault()
+            if faulty and mode == "die":
+                os._exit(1)
+            if faulty:  # hang: read until the client gives up on us
+                while read_frame(stdin):
+                    pass
+                break
+        server.stdin.write(request)
+        server.stdin.flush()
+        reply = read_frame(server.stdout)
+        if faulty and seen > after and mode in ("lie", "lie_low"):
+            changed = lie(reply, 30 if mode == "lie" else 0)
+            if changed is not None:
+                faulty = False
+                if first_fault():
+                    reply = changed
+        stdout.write(reply)
+        stdout.flush()
+    server.stdin.close()
+    server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
