@@ -25,11 +25,16 @@ sys.path[:] = [d for d in sys.path if Path(d or ".").resolve() != Path(__file__)
 
 from bridge import OcamlIndicators  # noqa: E402
 from bridge import protocol as p  # noqa: E402
+from bridge.client import Request  # noqa: E402
 from bridge.transport import set_pipe_size  # noqa: E402
 
-ALL = ["sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch", "willr", "cci", "adx",
-       "mfi", "obv", "roc", "mom"]
-REQUESTS: list[p.Request] = [("sma", (20,)), ("ema", (20,)), ("wma", (20,)), *ALL[3:]]
+# All 15 indicators with every parameter spelled out (TA-Lib's defaults; 20 for
+# the three averages), so the cat baseline sends exactly the client's bytes.
+REQUESTS: list[Request] = [
+    ("sma", (20,)), ("ema", (20,)), ("wma", (20,)), ("rsi", (14,)), ("macd", (12, 26, 9)),
+    ("bollinger", (20, 2.0, 2.0)), ("atr", (14,)), ("stoch", (5, 3, 3)), ("willr", (14,)),
+    ("cci", (14,)), ("adx", (14,)), ("mfi", (14,)), ("obv", ()), ("roc", (10,)), ("mom", (10,)),
+]
 
 
 def series(n: int, seed: int = 7) -> dict[str, np.ndarray]:
@@ -104,7 +109,7 @@ def paired_timings(
     return out[0], out[1]
 
 
-def request_bytes(data: dict[str, np.ndarray], requests: list[p.Request]) -> list[bytes]:
+def request_bytes(data: dict[str, np.ndarray], requests: list[Request]) -> list[bytes]:
     """The exact frame the client sends for this batch (for the cat baseline)."""
     jobs = [p.Job(name, tuple(float(v) for v in params)) for name, params in
             ((r, ()) if isinstance(r, str) else r for r in requests)]
