@@ -26,6 +26,7 @@ import csv
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -124,19 +125,23 @@ def make_csv(bars: int, seed: int) -> Path:
     return path
 
 
-def time_process(cmd: list[str]) -> tuple[float, str]:
-    """Wall-clock seconds of one process from spawn to exit, and its last stdout line."""
+def time_process(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall-clock and CPU (user + sys) seconds of one process from spawn to exit, and
+    its last stdout line. CPU time is the steadier number on a shared machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if out.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    return elapsed, out.stdout.strip().splitlines()[-1]
+    return elapsed, cpu, out.stdout.strip().splitlines()[-1]
 
 
-def tandem_cmd(path: Path, journal: Path) -> list[str]:
+def tandem_cmd(path: Path, journal: Path, strategy: Path = STRATEGY) -> list[str]:
     """The Tandem backtest as a user would run it."""
-    return [sys.executable, "-m", "engine", "run", "--strategy", str(STRATEGY),
+    return [sys.executable, "-m", "engine", "run", "--strategy", str(strategy),
             "--feed", f"csv:{path}", "--symbols", "BTCUSDT", "--journal", str(journal), "--json"]
 
 
@@ -149,34 +154,38 @@ def peer_cmd(script: str, path: Path, tmp: Path, name: str) -> list[str] | None:
     return [str(PEERS_PY), str(file), str(path)]
 
 
-def compare(path: Path, repeat: int) -> None:
-    """Print the side-by-side table of whole-process times."""
+def compare(path: Path, repeat: int, strategy: Path) -> None:
+    """Print the side-by-side table of whole-process times (best and median of
+    ``repeat`` runs each, wall clock and CPU)."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows: list[tuple[str, list[str] | None, str]] = [
-            ("tandem (Lua)", tandem_cmd(path, tmp / "j.sqlite"), "json"),
+            ("tandem (Lua)", tandem_cmd(path, tmp / "j.sqlite", strategy), "json"),
             ("backtesting.py", peer_cmd(BACKTESTING_PY, path, tmp, "bt_py"), "int"),
             ("backtrader", peer_cmd(BACKTRADER_PY, path, tmp, "btr"), "int"),
         ]
-        results: dict[str, float] = {}
-        print(f"{'engine':<16} {'best s':>8} {'median s':>9} {'trades':>7}")
+        best: dict[str, tuple[float, float]] = {}
+        print(f"{'engine':<16} {'wall best':>10} {'wall med':>9} {'cpu best':>9} {'trades':>7}")
         for name, cmd, kind in rows:
             if cmd is None:
-                print(f"{name:<16} {'(bench/.venv-peers missing)':>26}")
+                print(f"{name:<16} (bench/.venv-peers missing)")
                 continue
-            times, last = [], ""
+            walls, cpus, last = [], [], ""
             for _ in range(repeat):
-                t, last = time_process(cmd)
-                times.append(t)
+                wall, cpu, last = time_process(cmd)
+                walls.append(wall)
+                cpus.append(cpu)
             trades = json.loads(last)["trades"] if kind == "json" else int(last)
-            results[name] = min(times)
-            print(f"{name:<16} {min(times):>8.3f} {statistics.median(times):>9.3f} {trades:>7}")
-        if "backtesting.py" in results:
-            ratio = results["backtesting.py"] / results["tandem (Lua)"]
-            print(f"tandem is {ratio:.2f}x faster than backtesting.py (best of {repeat})")
+            best[name] = (min(walls), min(cpus))
+            print(f"{name:<16} {min(walls):>10.3f} {statistics.median(walls):>9.3f} "
+                  f"{min(cpus):>9.3f} {trades:>7}")
+        if "backtesting.py" in best:
+            (pw, pc), (tw, tc) = best["backtesting.py"], best["tandem (Lua)"]
+            print(f"tandem vs backtesting.py: {pw / tw:.2f}x faster wall, {pc / tc:.2f}x CPU "
+                  f"(best of {repeat})")
 
 
-def latency(bars: int, seed: int) -> None:
+def latency(bars: int, seed: int, path: Path) -> None:
     """Per-bar latency of SymbolRunner.on_bar over simulated bars (the live path)."""
     import numpy as np
 
@@ -189,8 +198,8 @@ def latency(bars: int, seed: int) -> None:
     from engine.strategy.lua_strategy import LuaStrategy
 
     with tempfile.TemporaryDirectory() as d, Journal(Path(d) / "j.sqlite") as journal:
-        strategy = LuaStrategy(str(STRATEGY))
-        journal.start_run(command=["bench"], strategy_path=str(STRATEGY),
+        strategy = LuaStrategy(str(path))
+        journal.start_run(command=["bench"], strategy_path=str(path),
                           strategy_sha256=strategy.sha256, params=strategy.params,
                           symbols=["BTCUSDT"], feed="sim", seed=seed, fee_bps=10.0,
                           slippage_bps=0.0)
@@ -210,12 +219,12 @@ def latency(bars: int, seed: int) -> None:
           f"mean {us.mean():.2f} µs")
 
 
-def profile(path: Path) -> None:
+def profile(path: Path, strategy: Path) -> None:
     """cProfile of the Tandem backtest in-process; the top functions by own time."""
     from engine.cli import main
 
     with tempfile.TemporaryDirectory() as d:
-        argv = tandem_cmd(path, Path(d) / "j.sqlite")[3:]
+        argv = tandem_cmd(path, Path(d) / "j.sqlite", strategy)[3:]
         prof = cProfile.Profile()
         stdout = sys.stdout
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - restored below
@@ -233,14 +242,15 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--strategy", type=Path, default=STRATEGY, help="Tandem's strategy file")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile table")
     args = ap.parse_args()
     path = make_csv(args.bars, args.seed)
     print(f"data: {path.relative_to(ROOT)} ({args.bars} bars)")
-    compare(path, args.repeat)
-    latency(args.bars, args.seed)
+    compare(path, args.repeat, args.strategy)
+    latency(args.bars, args.seed, args.strategy)
     if args.profile:
-        profile(path)
+        profile(path, args.strategy)
 
 
 if __name__ == "__main__":

