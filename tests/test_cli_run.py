@@ -408,3 +408,27 @@ def test_a_feed_failing_mid_run_reports_what_ran_and_exits_2(
     with sqlite3.connect(journal) as db:
         (status,) = db.execute("SELECT status FROM runs").fetchone()
     assert status == "failed"
+
+
+def _ocaml_server() -> bool:
+    import os
+
+    exe = os.environ.get("TANDEM_OCAML_BIN") or ROOT / "_build/default/ocaml/bin/tandem_ocaml.exe"
+    return Path(exe).is_file()
+
+
+@pytest.mark.skipif(not _ocaml_server(), reason="the OCaml server is not built (dune build)")
+def test_shadow_mode_changes_no_trade_and_reports_its_comparisons(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    base = ("--strategy", str(trend), "--symbols", "BTCUSDT,ETHUSDT", "--bars", "300")
+    _, plain = run_json(capsys, journal, *base)
+    code, shadow = run_json(capsys, journal, *base, "--shadow-ocaml", "--shadow-strict")
+    assert code == 0
+    assert trades(journal, plain["run_id"]) == trades(journal, shadow["run_id"])
+    counters = shadow["shadow"]
+    assert isinstance(counters, dict)
+    # one sma(10) per symbol, compared on every bar from its opening bar on
+    assert counters["compared"] == 2 * 300
+    assert counters["mismatches"] == 0 and counters["errors"] == 0
