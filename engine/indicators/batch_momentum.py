@@ -53,11 +53,16 @@ def rsi(x: object, period: int = 14) -> FloatArray:
         losses = np.maximum(np.negative(d, out=d), 0.0, out=d)
         a = (n - 1) / n
         g0, l0 = k.seq_sum(gains[:n]) / n, k.seq_sum(losses[:n]) / n
-        g = np.concatenate(([g0], k.smooth(gains[n:], a, g0)))
-        lo = np.concatenate(([l0], k.smooth(losses[n:], a, l0)))
-        total = g + lo  # >= 0, so TA-Lib's zero test is total < 1e-14
-        _ratio_into(out[n:], g, total, total < k.TA_EPSILON)
+        out[n] = _rsi_value(g0, l0)
+        g = k.smooth(gains[n:], a, g0)
+        total = np.add(g, k.smooth(losses[n:], a, l0), out=gains[n:])
+        _ratio_into(out[n + 1 :], g, total, total < k.TA_EPSILON)  # total >= 0
     return out
+
+
+def _rsi_value(gain: float, loss: float) -> float:
+    total = gain + loss
+    return 0.0 if -k.TA_EPSILON < total < k.TA_EPSILON else 100.0 * (gain / total)
 
 
 def stoch(

@@ -32,11 +32,15 @@ def atr(high: object, low: object, close: object, period: int = 14) -> FloatArra
 
 
 def _directional_moves(h: FloatArray, lo: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """TA-Lib's +DM and -DM for bars 1.. (a tie gives neither)."""
+    """TA-Lib's +DM and -DM for bars 1.. (a tie gives neither).
+
+    -DM = down when down > 0 and up < down, i.e. down > max(up, 0); +DM = up when
+    up > 0 and up > down, i.e. up > max(down, 0). Multiplying by the mask is exact.
+    """
     up = np.diff(h)
     down = lo[:-1] - lo[1:]
-    minus = down * ((down > 0) & (up < down))
-    plus = up * ((up > 0) & (up > down))  # excludes the -DM case: there down > up
+    minus = down * (down > np.maximum(up, 0.0))
+    plus = up * (up > np.maximum(down, 0.0))
     return plus, minus
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from functools import reduce
+from itertools import repeat
+from operator import add, sub
 from typing import ClassVar
 
 from engine.indicators._validate import check_period
@@ -11,7 +14,6 @@ from engine.indicators.streaming_base import (
     Extremes,
     RunningMean,
     Stream,
-    seq_sum,
     true_range,
 )
 
@@ -133,10 +135,8 @@ class CciStream(_BarStream):
         self._count += 1
         if self._count < n:
             return None
-        avg = seq_sum(slots) / n
-        md = 0.0
-        for s in slots:
-            md += abs(s - avg)
+        avg = reduce(add, slots, 0.0) / n  # left to right, as TA-Lib (not builtin sum)
+        md = reduce(add, map(abs, map(sub, slots, repeat(avg, n))), 0.0)
         dev = tp - avg
         v = dev / (0.015 * (md / n)) if dev != 0.0 and md != 0.0 else 0.0
         self._value = v
@@ -146,54 +146,53 @@ class CciStream(_BarStream):
 class AdxStream(_BarStream):
     """Streaming ADX with TA-Lib's phases: sums to bar n-1, DX sum to 2n-1, then smoothing."""
 
-    __slots__ = ("_adx", "_count", "_mdm", "_n", "_pdm", "_prev", "_sum_dx", "_tr")
+    __slots__ = ("_adx", "_count", "_mdm", "_n", "_pc", "_pdm", "_ph", "_pl", "_sum_dx", "_tr")
     name = "adx"
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
         self._n = check_period("adx", "period", period, 2)
         self._count = -1
-        self._prev = (0.0, 0.0, 0.0)
+        self._ph = self._pl = self._pc = 0.0
         self._mdm = self._pdm = self._tr = 0.0
         self._sum_dx = 0.0
         self._adx = 0.0
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
-        prev_high, prev_low, prev_close = self._prev
-        self._prev = (high, low, close)
-        count = self._count = self._count + 1
-        if count == 0:
-            return None
         n = self._n
-        diff_p = high - prev_high
-        diff_m = prev_low - low
+        diff_p = high - self._ph
+        diff_m = self._pl - low
+        r = true_range(high, low, self._pc)
+        self._ph, self._pl, self._pc = high, low, close
+        count = self._count = self._count + 1
         mdm, pdm, tr = self._mdm, self._pdm, self._tr
-        if count >= n:
+        if count >= n:  # Wilder smoothing; before it, plain sums
             mdm -= mdm / n
             pdm -= pdm / n
+            tr = tr - tr / n + r
+        elif count == 0:
+            return None
+        else:
+            tr += r
         if diff_m > 0 and diff_p < diff_m:
             mdm += diff_m
         elif diff_p > 0 and diff_p > diff_m:
             pdm += diff_p
-        r = true_range(high, low, prev_close)
-        tr = tr + r if count < n else tr - tr / n + r
         self._mdm, self._pdm, self._tr = mdm, pdm, tr
         if count < n:
             return None
         dx = _dx(mdm, pdm, tr)
+        if count >= 2 * n:
+            if dx is None:
+                return self._adx
+            a = self._adx = (self._adx * (n - 1) + dx) / n
+            self._value = a
+            return a
+        if dx is not None:
+            self._sum_dx += dx
         if count < 2 * n - 1:
-            if dx is not None:
-                self._sum_dx += dx
             return None
-        if count == 2 * n - 1:
-            if dx is not None:
-                self._sum_dx += dx
-            a = self._sum_dx / n
-        else:
-            a = self._adx
-            if dx is not None:
-                a = ((a * (n - 1) + dx) / n)
-        self._adx = a
+        a = self._adx = self._sum_dx / n
         self._value = a
         return a
 
