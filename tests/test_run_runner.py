@@ -213,3 +213,17 @@ def test_max_errors_is_respected_exactly(tmp_path: Path, max_errors: int) -> Non
         runner.on_bar(bar(i))
     assert runner.stats.strategy_errors == max_errors
     assert runner.stats.bars == 5
+
+
+def test_a_reload_resumes_a_stopped_strategy(tmp_path: Path) -> None:
+    def failing(k: int, b: Bar, m: StateMachine) -> None:
+        raise StrategyError("scripted.lua:1: always")
+
+    runner = make_runner(tmp_path, failing, max_errors=2)
+    for i in range(3):
+        runner.on_bar(bar(i))
+    assert runner.stopped is not None
+    fixed = ScriptedStrategy(lambda k, b, m: None, sha256="2" * 64)
+    runner.replace_strategy(fixed)
+    runner.on_bar(bar(3))
+    assert runner.stopped is None and fixed.seen == [(180_000, State.IDLE)]

@@ -192,17 +192,14 @@ def _runner(
 def _make_observer(
     factory: ObserverFactory | None, args: argparse.Namespace, journal: Journal
 ) -> RunObserver | None:
-    """Call the factory as ``factory(args)`` or, when it takes two arguments,
-    ``factory(args, journal)``. ``args.journal_writer`` / ``args.run_id`` give a
-    one-argument factory the journal (its ``record_mismatch`` is thread-safe)."""
+    """``factory(args, journal)`` — the journal's ``record_mismatch`` is thread-safe —
+    or ``factory(args)`` for a factory taking one argument."""
     if factory is None:
         return None
-    args.journal_writer = journal
-    args.run_id = journal.run_id
     try:
         arity = len(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
-        arity = 1
+        arity = 2
     return factory(args, journal) if arity >= 2 else factory(args)
 
 

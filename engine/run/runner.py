@@ -131,10 +131,15 @@ class SymbolRunner:
 
     def replace_strategy(self, strategy: Strategy) -> None:
         """Hot reload: the next bar runs ``strategy``; state, context, position and
-        indicator streams are kept (Lua globals of the old version are not)."""
+        indicator streams are kept (Lua globals of the old version are not). A
+        strategy stopped by the error policy resumes with the new version."""
         self.strategy = strategy
         self.stats.reloads += 1
         self._new_version = True
+        self.consecutive_errors = 0
+        if self.stopped is not None:
+            log.warning("%s: strategy resumed with the reloaded version", self.symbol)
+            self.stopped = None
 
     # -- bookkeeping ------------------------------------------------------------
 
