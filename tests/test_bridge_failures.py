@@ -318,3 +318,38 @@ def test_batch_reply_carries_per_job_errors_beside_results(server: Path) -> None
     assert bad_period.code == p.ErrorCode.INVALID_ARGUMENT
     assert isinstance(unknown, p.ServerError)
     assert unknown.code == p.ErrorCode.UNKNOWN_INDICATOR
+
+
+def open_request(rid: int, close: np.ndarray, period: float) -> bytes:
+    parts = p.encode_series_request(
+        p.Kind.OPEN_STREAM, rid, [None, None, close, None], [p.Job("sma", (period,))])
+    return b"".join(bytes(b) for b in parts)
+
+
+def test_push_to_many_reports_an_unknown_stream_beside_the_values(server: Path) -> None:
+    frames = (open_request(1, X, 3.0)
+              + b"".join(p.encode_push(2, [1, 99, 1], [30.0, 30.0, 30.0, 1.0])))
+    (_, _, opened), (kind, rid, body) = replies(run_server(server, frames).stdout)
+    assert p.decode_opened(memoryview(opened))[0] == 1
+    assert (kind, rid) == (0x84, 2)
+    first, unknown, again = p.decode_push(memoryview(body))
+    # The same stream got the bar twice: sma(3) over [X[-2], X[-1], 30] then [X[-1], 30, 30].
+    assert first == pytest.approx(((X[-2] + X[-1] + 30.0) / 3,))
+    assert again == pytest.approx(((X[-1] + 60.0) / 3,))
+    assert isinstance(unknown, p.ServerError) and unknown.code == p.ErrorCode.UNKNOWN_STREAM
+
+
+def test_close_with_an_unknown_id_closes_nothing(server: Path) -> None:
+    frames = (open_request(1, X, 3.0)
+              + b"".join(p.encode_close(2, [1, 42]))
+              + b"".join(p.encode_push(3, [1], [30.0, 30.0, 30.0, 1.0])))
+    _, (kind, _, body), (kind3, _, pushed) = replies(run_server(server, frames).stdout)
+    assert kind == 0xFF and p.decode_error(memoryview(body)).code == p.ErrorCode.UNKNOWN_STREAM
+    assert kind3 == 0x84 and isinstance(p.decode_push(memoryview(pushed))[0], tuple)
+
+
+def test_open_stream_must_carry_exactly_one_job(server: Path) -> None:
+    parts = p.encode_series_request(p.Kind.OPEN_STREAM, 1, [None, None, X, None],
+                                    [p.Job("sma", (3.0,)), p.Job("ema", (3.0,))])
+    (kind, _, body), = replies(run_server(server, b"".join(bytes(b) for b in parts)).stdout)
+    assert kind == 0xFF and p.decode_error(memoryview(body)).code == p.ErrorCode.MALFORMED
