@@ -432,3 +432,29 @@ def test_shadow_mode_changes_no_trade_and_reports_its_comparisons(
     # one sma(10) per symbol, compared on every bar from its opening bar on
     assert counters["compared"] == 2 * 300
     assert counters["mismatches"] == 0 and counters["errors"] == 0
+
+
+def test_csv_feed_bad_rows_are_counted_and_journaled_with_their_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
+) -> None:
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(60):
+        c = 100.0 + (i % 7)
+        lines.append(f"{1_700_000_000_000 + i * 60_000},{c},{c + 1},{c - 1},{c},5")
+    # lines[k] is file line k + 1 (the header is line 1)
+    lines.insert(11, "1700000600000,100,101,99,oops,5")  # line 12: not a number
+    lines.insert(21, "1700001500000,100,99,101,100,5")  # line 22: high < low
+    lines.insert(31, lines[30])  # line 32: identical duplicate of line 31
+    lines.insert(41, "1700000000000,100,101,99,100,5")  # line 42: older than the last bar
+    csv = tmp_path / "bars.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    journal = tmp_path / "j.sqlite"
+    code, s = run_json(capsys, journal, "--strategy", str(trend), "--feed", f"csv:{csv}")
+    assert code == 0
+    assert s["rejected_bars"] == 3 and s["duplicate_bars"] == 1
+    assert s["symbols"]["BTCUSDT"]["rejected_bars"] == 3  # type: ignore[index]
+    assert s["bars"] == 60  # every good row; the bad ones never reach a runner
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT kind, location FROM rejected_bars ORDER BY id").fetchall()
+    assert rows == [("malformed", f"{csv}:12"), ("invalid", f"{csv}:22"),
+                    ("out_of_order", f"{csv}:42")]
