@@ -170,6 +170,7 @@ def test_hung_request_raises_and_the_next_call_restarts(server: Path) -> None:
         os.kill(first, signal.SIGSTOP)  # the server stops answering
         with pytest.raises(BridgeError, match=r"did not answer within 0\.3 s"):
             client.sma(X, 5)
+        client.request_timeout = 10.0  # a loaded machine must not fail the healthy call
         assert client.mom(X, 1)[1] == X[1] - X[0]
         assert client.pid not in (None, first)
 
