@@ -233,6 +233,8 @@ def _decode_entries(body: memoryview, pos: int, count: int) -> list[Entry]:
 
 def decode_batch(body: memoryview) -> list[Entry]:
     """Per job: its output arrays (views into ``body``) or the server's error."""
+    if len(body) < 8:
+        raise ProtocolError(f"batch reply body of {len(body)} bytes is too short")
     return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0] & 0xFFFF)
 
 
