@@ -54,37 +54,59 @@ def seq_sum(values: FloatArray) -> float:
 
 
 def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatArray:
-    """Sums of x[t-n+1 .. t] for t = n-1 .. len(x)-1 (length len(x)-n+1)."""
+    """Sums of x[t-n+1 .. t] for t = n-1 .. len(x)-1 (length len(x)-n+1).
+
+    Cumulative-sum differences, restarted every ANCHOR values (one small reused
+    buffer), so the error stays below ANCHOR * eps * max|x|.
+    """
     m = len(x) - n + 1
     if out is None:
         out = np.empty(max(m, 0))
+    buf = np.empty(min(ANCHOR, max(m, 0)) + n - 1)
     for start in range(0, m, ANCHOR):
         stop = min(start + ANCHOR, m)
-        c = np.cumsum(x[start : stop + n - 1])
+        c = np.cumsum(x[start : stop + n - 1], out=buf[: stop - start + n - 1])
         out[start] = c[n - 1]
         np.subtract(c[n:], c[: len(c) - n], out=out[start + 1 : stop])
     return out
 
 
-def chain_sum(
-    first: FloatArray, ops: tuple[tuple[FloatArray, bool], tuple[FloatArray, bool]]
-) -> FloatArray:
-    """Replay a TA-Lib running sum exactly: S = 0; S += first[i]...; then per k the two
-    operations S += (or -=) ops[0][0][k]; S += (or -=) ops[1][0][k] (the bool says
-    subtract). Returns S after every operation (np.cumsum is strictly sequential, and
-    S - v is S + (-v) exactly): the values after first's last element, ops[0]'s k-th
-    and ops[1]'s k-th operation are at f-1, f+2k and f+2k+1 (f = len(first)).
+Op = tuple[FloatArray, bool]
+
+
+def chain_sum(first: FloatArray, ops: tuple[Op, Op], emit: int) -> FloatArray:
+    """Replay a TA-Lib running sum exactly, with numpy.
+
+    S = 0.0; S += each of `first`; then for every k the two operations
+    S += ops[0][0][k] and S += ops[1][0][k] (subtracted when the op's flag is
+    True). Returns S after every ops[emit] operation; for emit == 1 the value
+    after `first` comes first. Exact because np.cumsum accumulates strictly in
+    order and S - v == S + (-v); done in chunks (a small buffer, the carry added
+    to each chunk's first operand — the same single rounding as the next step).
     """
-    f, m = len(first), len(ops[0][0])
-    z = np.empty(f + 2 * m)
-    z[:f] = first
-    for slot, (values, subtract) in enumerate(ops):
-        dest = z[f + slot :: 2]
-        if subtract:
-            np.negative(values, out=dest)
-        else:
-            dest[...] = values
-    return np.cumsum(z, out=z)
+    (a, sub_a), (b, sub_b) = ops
+    m = len(a)
+    out = np.empty(m + emit)
+    carry = seq_sum(first)
+    if emit == 1:
+        out[0] = carry
+    buf = np.empty(2 * min(_CHAIN_CHUNK, m))
+    for start in range(0, m, _CHAIN_CHUNK):
+        stop = min(start + _CHAIN_CHUNK, m)
+        z = buf[: 2 * (stop - start)]
+        for slot, values, negate in ((0, a, sub_a), (1, b, sub_b)):
+            if negate:
+                np.negative(values[start:stop], out=z[slot::2])
+            else:
+                z[slot::2] = values[start:stop]
+        z[0] += carry
+        np.cumsum(z, out=z)
+        out[start + emit : stop + emit] = z[emit::2]
+        carry = float(z[-1])
+    return out
+
+
+_CHAIN_CHUNK = 1 << 15
 
 
 def chain_sum_add_first(x: FloatArray, n: int) -> FloatArray:
@@ -93,7 +115,7 @@ def chain_sum_add_first(x: FloatArray, n: int) -> FloatArray:
     S = 0; S += x[0..n-2]; then per t: S += x[t]; emit S; S -= x[t-n+1].
     """
     m = len(x) - n + 1
-    return chain_sum(x[: n - 1], ((x[n - 1 :], False), (x[:m], True)))[n - 1 :: 2]
+    return chain_sum(x[: n - 1], ((x[n - 1 :], False), (x[:m], True)), emit=0)
 
 
 def chain_sum_sub_first(first: FloatArray, later: FloatArray, trailing: FloatArray) -> FloatArray:
@@ -101,20 +123,31 @@ def chain_sum_sub_first(first: FloatArray, later: FloatArray, trailing: FloatArr
 
     S = 0; S += first[...]; emit S; then per k: S -= trailing[k]; S += later[k]; emit S.
     """
-    return chain_sum(first, ((trailing, True), (later, False)))[len(first) - 1 :: 2]
+    return chain_sum(first, ((trailing, True), (later, False)), emit=1)
 
 
-def smooth(x: FloatArray, a: float, y0: float, b: float | None = None) -> FloatArray:
+def smooth(
+    x: FloatArray,
+    a: float,
+    y0: float,
+    b: float | None = None,
+    out: FloatArray | None = None,
+) -> FloatArray:
     """The linear recurrence y[t] = a*y[t-1] + b*x[t], with y[-1] = y0, in C (lfilter).
 
     `b` defaults to 1 - a (exact for a >= 0.5), so the filter's gain at zero
     frequency is exactly one in real arithmetic: a constant input stays constant.
+    Runs in chunks carrying lfilter's state (identical results, small buffers).
     """
-    if len(x) == 0:
-        return np.empty(0)
+    if out is None:
+        out = np.empty(len(x))
     gain = 1.0 - a if b is None else b
-    y, _ = lfilter([gain], [1.0, -a], x, zi=[a * y0])
-    return np.asarray(y, dtype=np.float64)
+    state = np.array([a * y0])
+    for start in range(0, len(x), ANCHOR):
+        stop = min(start + ANCHOR, len(x))
+        y, state = lfilter([gain], [1.0, -a], x[start:stop], zi=state)
+        out[start:stop] = y
+    return out
 
 
 def _rolling_extreme(x: FloatArray, n: int, op: np.ufunc) -> FloatArray:

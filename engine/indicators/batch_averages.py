@@ -94,11 +94,9 @@ def _wma_numerators(x: FloatArray, n: int) -> FloatArray:
     sum -= sub. Both start from the plain sums of x[i] and x[i]*(i+1), i < n-1.
     """
     size = len(x)
-    plain = k.chain_sum(x[:n], ((x[n:], False), (x[: size - n], True)))
-    subs = plain[n - 1 :: 2]  # periodSub after each bar t >= n-1
+    subs = k.chain_sum(x[:n], ((x[n:], False), (x[: size - n], True)), emit=1)
     first = x[: n - 1] * np.arange(1.0, float(n))
-    sums = k.chain_sum(first, ((x[n - 1 :] * float(n), False), (subs, True)))
-    return sums[n - 1 :: 2]
+    return k.chain_sum(first, ((x[n - 1 :] * float(n), False), (subs, True)), emit=0)
 
 
 def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
