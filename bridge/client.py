@@ -34,6 +34,7 @@ Request = str | tuple[str, Params]
 # Parameters that are real numbers; every other parameter is an integer period.
 _REAL_PARAMS = frozenset({"nbdev_up", "nbdev_down"})
 _FIELD_INDEX = MappingProxyType({f: i for i, f in enumerate(p.FIELDS)})
+_EXACT = 2**53  # ints below this travel exactly as float64
 _BRIDGE_CODES = frozenset({p.ErrorCode.MALFORMED, p.ErrorCode.VERSION, p.ErrorCode.INTERNAL})
 
 
@@ -81,12 +82,12 @@ def _as_param(func: str, arg: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise IndicatorError(f"{func}: argument '{arg}' must be an integer, got {value!r}")
     number = int(value)
-    return float(number) if abs(number) < 2**53 else math.copysign(2.0**53, number)
+    return float(number) if abs(number) < _EXACT else math.copysign(float(_EXACT), number)
 
 
 def _wire_param(func: str, info: p.IndicatorInfo, i: int, value: object) -> float:
     """The i-th positional parameter of ``info`` as sent; plain ints take a fast path."""
-    if type(value) is int and abs(value) < 2**53:
+    if type(value) is int and -_EXACT < value < _EXACT:
         return float(value)
     arg = info.params[i][0] if i < len(info.params) else f"param{i}"
     return _as_param(func, arg, value)
@@ -278,7 +279,7 @@ class OcamlIndicators:
         catalog = self._catalog or self.catalog
         info = catalog.get(name) or p.IndicatorInfo(name, (), (), ())
         # Defaults come from the catalog already as wire floats; given values are checked.
-        if isinstance(params, dict | Mapping):
+        if type(params) is not tuple and isinstance(params, Mapping):
             names = [n for n, _ in info.params]
             unknown = sorted(set(params) - set(names))
             if unknown and name in catalog:
@@ -288,7 +289,11 @@ class OcamlIndicators:
                 _as_param(func, n, params[n]) if n in params else d for n, d in info.params
             ] + [_as_param(func, k, params[k]) for k in unknown]
         else:
-            wire = [_wire_param(func, info, i, v) for i, v in enumerate(params)]
+            wire = [
+                float(v) if type(v) is int and -_EXACT < v < _EXACT
+                else _wire_param(func, info, i, v)
+                for i, v in enumerate(params)
+            ]
             wire += [d for _, d in info.params[len(params) :]]
         return p.Job(name, tuple(wire)), info
 
@@ -314,10 +319,10 @@ class OcamlIndicators:
         for req in requests:
             name, params = (req, ()) if isinstance(req, str) else req
             job, info = self._job("batch", name, params)
-            missing = [f for f in info.inputs if f not in series]
-            if missing:
-                raise IndicatorError(f"batch: {name} needs the {missing[0]} series; "
-                                     f"pass {missing[0]}= to batch()")
+            for field in info.inputs:
+                if field not in series:
+                    raise IndicatorError(f"batch: {name} needs the {field} series; "
+                                         f"pass {field}= to batch()")
             jobs.append(job)
         arrays = [series.get(f) for f in p.FIELDS]
 
