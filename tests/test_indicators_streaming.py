@@ -96,3 +96,15 @@ def test_batch_has_no_look_ahead(name: str) -> None:
         prefix = outputs(spec.batch(*(a[:k] for a in inputs), *params))
         for a, b in zip(prefix, full, strict=True):
             np.testing.assert_array_equal(a, b[:k])
+
+
+def test_update_accepts_engine_bars() -> None:
+    from engine.market.bar import Bar
+
+    data = SHAPES["walk"](40)
+    stream, reference = streaming.create("atr", (5,)), streaming.create("atr", (5,))
+    for i in range(40):
+        h, lo, c, v = (float(data[f][i]) for f in FIELDS)
+        bar = Bar("BTCUSDT", 60_000 * i, c, h, lo, c, v)
+        assert stream.update(bar) == reference.update_hlcv(h, lo, c, v)
+    assert stream.value is not None
