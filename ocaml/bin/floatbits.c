@@ -23,11 +23,20 @@ static void copy_le(unsigned char *dst, const unsigned char *src, size_t count)
   }
 }
 
-/* floats_of_bytes bytes offset floats count */
+/* floats_of_bytes bytes offset floats count: copies and, in the same pass,
+   returns the index of the first non-finite value (all exponent bits set),
+   or -1. */
 value tandem_floats_of_bytes(value bytes, value offset, value floats, value count)
 {
-  copy_le((unsigned char *) floats, Bytes_val(bytes) + Long_val(offset), Long_val(count));
-  return Val_unit;
+  const unsigned char *src = Bytes_val(bytes) + Long_val(offset);
+  uint64_t *dst = (uint64_t *) floats;
+  const uint64_t exponent = UINT64_C(0x7ff0000000000000);
+  long n = Long_val(count), first_bad = -1;
+  copy_le((unsigned char *) dst, src, n);
+  for (long i = 0; i < n; i++) {
+    if ((dst[i] & exponent) == exponent) { first_bad = i; break; }
+  }
+  return Val_long(first_bad);
 }
 
 /* bytes_of_floats floats bytes offset count */

@@ -15,9 +15,10 @@ module Code = struct
   let internal = 8
 end
 
-(* See floatbits.c: whole-array copies between wire bytes and float arrays. The
+(* See floatbits.c: whole-array copies between wire bytes and float arrays (the
+   first also returns the index of the first non-finite value, or -1). The
    caller checks bounds; the float array must be non-empty (a flat float block). *)
-external floats_of_bytes : Bytes.t -> int -> float array -> int -> unit
+external floats_of_bytes : Bytes.t -> int -> float array -> int -> int
   = "tandem_floats_of_bytes" [@@noalloc]
 external bytes_of_floats : float array -> Bytes.t -> int -> int -> unit
   = "tandem_bytes_of_floats" [@@noalloc]
@@ -147,15 +148,8 @@ module Cursor = struct
   let floats c n what =
     let p = advance c (8 * n) what in
     let a = Array.create_float n in
-    if n > 0 then floats_of_bytes c.buf p a n;
-    let first_bad = ref (-1) and i = ref 0 in
-    while !first_bad < 0 && !i < n do
-      let v = Array.unsafe_get a !i in
-      (* v -. v is 0 for finite v, nan for nan and infinities. *)
-      if v -. v <> 0. then first_bad := !i;
-      incr i
-    done;
-    a, !first_bad
+    let first_bad = if n > 0 then floats_of_bytes c.buf p a n else -1 in
+    a, first_bad
 
   let str8 c what =
     let n = u8 c what in
