@@ -18,7 +18,7 @@ import itertools
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -377,45 +377,35 @@ def crosscheck(jobs: Sequence[Job], impls: Sequence[Implementation]) -> list[lis
 # --- python -m engine verify -------------------------------------------------------
 
 
-def simulated_ohlcv(bars: int, seed: int) -> dict[str, FloatArray]:
-    """A seeded geometric random walk as consistent OHLCV bars (open = previous close)."""
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, bars)))
-    opn = np.concatenate((close[:1], close[:-1]))
-    spread = np.abs(rng.normal(0.0, 0.005, (2, bars)))
-    high = np.maximum(opn, close) * (1.0 + spread[0])
-    low = np.minimum(opn, close) * (1.0 - spread[1])
-    volume = np.round(rng.lognormal(10.0, 1.0, bars), 2)
-    return {"open": opn, "high": high, "low": low, "close": close, "volume": volume}
+def bars_to_arrays(bars: Iterable[Any]) -> dict[str, FloatArray]:
+    """Columns "open", "high", "low", "close", "volume" of validated ``Bar``s."""
+    cols: dict[str, list[float]] = {f: [] for f in ("open", *STREAM_FIELDS)}
+    appends = [(f, cols[f].append) for f in cols]
+    for bar in bars:
+        for f, append in appends:
+            append(getattr(bar, f))
+    return {f: np.asarray(v, dtype=np.float64) for f, v in cols.items()}
 
 
-def read_csv(path: str) -> dict[str, FloatArray]:
-    """A header CSV with (at least) high, low, close, volume columns, any order."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            header = [h.strip().lower() for h in fh.readline().split(",")]
-            table = np.loadtxt(fh, delimiter=",", dtype=np.float64, ndmin=2, usecols=_cols(
-                path, header))
-    except OSError as exc:
-        raise FeedError(f"{path}: cannot read: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise FeedError(f"{path}: not a numeric OHLCV CSV: {exc}") from exc
-    data = {f: np.ascontiguousarray(table[:, k]) for k, f in enumerate(STREAM_FIELDS)}
-    for f, arr in data.items():
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            raise FeedError(f"{path}: row {int(bad[0]) + 2} {f} = {arr[bad[0]]!r} is not finite")
-    return data
+def load_data(args: argparse.Namespace) -> tuple[dict[str, FloatArray], str]:
+    """The verify data set: ``--data`` CSV (header or Binance kline, through CsvFeed,
+    so bad rows are rejected as in a run) or ``--bars`` simulated bars (SimulatedFeed)."""
+    from engine.market.feeds.csv_feed import CsvFeed
+    from engine.market.feeds.simulated import SimulatedFeed
 
-
-def _cols(path: str, header: list[str]) -> list[int]:
-    missing = [f for f in STREAM_FIELDS if f not in header]
-    if missing:
-        raise FeedError(
-            f"{path}: header {','.join(header)!r} lacks column(s) {', '.join(missing)} "
-            f"(need {', '.join(STREAM_FIELDS)})"
-        )
-    return [header.index(f) for f in STREAM_FIELDS]
+    if args.bars is not None and args.bars < 1:
+        raise ConfigError(f"--bars: must be at least 1, got {args.bars}")
+    if args.data:
+        feed: Any = CsvFeed(args.data)  # --bars only sizes the simulated series
+        data = bars_to_arrays(feed.iter_bars())
+        rejected = feed.stats.rejected_bars
+        source = f"{args.data}" + (f" ({rejected} rejected rows skipped)" if rejected else "")
+    else:
+        feed = SimulatedFeed(["BTCUSDT"], seed=args.seed, bars=args.bars)
+        data, source = bars_to_arrays(feed.iter_bars()), f"simulated BTCUSDT, seed {args.seed}"
+    if data["close"].size == 0:
+        raise FeedError(f"{args.data}: no valid bars to verify")
+    return data, source
 
 
 def select_indicators(spec: str | None) -> list[str]:
@@ -453,7 +443,7 @@ def _summary_rows(results: list[list[PairResult]]) -> list[dict[str, Any]]:
                     "params": list(pr.job.params),
                     "pair": f"{pr.a} vs {pr.b}",
                     "compared": rep.compared if rep else 0,
-                    "max_scaled_error": rep.max_scaled_error if rep else math.inf,
+                    "max_scaled_error": _finite_or_none(rep.max_scaled_error if rep else None),
                     "max_ulp": rep.max_ulp if rep else None,
                     "bit_identical": rep.bit_identical_share if rep else 0.0,
                     "ok": pr.ok,
@@ -463,39 +453,60 @@ def _summary_rows(results: list[list[PairResult]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _print_table(rows: list[dict[str, Any]], title: str) -> None:
+_SHORT = {
+    "python-batch": "py-batch",
+    "python-stream": "py-stream",
+    "ocaml-batch": "oc-batch",
+    "ocaml-stream": "oc-stream",
+}
+
+
+def _short_pair(pair: str) -> str:
+    a, b = pair.split(" vs ")
+    return f"{_SHORT.get(a, a)} / {_SHORT.get(b, b)}"
+
+
+def _print_table(rows: list[dict[str, Any]], title: str, caption: str) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for col, justify in (
-        ("indicator", "left"),
-        ("pair", "left"),
-        ("compared", "right"),
-        ("max scaled err", "right"),
-        ("max ULP", "right"),
-        ("bit-identical", "right"),
-        ("contract", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
+    table.add_column("indicator", no_wrap=True)
+    table.add_column("pair", no_wrap=True)
+    for col in ("compared", "max scaled err", "max ULP", "bit-identical"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("contract")
+    previous = None
     for r in rows:
-        params = ",".join(str(p) for p in r["params"])
+        label = f"{r['indicator']}({','.join(str(p) for p in r['params'])})"
+        if previous is not None and label != previous:
+            table.add_section()
         table.add_row(
-            f"{r['indicator']}({params})",
-            r["pair"],
+            label if label != previous else "",
+            _short_pair(r["pair"]),
             str(r["compared"]),
-            f"{r['max_scaled_error']:.3g}",
+            "-" if r["max_scaled_error"] is None else f"{r['max_scaled_error']:.3g}",
             "-" if r["max_ulp"] is None else str(r["max_ulp"]),
             f"{100.0 * r['bit_identical']:.2f}%",
-            "ok" if r["ok"] else f"[red]FAIL[/red] {r['problem']}",
+            "ok" if r["ok"] else f"[bold red]FAIL[/] {r['problem']}",
         )
-    Console().print(table)
+        previous = label
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)
+    console.print(table)
 
 
-def _implementations(use_ocaml: Any) -> list[Implementation]:
+#: The verify command pushes at most this many bars to each OCaml stream, one round
+#: trip per bar (~0.1 ms); the earlier bars seed the stream inside the server.
+VERIFY_MAX_PUSH = 10_000
+
+
+def _implementations(ocaml: Any) -> list[Implementation]:
     impls: list[Implementation] = [PythonBatch(), PythonStream()]
-    if use_ocaml is not None:
-        impls += [OcamlBatch(use_ocaml), OcamlStream(use_ocaml)]
+    if ocaml is not None:
+        impls += [OcamlBatch(ocaml), OcamlStream(ocaml, max_push=VERIFY_MAX_PUSH)]
     if talib_available():
         impls.append(Talib())
     return impls
@@ -506,12 +517,7 @@ def verify_main(args: argparse.Namespace) -> int:
     from bridge import OcamlIndicators
 
     names = select_indicators(args.indicators)
-    if args.data:
-        data, source = read_csv(args.data), args.data
-    else:
-        if args.bars < 1:
-            raise ConfigError(f"--bars: must be at least 1, got {args.bars}")
-        data, source = simulated_ohlcv(args.bars, args.seed), f"simulated (seed {args.seed})"
+    data, source = load_data(args)
     jobs = default_jobs(names, data)
     with OcamlIndicators() as ocaml:
         results = crosscheck(jobs, _implementations(ocaml))
@@ -519,12 +525,17 @@ def verify_main(args: argparse.Namespace) -> int:
     ok = all(r["ok"] for r in rows)
     if args.json:
         doc = {"source": source, "bars": jobs[0].length, "ok": ok, "rows": rows}
-        print(json.dumps(doc, default=_json_float))
+        print(json.dumps(doc))
     else:
-        _print_table(rows, f"Tandem verify: {jobs[0].length} bars, {source}")
+        caption = (
+            "scaled error = |a-b| / contract bound (<= 1 passes); py = Python, oc = OCaml; "
+            f"OCaml streams are pushed the last {VERIFY_MAX_PUSH} bars after seeding"
+        )
+        _print_table(rows, f"Tandem verify: {jobs[0].length} bars, {source}", caption)
         print("agreement contract: " + ("holds" if ok else "FAILS"), file=sys.stdout)
     return EXIT_OK if ok else EXIT_CONTRACT
 
 
-def _json_float(value: object) -> object:
-    return str(value)
+def _finite_or_none(value: float | None) -> float | None:
+    """JSON has no infinity: an unbounded error is reported as null."""
+    return value if value is not None and math.isfinite(value) else None
