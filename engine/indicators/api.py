@@ -11,7 +11,6 @@ value served; without one the cost is a single ``is None`` test per bar.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,48 +121,24 @@ def _served(entry: _Open) -> IndicatorValue:
 
 
 def canonical_params(name: str, args: Sequence[object]) -> Params:
-    """``args`` checked against the registry: defaults filled, ints made int.
+    """``args`` checked against the registry: defaults filled, integral floats made int.
 
-    Raises IndicatorError for an unknown indicator, too many arguments, a
-    missing required one, a non-number, a non-integral integer parameter or a
-    value outside TA-Lib's range.
+    None (an omitted Lua argument) takes the default. Raises IndicatorError for
+    an unknown indicator, too many arguments, a non-number, a non-integral
+    integer parameter or a value outside TA-Lib's range.
     """
-    from engine.indicators.registry import SPECS
+    from engine.indicators.registry import spec_for
 
-    spec = SPECS.get(name)
-    if spec is None:
-        raise IndicatorError(f"unknown indicator {name!r}; indicators: {', '.join(SPECS)}")
+    spec = spec_for(name)
     given = list(args)
     while given and given[-1] is None:
         given.pop()
-    if len(given) > len(spec.params):
-        raise IndicatorError(
-            f"{name} takes at most {len(spec.params)} parameter(s), got {len(given)}"
-        )
-    out: list[int | float] = []
-    for i, p in enumerate(spec.params):
-        value = given[i] if i < len(given) else None
-        out.append(_param(name, p, value))
-    return tuple(out)
-
-
-def _param(name: str, p: Any, value: object) -> int | float:
-    if value is None:
-        if p.default is None:
-            raise IndicatorError(f"{name}: parameter {p.name!r} is required")
-        return p.default  # type: ignore[no-any-return]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise IndicatorError(f"{name}: parameter {p.name!r} = {value!r} is not a finite number")
-    is_int = p.kind in (int, "int")
-    if is_int:
-        if value != int(value):
-            raise IndicatorError(f"{name}: parameter {p.name!r} = {value!r} must be an integer")
-        value = int(value)
-    else:
-        value = float(value)
-    if not (p.minimum <= value <= p.maximum):
-        raise IndicatorError(
-            f"{name}: parameter {p.name!r} = {value!r} is out of range "
-            f"[{p.minimum}, {p.maximum}]"
-        )
-    return value
+    values: list[object] = []
+    for i, value in enumerate(given):
+        p = spec.params[i] if i < len(spec.params) else None
+        if p is not None and value is None:
+            value = p.default
+        elif p is not None and p.kind == "int" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        values.append(value)
+    return tuple(spec.resolve(values))

@@ -167,6 +167,8 @@ class LuaStrategy:
     # -- errors ------------------------------------------------------------
 
     def _failure(self, result: Any, function: str | None) -> LuaStrategyError:
+        if not isinstance(result, tuple):
+            result = (result,)
         status = result[0]
         during = f"in {function}" if function else "while loading"
         if status == prelude.BUDGET:

@@ -61,6 +61,19 @@ package.loaded.python = nil
 -- re-raise, so user code cannot swallow it.
 ---------------------------------------------------------------------------
 local used, armed, exhausted, memfail, where = 0, false, false, false, nil
+local chunksource = nil   -- "@<file name>" of the user script
+
+-- "file:line" of the innermost frame running the user's script.
+local function user_frame(level)
+  while true do
+    local info = getinfo(level, "Sl")
+    if info == nil then return nil end
+    if info.source == chunksource then
+      return info.short_src .. ":" .. tostring(info.currentline)
+    end
+    level = level + 1
+  end
+end
 
 local function hook()
   if not armed then return end
@@ -68,8 +81,7 @@ local function hook()
   if used > budget then
     if not exhausted then
       exhausted = true
-      local info = getinfo(2, "Sl")
-      if info then where = info.short_src .. ":" .. tostring(info.currentline) end
+      where = user_frame(2)
     end
     error("instruction budget exceeded", 2)
   end
@@ -88,7 +100,15 @@ local function fatal(ok, ...)
 end
 
 local function safe_pcall(f, ...) return fatal(pcall(f, ...)) end
-local function safe_xpcall(f, handler, ...) return fatal(xpcall(f, handler, ...)) end
+-- A message handler for an error raised by the hook runs with hooks disabled
+-- (Lua sets allowhook = 0 until a pcall boundary): never run user code then.
+local function safe_xpcall(f, handler, ...)
+  local function guarded(e)
+    if exhausted or memfail then return e end
+    return handler(e)
+  end
+  return fatal(xpcall(f, guarded, ...))
+end
 
 local function safe_create(f)
   local co = co_create(f)
@@ -144,13 +164,19 @@ local env = {
 env._G = env
 math.randomseed(42)  -- reproducible runs: math.random is the same sequence every run
 
+local s_byte = string.byte
+local function escape_byte(ch) return "\\" .. s_byte(ch) end
+-- Strings crossing to Python must be valid UTF-8 (lupa decodes them).
+local function clean(s)
+  if utf8_len(s) then return s end
+  return (s_gsub(s, "[\128-\255]", escape_byte))
+end
+
 local function log(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do
-    local s = tostring((select(i, ...)))
-    if not utf8_len(s) then s = s_format("%q", s) end
-    parts[i] = s
+    parts[i] = clean(tostring((select(i, ...))))
   end
   host(H_LOG, t_concat(parts, "\t"))
 end
@@ -194,9 +220,10 @@ local function open(name, slots, key, a, b, c)
       error(s_format("indicators.%s: argument %d must be a number, got %s", name, i, type(x)), 3)
     end
   end
-  local s, msg = host(H_OPEN, name, a, b, c)
-  if s == 0 then error("indicators." .. name .. ": " .. msg, 3) end
+  local s, v1, v2, v3 = host(H_OPEN, name, a, b, c)
+  if s == 0 then error("indicators." .. name .. ": " .. v1, 3) end
   slots[key] = s
+  vals[s], vals[s + 1], vals[s + 2] = v1, v2, v3  -- this bar's value(s)
   return s
 end
 
@@ -250,11 +277,6 @@ local function clear(t) for k in next, t do t[k] = nil end end
 -- Calls into user code, errors, results.
 ---------------------------------------------------------------------------
 local chunkname = nil
-
-local function clean(s)
-  if utf8_len(s) then return s end
-  return (s_gsub(s, "[\128-\255]", "?"))
-end
 
 local function handler(e)
   if exhausted or memfail or e == MEMMSG then return e end
@@ -347,7 +369,10 @@ local function check_params(t)
     local tv = type(v)
     if type(k) ~= "string" or (tv ~= "number" and tv ~= "string" and tv ~= "boolean") then
       error(s_format("params.%s: parameters must be named numbers, strings or booleans, got %s",
-                     tostring(k), tv), 3)
+                     clean(tostring(k)), tv), 3)
+    end
+    if not utf8_len(k) or (tv == "string" and not utf8_len(v)) then
+      error(s_format("params.%s: names and string values must be valid UTF-8", clean(k)), 3)
     end
     flat[n + 1] = k; flat[n + 2] = v
     n = n + 2
@@ -371,6 +396,7 @@ local glue = {}
 
 function glue.load(src, name)
   chunkname = name
+  chunksource = "@" .. name
   local f, e = load(src, "@" .. name, "t", env)
   if not f then return ERR, clean(e), "" end
   return run_chunk(f)

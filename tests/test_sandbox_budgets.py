@@ -1,0 +1,234 @@
+"""Budgets: every runaway strategy ends with the right StrategyError, fast, and the
+engine stays healthy (the next call works, other strategies are unaffected).
+
+Runaway scripts run under a 10^6-instruction budget and a 16 MiB cap (the
+defaults are 10^7 and 64 MiB; one test uses them) so the suite stays quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_strategy_support import Harness, load
+
+from engine.strategy import LuaStrategy, LuaStrategyError
+
+#: A global switch: the first call runs ``body``, later calls return {ok = n}.
+TEMPLATE = """
+calls = 0
+function detect_opportunity(md, ctx, ind)
+  calls = calls + 1
+  if calls == 1 then
+{body}
+  end
+  return {{ ok = calls }}
+end
+"""
+
+
+def first_call_fails(tmp_path: Path, body: str, **kw: object) -> LuaStrategyError:
+    """Run ``body`` in the first call; check that the second call works; return the error."""
+    strategy = load(tmp_path, TEMPLATE.format(body=body), **kw)
+    h = Harness(strategy)
+    with pytest.raises(LuaStrategyError) as info:
+        h.next()
+    assert h.machine.state.value == "idle" and len(h.machine.history) == 0  # unchanged
+    h.next()
+    assert h.machine.context["ok"] == 2  # healthy again
+    return info.value
+
+
+def assert_budget(err: LuaStrategyError, line: int | None = None) -> None:
+    assert err.kind == "budget"
+    assert err.function == "detect_opportunity"
+    assert "instruction budget of 1,000,000 instructions exceeded in detect_opportunity" in str(err)
+    if line is not None:
+        assert err.location == f"strat.lua:{line}"
+
+
+def test_infinite_loop_in_a_call(tmp_path: Path) -> None:
+    assert_budget(first_call_fails(tmp_path, "while true do end"), line=6)
+
+
+def test_default_budget_stops_a_loop(tmp_path: Path) -> None:
+    strategy = LuaStrategy(_write(tmp_path, TEMPLATE.format(body="while true do end")))
+    with pytest.raises(LuaStrategyError, match="budget of 10,000,000 instructions"):
+        Harness(strategy).next()
+
+
+def test_loop_under_pcall_cannot_swallow_the_budget(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      while true do
+        local ok = pcall(function() while true do end end)
+      end""")
+    assert_budget(err)
+
+
+def test_catching_every_error_in_a_loop_does_not_help(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      for i = 1, 1e12 do pcall(error, "x") end""")
+    assert_budget(err)
+
+
+def test_xpcall_with_a_looping_handler(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      xpcall(function() error("x") end, function(e) while true do end end)
+      while true do end""")
+    assert_budget(err)
+
+
+def test_xpcall_cannot_swallow_the_budget(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      local ok = xpcall(function() while true do end end, function(e) return e end)
+      return { swallowed = true }""")
+    assert_budget(err)
+
+
+def test_loop_in_a_coroutine(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      local co = coroutine.create(function() while true do end end)
+      local ok, e = coroutine.resume(co)
+      return { swallowed = true }""")
+    assert_budget(err)
+
+
+def test_loop_in_a_wrapped_coroutine_under_pcall(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      local f = coroutine.wrap(function() while true do end end)
+      pcall(f)
+      return { swallowed = true }""")
+    assert_budget(err)
+
+
+def test_many_coroutines_share_one_budget(tmp_path: Path) -> None:
+    # Each coroutine is well under the budget; together they are far over it.
+    err = first_call_fails(tmp_path, """
+      for i = 1, 1000 do
+        local co = coroutine.create(function() for j = 1, 20000 do end end)
+        coroutine.resume(co)
+      end""")
+    assert_budget(err)
+
+
+def test_coroutine_created_at_load_and_resumed_later(tmp_path: Path) -> None:
+    src = """
+      local co = coroutine.create(function()
+        coroutine.yield()
+        while true do end
+      end)
+      coroutine.resume(co)
+      function detect_opportunity() coroutine.resume(co) end
+    """
+    strategy = load(tmp_path, src)
+    with pytest.raises(LuaStrategyError) as info:
+        Harness(strategy).next()
+    assert info.value.kind == "budget"
+
+
+def test_infinite_loop_at_load_time(tmp_path: Path) -> None:
+    with pytest.raises(LuaStrategyError) as info:
+        load(tmp_path, "local x = 0\nwhile true do x = x + 1 end\n")
+    err = info.value
+    assert err.kind == "budget" and err.function is None
+    assert "exceeded while loading" in str(err) and err.location == "strat.lua:2"
+
+
+def test_finalizers_cannot_be_installed(tmp_path: Path) -> None:
+    # __gc finalizers run with hooks disabled; the sandbox has no setmetatable.
+    err = first_call_fails(tmp_path, """
+      setmetatable({}, { __gc = function() while true do end end })""")
+    assert err.kind == "error" and "setmetatable" in str(err)
+
+
+def test_error_object_cannot_carry_tostring(tmp_path: Path) -> None:
+    # A table error object gets no __tostring (no metatables): it is described.
+    err = first_call_fails(tmp_path, "error({ reason = 'x' })")
+    assert err.kind == "error" and "error object is a table value" in str(err)
+
+
+def test_error_object_with_tostring_is_impossible(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      error(setmetatable({}, { __tostring = function() while true do end end }))""")
+    assert err.kind == "error" and "setmetatable" in str(err)
+
+
+def assert_memory(err: LuaStrategyError) -> None:
+    assert err.kind == "memory" and err.function == "detect_opportunity"
+    assert "memory cap of 16 MiB exceeded in detect_opportunity" in str(err)
+
+
+def test_table_growth_hits_the_memory_cap(tmp_path: Path) -> None:
+    assert_memory(first_call_fails(tmp_path, """
+      local t = {}
+      for i = 1, 1e9 do t[i] = i end""", instruction_budget=10**9))
+
+
+def test_one_huge_allocation_in_a_single_c_call(tmp_path: Path) -> None:
+    assert_memory(first_call_fails(tmp_path, 'local s = string.rep("x", 1e9)'))
+
+
+def test_memory_error_under_pcall_is_not_swallowed(tmp_path: Path) -> None:
+    assert_memory(first_call_fails(tmp_path, """
+      local ok, e = pcall(string.rep, "x", 1e9)
+      return { swallowed = e }"""))
+
+
+def test_string_doubling_bomb(tmp_path: Path) -> None:
+    assert_memory(first_call_fails(tmp_path, """
+      local s = "x"
+      while true do s = s .. s end"""))
+
+
+def test_table_concat_bomb(tmp_path: Path) -> None:
+    assert_memory(first_call_fails(tmp_path, """
+      local t = {}
+      for i = 1, 64 do t[i] = string.rep("y", 1e6) end
+      local big = table.concat(t)"""))
+
+
+def test_memory_bomb_at_load_time(tmp_path: Path) -> None:
+    with pytest.raises(LuaStrategyError) as info:
+        load(tmp_path, 'big = string.rep("x", 1e9)\n')
+    assert info.value.kind == "memory" and "while loading" in str(info.value)
+
+
+def test_memory_held_in_globals_keeps_failing_cleanly(tmp_path: Path) -> None:
+    src = """
+      hog = {}
+      function detect_opportunity()
+        for i = 1, 1e9 do hog[#hog + 1] = i end
+      end"""
+    h = Harness(load(tmp_path, src, instruction_budget=10**9))
+    for _ in range(3):
+        with pytest.raises(LuaStrategyError) as info:
+            h.next()
+        assert info.value.kind == "memory"
+
+
+def test_deep_recursion(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
+      local function f(n) return 1 + f(n + 1) end
+      f(1)""", instruction_budget=10**8)
+    assert err.kind == "error" and "stack overflow" in str(err)
+    assert err.location == "strat.lua:6"
+
+
+def test_runaway_strategy_leaves_other_instances_alone(tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    bad = load(tmp_path / "bad", "function detect_opportunity() while true do end end\n")
+    good = load(tmp_path, "function detect_opportunity(md) return { c = md.close } end\n")
+    hb, hg = Harness(bad), Harness(good)
+    for i in range(3):
+        with pytest.raises(LuaStrategyError):
+            hb.next()
+        hg.machine.context.clear()
+        hg.machine._state = hg.machine.state.__class__("idle")
+        hg.next(100.0 + i)
+        assert hg.machine.context["c"] == 100.0 + i
+
+
+def _write(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "strat.lua"
+    path.write_text(source + "\nfunction filter_commitment() end\nfunction manage_position() end\n")
+    return path

@@ -1,0 +1,78 @@
+"""Helpers shared by the strategy and sandbox tests (this module holds no tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from engine.indicators.api import IndicatorApi
+from engine.market.bar import Bar
+from engine.market.window import MarketDataWindow
+from engine.state import ClosedTrade, StateMachine
+from engine.strategy import LuaStrategy
+
+#: Appended to a test script so that it defines all three functions.
+STUBS = """
+if detect_opportunity == nil then function detect_opportunity() end end
+if filter_commitment == nil then function filter_commitment() end end
+if manage_position == nil then function manage_position() end end
+"""
+
+
+def write(tmp_path: Path, source: str, name: str = "strat.lua", stubs: bool = True) -> Path:
+    """Write ``source`` (plus stubs for missing functions) to ``tmp_path/name``."""
+    path = tmp_path / name
+    path.write_text(source + (STUBS if stubs else ""), encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, source: str, **kwargs: object) -> LuaStrategy:
+    """A LuaStrategy of ``source`` (small budgets keep runaway tests fast)."""
+    kwargs.setdefault("instruction_budget", 1_000_000)
+    kwargs.setdefault("memory_mb", 16.0)
+    return LuaStrategy(write(tmp_path, source), **kwargs)  # type: ignore[arg-type]
+
+
+def bar(i: int, close: float = 100.0, symbol: str = "BTCUSDT", **kw: float | None) -> Bar:
+    """Bar number ``i`` (one minute apart) around ``close``."""
+    fields: dict[str, float | None] = {
+        "open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+        "volume": 10.0,
+    }
+    fields.update(kw)
+    return Bar(symbol, 1_700_000_000_000 + i * 60_000, **fields)  # type: ignore[arg-type]
+
+
+class Harness:
+    """Window + machine + indicator API driven the way the runner does."""
+
+    def __init__(self, strategy: LuaStrategy, symbol: str = "BTCUSDT") -> None:
+        self.strategy = strategy
+        self.window = MarketDataWindow(1000)
+        self.machine = StateMachine()
+        self.api = IndicatorApi(symbol, self.window)
+        self.i = 0
+
+    def feed(self, b: Bar) -> ClosedTrade | None:
+        """Push ``b`` and call the strategy once (StrategyError propagates)."""
+        self.window.push(b)
+        self.machine.auto_exit(b)
+        self.api.on_bar(b)
+        return self.strategy.step(b, self.machine, self.api)
+
+    def next(self, close: float = 100.0, **kw: float | None) -> ClosedTrade | None:
+        """Feed the next bar at ``close``."""
+        self.i += 1
+        return self.feed(bar(self.i, close, **kw))
+
+    def closes(self, closes: Sequence[float]) -> None:
+        """Feed one bar per close."""
+        for c in closes:
+            self.next(c)
+
+
+def walk(n: int, seed: int = 7) -> Iterator[Bar]:
+    """Simulated bars (the simulated feed's random walk)."""
+    from engine.market.feeds.simulated import SimulatedFeed
+
+    return SimulatedFeed(["BTCUSDT"], seed=seed, bars=n).iter_bars()
