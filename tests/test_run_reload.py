@@ -114,3 +114,56 @@ def test_broken_version_keeps_the_old_one_and_logs(
     with sqlite3.connect(journal.path) as db:
         (kind,) = db.execute("SELECT kind FROM strategy_errors").fetchone()
     assert kind == "reload"
+
+
+CHURN_V1 = """
+function detect_opportunity(m, c, i) return {} end
+function filter_commitment(m, c, i) return {action = "enter_long", quantity = 1} end
+function manage_position(m, c, i) return {action = "exit", reason = "v1"} end
+"""
+
+
+def test_watch_through_the_command_line(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "s.lua"
+    src.write_text(CHURN_V1)
+    journal = tmp_path / "j.sqlite"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", "--strategy", str(src), "--watch",
+         "--bars", "5000000", "--journal", str(journal), "--json"],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+    def count(sql: str) -> int:
+        try:
+            with sqlite3.connect(journal, timeout=1.0) as db:
+                return int(db.execute(sql).fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+    try:
+        deadline = time.monotonic() + 60
+        while count("SELECT COUNT(*) FROM trades") < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        src.write_text(CHURN_V1.replace('"v1"', '"v2"'))
+        while (count("SELECT COUNT(*) FROM transitions WHERE note = 'v2'") < 5
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "reloaded" in err
+    with sqlite3.connect(journal) as db:
+        notes = [n for (n,) in db.execute(
+            "SELECT note FROM transitions WHERE reason = 'exit' ORDER BY id")]
+        versions = db.execute("SELECT COUNT(*) FROM strategy_versions").fetchone()[0]
+    switch = notes.index("v2")
+    assert notes[:switch] == ["v1"] * switch and set(notes[switch:]) == {"v2"}
+    assert switch >= 5 and versions == 2

@@ -1,9 +1,10 @@
 """``--watch``: hot reload of changed strategy files between bars.
 
-The orchestrator calls ``StrategyReloader.check()`` before a bar; when a watched
-file's modification time or size changed and its content differs from the
-running version, a new strategy instance is loaded for every symbol using that
-file. Only when all of them load does the swap happen (positions, context and
+The orchestrator calls ``StrategyReloader.check()`` before a bar; at most every
+``interval_s`` it hashes each watched file (content, not modification time: a
+same-size save within the file system's timestamp granularity must not be
+missed) and, when the content changed, loads a new strategy instance for every
+symbol using that file. Only when all of them load does the swap happen (positions, context and
 indicator streams are kept by the runners). A version that fails to load is
 logged and journaled; the old one keeps running, and the next change of the
 file is tried again.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,15 +27,12 @@ log = logging.getLogger("tandem.run")
 #: Builds a fresh strategy instance from ``path`` for ``symbol``.
 StrategyLoader = Callable[[Path, str], Strategy]
 
-_Signature = tuple[int, int] | None
-
-
-def _signature(path: Path) -> _Signature:
+def _digest(path: Path) -> str | None:
+    """sha256 of the file's bytes; None when it cannot be read (e.g. mid-save)."""
     try:
-        st = os.stat(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 class StrategyReloader:
@@ -53,7 +50,7 @@ class StrategyReloader:
         self._journal = journal
         self._interval = interval_s
         self._next_check = 0.0
-        self._seen = {path: _signature(path) for path in self._groups}
+        self._seen = {path: _digest(path) for path in self._groups}
 
     def check(self) -> None:
         """Reload changed files; at most once per ``interval_s`` (every call when 0)."""
@@ -63,16 +60,15 @@ class StrategyReloader:
                 return
             self._next_check = now + self._interval
         for path, runners in self._groups.items():
-            sig = _signature(path)
-            if sig != self._seen[path]:
-                self._seen[path] = sig
-                self._reload(path, runners)
+            digest = _digest(path)
+            if digest is not None and digest != self._seen[path]:
+                self._seen[path] = digest
+                self._reload(path, runners, digest)
 
-    def _reload(self, path: Path, runners: Sequence[SymbolRunner]) -> None:
+    def _reload(self, path: Path, runners: Sequence[SymbolRunner], digest: str) -> None:
+        if all(r.strategy.sha256 == digest for r in runners):
+            return  # changed back to the running version
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if all(r.strategy.sha256 == digest for r in runners):
-                return  # touched, not changed
             fresh = [self._load(path, r.symbol) for r in runners]
         except (TandemError, OSError) as exc:
             self._failed(path, runners, exc)
