@@ -191,36 +191,34 @@ def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArr
     return greatest
 
 
-def slot_order_sums(x: FloatArray, n: int) -> FloatArray:
-    """Window sums in TA-Lib CCI's circular-buffer order, bit-exact.
+def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """TA-Lib CCI's window mean and sum of absolute deviations, for t = n-1 .. len(x)-1.
 
-    TA-Lib keeps bar t in slot t mod n and sums slots 0..n-1 sequentially, so
-    the window ending at t = k*n + r is summed as x[kn], ..., x[kn+r], then
-    x[(k-1)n+r+1], ..., x[(k-1)n+n-1]. Returns values for t = n-1 .. len(x)-1.
+    TA-Lib keeps bar t in slot t mod n and sums slots 0..n-1 in order, so the
+    window ending at t = k*n + r is summed as x[kn], ..., x[kn+r], then
+    x[(k-1)n+r+1], ..., x[(k-1)n+n-1]. Both sums follow that order, so the mean
+    is bit-identical (tp - mean cancels: its last bits matter). Works on the
+    series laid out as (n, blocks) so every step is a contiguous vector operation.
     """
-    return _slot_order(x, n, None)
+    cols = _blocks(x, n)
+    means = _slot_order(cols, None)
+    means /= n
+    devs = _slot_order(cols, means)
+    size = len(x)
+    return means.T.ravel()[n - 1 : size], devs.T.ravel()[n - 1 : size]
 
 
-def slot_order_abs_dev(x: FloatArray, n: int, centre: FloatArray) -> FloatArray:
-    """Sum over each window ending at t of |x[i] - centre[t]|, in CCI's slot order.
-
-    `centre` holds one value per window (t = n-1 .. len(x)-1).
-    """
-    return _slot_order(x, n, centre)
-
-
-def _blocks(x: FloatArray, n: int, offset: int = 0) -> FloatArray:
-    """x laid out as (n, blocks): out[i, k] = x[k*n + i - offset] (zero-padded)."""
-    blocks_count = -(-(len(x) + offset) // n)
+def _blocks(x: FloatArray, n: int) -> FloatArray:
+    """x laid out as (n, blocks): out[i, k] = x[k*n + i] (zero-padded)."""
+    blocks_count = -(-len(x) // n)
     padded = np.zeros(blocks_count * n)
-    padded[offset : offset + len(x)] = x
+    padded[: len(x)] = x
     return padded.reshape(blocks_count, n).T.copy()
 
 
-def _slot_order(x: FloatArray, n: int, centre: FloatArray | None) -> FloatArray:
-    cols = _blocks(x, n)
-    blocks_count = cols.shape[1]
-    centres = None if centre is None else _blocks(centre, n, n - 1)
+def _slot_order(cols: FloatArray, centres: FloatArray | None) -> FloatArray:
+    """Per window (block layout), the slot-order sum of x or of |x - centre|."""
+    n, blocks_count = cols.shape
     out = np.empty((n, blocks_count))
     scratch = np.empty(blocks_count)
     for r in range(n):
@@ -235,7 +233,7 @@ def _slot_order(x: FloatArray, n: int, centre: FloatArray | None) -> FloatArray:
             for i in range(r + 1, n):
                 prev = cols[i, :-1]
                 tail += prev if c_tail is None else _put(scratch[1:], prev, c_tail)
-    return out.T.ravel()[n - 1 : len(x)]
+    return out
 
 
 def _put(dest: FloatArray, values: FloatArray, centre: FloatArray | None) -> FloatArray:

@@ -50,7 +50,7 @@ def _ema_into(dest: FloatArray, x: FloatArray, n: int, seed_end: int, seed_start
     """dest = EMA(n) of x for t >= seed_end, seeded with mean(x[seed_start..seed_end])."""
     seed = k.seq_sum(x[seed_start : seed_end + 1]) / n
     dest[0] = seed
-    dest[1:] = k.smooth(x[seed_end + 1 :], 1.0 - 2.0 / (n + 1), seed)
+    k.smooth(x[seed_end + 1 :], 1.0 - 2.0 / (n + 1), seed, out=dest[1:])
 
 
 def ema(x: object, period: int) -> FloatArray:

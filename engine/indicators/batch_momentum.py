@@ -54,8 +54,9 @@ def rsi(x: object, period: int = 14) -> FloatArray:
         a = (n - 1) / n
         g0, l0 = k.seq_sum(gains[:n]) / n, k.seq_sum(losses[:n]) / n
         out[n] = _rsi_value(g0, l0)
-        g = k.smooth(gains[n:], a, g0)
-        total = np.add(g, k.smooth(losses[n:], a, l0), out=gains[n:])
+        g = k.smooth(gains[n:], a, g0, out=gains[n:])
+        total = k.smooth(losses[n:], a, l0, out=losses[n:])
+        total += g
         _ratio_into(out[n + 1 :], g, total, total < k.TA_EPSILON)  # total >= 0
     return out
 
@@ -147,9 +148,7 @@ def cci(high: object, low: object, close: object, period: int = 14) -> FloatArra
         tp = h + lo
         tp += c
         tp /= 3.0
-        avg = k.slot_order_sums(tp, n)
-        avg /= n
-        md = k.slot_order_abs_dev(tp, n, avg)
+        avg, md = k.slot_order_mean_dev(tp, n)
         dev = np.subtract(tp[n - 1 :], avg, out=out[n - 1 :])
         zero = (dev == 0.0) | (md == 0.0)
         md /= n

@@ -27,7 +27,7 @@ def atr(high: object, low: object, close: object, period: int = 14) -> FloatArra
         else:
             seed = k.seq_sum(tr[:n]) / n
             out[n] = seed
-            out[n + 1 :] = k.smooth(tr[n:], (n - 1) / n, seed)
+            k.smooth(tr[n:], (n - 1) / n, seed, out=out[n + 1 :])
     return out
 
 
