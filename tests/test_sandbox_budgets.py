@@ -209,9 +209,16 @@ def test_memory_held_in_globals_keeps_failing_cleanly(tmp_path: Path) -> None:
 def test_deep_recursion(tmp_path: Path) -> None:
     err = first_call_fails(tmp_path, """
       local function f(n) return 1 + f(n + 1) end
-      f(1)""", instruction_budget=10**8)
+      f(1)""", instruction_budget=10**8, memory_mb=64.0)
     assert err.kind == "error" and "stack overflow" in str(err)
-    assert err.location == "strat.lua:6"
+    assert err.location == "strat.lua:7"  # the line of the recursive call
+
+
+def test_deep_recursion_under_a_small_memory_cap(tmp_path: Path) -> None:
+    # 10^6 Lua stack slots need more than 16 MiB: the cap bites first.
+    assert_memory(first_call_fails(tmp_path, """
+      local function f(n) return 1 + f(n + 1) end
+      f(1)""", instruction_budget=10**8))
 
 
 def test_runaway_strategy_leaves_other_instances_alone(tmp_path: Path) -> None:
