@@ -200,12 +200,32 @@ def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
     is bit-identical (tp - mean cancels: its last bits matter). Works on the
     series laid out as (n, blocks) so every step is a contiguous vector operation.
     """
+    if n > _BLOCK_MAX_PERIOD:  # n*n vector operations would cost more than n gathers
+        return _slot_order_gathered(x, n)
     cols = _blocks(x, n)
     means = _slot_order(cols, None)
     means /= n
     devs = _slot_order(cols, means)
     size = len(x)
     return means.T.ravel()[n - 1 : size], devs.T.ravel()[n - 1 : size]
+
+
+_BLOCK_MAX_PERIOD = 32
+
+
+def _slot_order_gathered(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """Same sums as the block layout, one vector step per slot: slot j of the window
+    ending at t holds x[t - ((t - j) mod n)]."""
+    t = np.arange(n - 1, len(x))
+    slots = [t - (t - j) % n for j in range(n)]
+    means = x[slots[0]]
+    for idx in slots[1:]:
+        means += x[idx]
+    means /= n
+    devs = np.abs(x[slots[0]] - means)
+    for idx in slots[1:]:
+        devs += np.abs(x[idx] - means)
+    return means, devs
 
 
 def _blocks(x: FloatArray, n: int) -> FloatArray:
