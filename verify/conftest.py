@@ -26,7 +26,7 @@ _COMMON: dict[str, Any] = {
 }
 settings.register_profile("dev", max_examples=25, **_COMMON)
 settings.register_profile(
-    "ci", max_examples=60, derandomize=True, database=None, print_blob=True, **_COMMON
+    "ci", max_examples=200, derandomize=True, database=None, print_blob=True, **_COMMON
 )
 settings.register_profile(
     "thorough",
