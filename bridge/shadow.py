@@ -17,13 +17,13 @@ import argparse
 import collections
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from bridge.shadow_mirror import Served
 from bridge.shadow_worker import (
     RETAIN_BARS,
     BarEvent,
@@ -39,8 +39,12 @@ from engine.run.observer import IndicatorValue, Params
 
 log = logging.getLogger("tandem.shadow")
 
-#: Events handled per worker step (one pipelined exchange with the server).
-BATCH = 512
+#: Most events handled per worker step (one pipelined exchange with the server).
+BATCH = 4096
+#: How long the worker lets a batch build up. Each exchange hands the GIL back and
+#: forth a few times, and on busy cores every hand-off can cost the run a scheduler
+#: delay, so fewer, larger exchanges are what keeps shadow mode cheap.
+GATHER_S = 0.01
 #: How long ``close`` waits for the worker to catch up before dropping the rest.
 CLOSE_TIMEOUT_S = 120.0
 
@@ -85,7 +89,7 @@ class ShadowObserver:
         self,
         symbol: str,
         bar: Bar,
-        values: Sequence[tuple[str, Params, IndicatorValue]],
+        values: Served,
     ) -> None:
         """Queue a bar and the values served for it."""
         queue = self._queue
@@ -110,10 +114,10 @@ class ShadowObserver:
             if not queue:
                 if self._stop.is_set():
                     break
-                self._stop.wait(0.005)
+                self._stop.wait(GATHER_S)
                 continue
-            if len(queue) < BATCH // 8 and not self._stop.is_set():
-                time.sleep(0.002)  # let a batch build up: fewer, larger exchanges
+            if len(queue) < BATCH and not self._stop.is_set():
+                self._stop.wait(GATHER_S)  # let a batch build up (see GATHER_S)
             items = [queue.popleft() for _ in range(min(BATCH, len(queue)))]
             if self._overflowed:
                 self._abandon(items)

@@ -22,6 +22,8 @@ from engine.indicators.registry import SPECS
 from engine.run.observer import IndicatorValue, Params
 
 FloatArray = npt.NDArray[np.float64]
+#: The values served for one bar: flat slots, or (name, params, value) per stream.
+Served = Sequence[float | None] | Sequence[tuple[str, Params, IndicatorValue]]
 FIELDS = p.FIELDS  # high, low, close, volume: the log's columns
 _NAN = float("nan")
 
@@ -137,6 +139,7 @@ class Layout:
     header_expected: npt.NDArray[np.uint64]
     value_idx: npt.NDArray[np.intp]
     column_stream: npt.NDArray[np.intp]  # per output column: index into ``live``
+    slot_idx: npt.NDArray[np.intp]  # per output column: its slot in IndicatorApi.values
 
 
 def make_layout(streams: Sequence[MirrorStream]) -> Layout:
@@ -154,6 +157,8 @@ def make_layout(streams: Sequence[MirrorStream]) -> Layout:
         value_idx.extend(range(word + 1, word + 1 + w))
         column_stream.extend([j] * w)
         word += 1 + w
+    slots = np.cumsum([0] + [s.width for s in streams])
+    slot_idx = [int(slots[i]) + k for i in live for k in range(streams[i].width)]
     ids = [streams[i].stream_id for i in live]
     return Layout(
         live=live,
@@ -164,7 +169,31 @@ def make_layout(streams: Sequence[MirrorStream]) -> Layout:
         header_expected=np.array(expected, dtype=np.uint64),
         value_idx=np.array(value_idx, dtype=np.intp),
         column_stream=np.array(column_stream, dtype=np.intp),
+        slot_idx=np.array(slot_idx, dtype=np.intp),
     )
+
+
+def python_matrix(served: Sequence[Served], layout: Layout) -> FloatArray:
+    """The served values of the live streams as (bars × output columns), NaN for none.
+
+    A bar's values come either as IndicatorApi's flat slot list (every output
+    of every stream, in open order) or as (name, params, value) per stream.
+    The second form is built column by column (one list comprehension per
+    stream), which is several times cheaper than flattening bar by bar.
+    """
+    if not isinstance(served[0][0], tuple):
+        return np.array(served, dtype=np.float64)[:, layout.slot_idx]  # None becomes NaN
+    out = np.empty((len(served), int(layout.value_idx.size)))
+    col = 0
+    for i, w in zip(layout.live, layout.widths, strict=True):
+        values = [row[i][2] for row in served]  # type: ignore[index]
+        if w == 1:
+            out[:, col] = values  # None becomes NaN
+        else:
+            nan = (_NAN,) * w
+            out[:, col : col + w] = [nan if v is None else v for v in values]
+        col += w
+    return out
 
 
 @dataclass(slots=True)

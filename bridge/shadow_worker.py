@@ -27,11 +27,13 @@ from bridge.shadow_mirror import (
     BarLog,
     FloatArray,
     MirrorStream,
+    Served,
     SymbolMirror,
     flatten,
     history_rows,
     new_stream,
     open_frame,
+    python_matrix,
 )
 from engine.errors import BridgeError
 from engine.market.bar import Bar
@@ -40,7 +42,7 @@ from engine.run.observer import IndicatorValue, Params
 log = logging.getLogger("tandem.shadow")
 
 #: (symbol, bar, values served) — values None: the queue was full, push only.
-BarEvent = tuple[str, Bar, Sequence[tuple[str, Params, IndicatorValue]] | None]
+BarEvent = tuple[str, Bar, Served | None]
 #: (symbol, name, params, history, value) of stream_opened.
 OpenEvent = tuple[str, str, Params, Mapping[str, FloatArray], IndicatorValue]
 _INT64_MAX = (1 << 63) - 1
@@ -387,27 +389,11 @@ class Candidate:
         if not picked:
             return
         streams = [mirror.streams[i] for i in layout.live]
-        python = np.array([self._row(event[2], layout.live, layout.widths)
-                           for event in (group[k] for k in picked)])
+        served = [group[k][2] for k in picked]
+        python = python_matrix(served, layout)  # type: ignore[arg-type]  # None filtered
         times = [group[k][1].timestamp for k in picked]
         self._compare(mirror, streams, python, ocaml[picked], times, rows[: picked[-1] + 1],
                       picked)
-
-    @staticmethod
-    def _row(
-        values: Sequence[tuple[str, Params, IndicatorValue]] | None,
-        live: Sequence[int],
-        widths: Sequence[int],
-    ) -> list[float]:
-        assert values is not None
-        row: list[float] = []
-        for i, w in zip(live, widths, strict=True):
-            v = values[i][2]
-            if w == 1:
-                row.append(math.nan if v is None else v)  # type: ignore[arg-type]
-            else:
-                row.extend(flatten(v, w))
-        return row
 
     def _decode(self, mirror: SymbolMirror, replies: Sequence[Reply]) -> FloatArray | None:
         """The replies' values as (bars × output columns), or None after a fault."""
@@ -462,13 +448,15 @@ class Candidate:
         columns = [(s, out) for s in streams for out in s.outputs]
         names = [s.name for s, _ in columns]
         self.stats.compared += python.size
-        running = None if rows is None else np.maximum.accumulate(np.abs(rows), axis=0)
+        running: list[FloatArray] = []  # computed only if some pair differs
 
         def scale(row: int, col: int) -> float:
             stream = columns[col][0]
             top = stream.scale()
-            if running is not None and picked is not None:
-                seen = running[picked[row]][list(stream.fields)].max()
+            if rows is not None and picked is not None:
+                if not running:
+                    running.append(np.maximum.accumulate(np.abs(rows), axis=0))
+                seen = running[0][picked[row]][list(stream.fields)].max()
                 top = max(top, float(seen))
             return top
 

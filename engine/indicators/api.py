@@ -57,9 +57,7 @@ class IndicatorApi:
             else:
                 values[entry.slot:entry.slot + entry.width] = value
         if self.observer is not None and self._open:
-            self.observer.bar_values(
-                self.symbol, bar, [(e.name, e.params, _served(e)) for e in self._open]
-            )
+            self.observer.bar_values(self.symbol, bar, values.copy())
 
     def open(self, name: str, args: Sequence[object]) -> tuple[int, IndicatorValue]:
         """The stream ``name(*args)``: its 1-based slot in ``values`` and current value.

@@ -47,9 +47,15 @@ class RunObserver(Protocol):
         self,
         symbol: str,
         bar: Bar,
-        values: Sequence[tuple[str, Params, IndicatorValue]],
+        values: Sequence[float | None],
     ) -> None:
-        """Each stream opened before ``bar``, with its value after ``bar``."""
+        """The value after ``bar`` of each stream opened before ``bar``.
+
+        ``values`` is a copy of ``IndicatorApi.values``: flat, in the order the
+        streams were opened (as reported by ``stream_opened``), a multi-output
+        stream taking one slot per output, None during warm-up. (Flat, because
+        a list of floats is the cheapest thing to build and to keep per bar.)
+        """
 
     def summary(self) -> Mapping[str, object]:
         """Counters for the run summary (for shadow mode: compared,
