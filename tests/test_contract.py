@@ -160,3 +160,10 @@ def test_scaled_error_scalar_and_array_agree() -> None:
 def test_compare_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         compare("sma", np.zeros(3), np.zeros(4), [np.zeros(3)])
+
+
+def test_scaled_error_accepts_an_indicator_name_or_a_kind() -> None:
+    assert scaled_error("rsi", 1e9, 50.0, 50.0 + 5e-8) == pytest.approx(0.5, rel=1e-6)
+    assert scaled_error("oscillator", 1e9, 50.0, 50.0 + 5e-8) == pytest.approx(0.5, rel=1e-6)
+    assert scaled_error("SMA", 1e3, 50.0, 50.0 + 5e-7) == pytest.approx(0.5, rel=1e-6)
+    assert tolerance_kind("price") == "price" and tolerance_kind("cci") == "cci"

@@ -50,9 +50,17 @@ _SIGN_BIT = 1 << 63
 _MAGNITUDE = np.int64(_SIGN_BIT - 1)
 
 
+_KIND_NAMES: Mapping[str, ToleranceKind] = {
+    "price": "price",
+    "oscillator": "oscillator",
+    "cci": "cci",
+}
+
+
 def tolerance_kind(name: str) -> ToleranceKind:
-    """The contract's tolerance kind of indicator ``name`` (lower-case)."""
-    return _KINDS.get(name.lower(), "price")
+    """The tolerance kind of indicator ``name`` (any case); a kind maps to itself."""
+    key = name.lower()
+    return _KINDS.get(key) or _KIND_NAMES.get(key, "price")
 
 
 def input_scale(inputs: Mapping[str, FloatArray] | Iterable[FloatArray] | float) -> float:
@@ -87,9 +95,13 @@ def tolerance(
 
 
 def bound(
-    kind: ToleranceKind, scale: float, a: float | FloatArray, b: float | FloatArray
+    kind: str, scale: float, a: float | FloatArray, b: float | FloatArray
 ) -> float | FloatArray:
-    """The allowed ``|a - b|`` (per value for CCI), given ``scale = max(1, max|input|)``."""
+    """The allowed ``|a - b|`` (per value for CCI), given ``scale = max(1, max|input|)``.
+
+    ``kind`` is a tolerance kind or an indicator name.
+    """
+    kind = tolerance_kind(kind)
     if kind == "price":
         return PRICE_RTOL * scale
     if kind == "oscillator":
@@ -100,15 +112,16 @@ def bound(
 
 
 @overload
-def scaled_error(kind: ToleranceKind, scale: float, a: float, b: float) -> float: ...
+def scaled_error(kind: str, scale: float, a: float, b: float) -> float: ...
 @overload
+def scaled_error(kind: str, scale: float, a: FloatArray, b: FloatArray) -> FloatArray: ...
 def scaled_error(
-    kind: ToleranceKind, scale: float, a: FloatArray, b: FloatArray
-) -> FloatArray: ...
-def scaled_error(
-    kind: ToleranceKind, scale: float, a: float | FloatArray, b: float | FloatArray
+    kind: str, scale: float, a: float | FloatArray, b: float | FloatArray
 ) -> float | FloatArray:
     """``|a - b| / bound``: at most 1 inside the contract. Equal values (inf too) give 0.
+
+    ``kind`` is a tolerance kind or an indicator name; ``scale`` is
+    ``max(1, max|input|)`` (see ``input_scale``).
 
     NaN in either value gives NaN (NaN positions are compared separately).
     """
