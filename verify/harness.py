@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import target
+
 from bridge.crosscheck import Implementation, Job, PairResult, crosscheck
 from verify.cases import Case
 
@@ -35,10 +37,19 @@ def _bar_at(case: Case, i: int) -> str:
     return ", ".join(f"{f}={float(case.data[f][i])!r}" for f in ("high", "low", "close", "volume"))
 
 
-def assert_agree(case: Case, impls: Sequence[Implementation]) -> list[PairResult]:
+def assert_agree(
+    case: Case, impls: Sequence[Implementation], *, steer: bool = False
+) -> list[PairResult]:
     """Every pair of ``impls`` agrees on ``case`` (same NaN mask, inside the
-    contract, nobody raises); returns the pair results for further checks."""
+    contract, nobody raises); returns the pair results for further checks.
+
+    ``steer`` (inside ``@given`` only) tells hypothesis the largest scaled error
+    seen, so its targeting phase searches for inputs that push it up.
+    """
     pairs = crosscheck([job_of(case)], impls)[0]
+    if steer:
+        worst = max((p.report.max_scaled_error for p in pairs if p.report), default=0.0)
+        target(min(worst, 1e6), label="max scaled error")
     failures = [p for p in pairs if not p.ok]
     if failures:
         raise AssertionError(failure_message(case, failures))

@@ -28,7 +28,7 @@ INDICATORS = (
 def _agreement_property(name: str) -> Callable[..., None]:
     @given(case=cases(name))
     def prop(case: Case, impls: list[Any]) -> None:
-        assert_agree(case, impls)
+        assert_agree(case, impls, steer=True)
 
     for pinned in PINNED.get(name, ()):
         prop = example(case=pinned)(prop)
