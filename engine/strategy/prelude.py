@@ -87,6 +87,9 @@ local function hook()
   end
 end
 sethook(hook, "", GRAIN)
+-- Each call allocates a few short-lived tables (market_data, the values):
+-- the generational collector frees them cheaply, without incremental-cycle spikes.
+collectgarbage("generational")
 
 local function arm() used = 0; armed = true; exhausted = false; memfail = false; where = nil end
 local function disarm() armed = false end
