@@ -106,6 +106,11 @@ class ShadowObserver:
         elif not self._overflowed:
             self._overflowed = True  # the worker stops checking; see _work
 
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet taken by the worker."""
+        return len(self._queue)
+
     # --- the worker thread ------------------------------------------------------------
 
     def _work(self) -> None:
