@@ -110,10 +110,18 @@ def _counters_line(summary: Mapping[str, Any]) -> str:
         parts.append(
             f"shadow: compared {shadow['compared']}, mismatches {shadow['mismatches']}, "
             f"errors {shadow['errors']}, dropped {shadow['dropped']}"
+            + _latency(shadow.get("latency_ms"))
         )
     parts.append(f"journal {summary['journal']} (run {summary['run_id']})")
     parts.append(f"{summary['elapsed_s']:.2f} s")
     return " · ".join(parts)
+
+
+def _latency(latency: object) -> str:
+    """", candidate p50 0.4 ms / p99 9.1 ms" when shadow mode measured any."""
+    if not isinstance(latency, Mapping) or latency.get("p50") is None:
+        return ""
+    return f", candidate p50 {latency['p50']:.2f} ms / p99 {latency['p99']:.2f} ms"
 
 
 ProgressUpdate = Callable[[int], None]
