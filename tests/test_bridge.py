@@ -136,7 +136,8 @@ def talib_reference(name: str, data: dict[str, np.ndarray], params: tuple[Any, .
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_function_agrees_with_talib(ind: OcamlIndicators, name: str) -> None:
-    data = bars(300, seed=11, shape="jumps")
+    # Long enough that replies take the server's large-array path (>= 512 values).
+    data = bars(3000, seed=11, shape="jumps")
     ours = getattr(ind, name)(*args_for(name, data), *PARAMS[name])
     assert_agrees(name, ours, talib_reference(name, data, PARAMS[name]), data)
 
@@ -214,8 +215,9 @@ def test_generated_series_agree_with_engine_inside_the_contract(
     assert_agrees(name, getattr(ind, name)(*args, *params), ref, data)
 
 
-def test_batch_equals_single_calls_bit_for_bit(ind: OcamlIndicators) -> None:
-    data = bars(250, seed=9)
+@pytest.mark.parametrize("n", [250, 2000])
+def test_batch_equals_single_calls_bit_for_bit(ind: OcamlIndicators, n: int) -> None:
+    data = bars(n, seed=9)
     requests: list[Any] = [(n, PARAMS[n]) for n in NAMES]
     results = ind.batch(requests, **data)
     for name, got in zip(NAMES, results, strict=True):

@@ -25,6 +25,7 @@ from bridge import OcamlIndicators
 from bridge import protocol as p
 from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR, REPO_ROOT
 from engine.errors import BridgeError, IndicatorError
+from engine.indicators.contract import compare
 
 X = np.linspace(10.0, 20.0, 50)
 
@@ -307,18 +308,25 @@ def test_version_mismatch_is_refused_by_an_error_reply(server: Path) -> None:
     assert p.decode_error(memoryview(body)).code == p.ErrorCode.VERSION
 
 
-def test_batch_reply_carries_per_job_errors_beside_results(server: Path) -> None:
-    jobs = [p.Job("sma", (3.0,)), p.Job("sma", (0.0,)), p.Job("nope", ())]
+@pytest.mark.parametrize("n", [50, 5000])  # 5000: outputs written straight from the heap
+def test_batch_reply_carries_per_job_errors_beside_results(server: Path, n: int) -> None:
+    x = np.linspace(10.0, 20.0, n)
+    jobs = [p.Job("sma", (3.0,)), p.Job("sma", (0.0,)), p.Job("nope", ()),
+            p.Job("macd", (3.0, 5.0, 2.0))]
     request = b"".join(bytes(b) for b in p.encode_series_request(
-        p.Kind.BATCH, 7, [None, None, X, None], jobs))
+        p.Kind.BATCH, 7, [None, None, x, None], jobs))
     (kind, rid, body), = replies(run_server(server, request).stdout)
     assert (kind, rid) == (0x82, 7)
-    ok, bad_period, unknown = p.decode_batch(memoryview(body))
-    assert isinstance(ok, list) and ok[0][2] == pytest.approx(np.mean(X[:3]))
+    ok, bad_period, unknown, macd = p.decode_batch(memoryview(body))
+    assert isinstance(ok, list) and ok[0][2:].tolist() == pytest.approx(
+        np.convolve(x, np.ones(3) / 3, "valid").tolist(), rel=1e-12)
     assert isinstance(bad_period, p.ServerError)
     assert bad_period.code == p.ErrorCode.INVALID_ARGUMENT
     assert isinstance(unknown, p.ServerError)
     assert unknown.code == p.ErrorCode.UNKNOWN_INDICATOR
+    assert isinstance(macd, list)
+    report = compare("macd", macd, py.macd(x, 3, 5, 2), {"close": x})
+    assert report.ok, report.describe()
 
 
 def open_request(rid: int, close: np.ndarray, period: float) -> bytes:

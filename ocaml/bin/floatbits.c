@@ -55,6 +55,7 @@ value tandem_bytes_of_floats(value floats, value bytes, value offset, value coun
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <string.h>
 #include <caml/alloc.h>
 #include <caml/fail.h>
@@ -76,12 +77,33 @@ value tandem_read(value fd, value buf, value offset, value len)
   return Val_long(n);
 }
 
-value tandem_write(value fd, value buf, value offset, value len)
+/* writev_fd fd blocks offsets lengths: writes, in order, lengths.(i) bytes of
+   each block (a bytes or a float array: both keep their data at the block's
+   address) from offsets.(i), retrying until everything is written. */
+value tandem_writev(value fd, value blocks, value offsets, value lengths)
 {
-  ssize_t n;
-  do {
-    n = write(Int_val(fd), Bytes_val(buf) + Long_val(offset), Long_val(len));
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) fail_with_errno("write");
-  return Val_long(n);
+  struct iovec iov[64];
+  mlsize_t count = Wosize_val(blocks), next = 0;
+  while (next < count) {
+    int n = 0;
+    for (; n < 64 && next + n < count; n++) {
+      iov[n].iov_base = (char *) Field(blocks, next + n) + Long_val(Field(offsets, next + n));
+      iov[n].iov_len = Long_val(Field(lengths, next + n));
+    }
+    int first = 0;
+    while (first < n) {
+      ssize_t w = writev(Int_val(fd), iov + first, n - first);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        fail_with_errno("write");
+      }
+      while (first < n && (size_t) w >= iov[first].iov_len) w -= iov[first++].iov_len;
+      if (first < n) {
+        iov[first].iov_base = (char *) iov[first].iov_base + w;
+        iov[first].iov_len -= w;
+      }
+    }
+    next += n;
+  }
+  return Val_unit;
 }

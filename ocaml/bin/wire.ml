@@ -24,7 +24,7 @@ external bytes_of_floats : float array -> Bytes.t -> int -> int -> unit
   = "tandem_bytes_of_floats" [@@noalloc]
 
 external read_fd : int -> Bytes.t -> int -> int -> int = "tandem_read"
-external write_fd : int -> Bytes.t -> int -> int -> int = "tandem_write"
+external writev_fd : int -> Obj.t array -> int array -> int array -> unit = "tandem_writev"
 
 type frame = { kind : int; id : int; payload : Bytes.t; base : int; length : int }
 
@@ -71,32 +71,61 @@ let read_frame r =
            base; length }
 
 module Out = struct
-  type t = { mutable buf : Bytes.t; mutable pos : int }
+  (* A reply is the buffer's bytes interleaved with large float arrays that are
+     written straight from the OCaml heap (on little-endian hosts their memory
+     already is the wire format), which spares copying megabytes of output.
+     [segments] holds, newest first, (block, offset, length) triples; the bytes
+     from [open_from] to [pos] are the buffer's segment still being filled. *)
+  type t = {
+    mutable buf : Bytes.t;
+    mutable pos : int;
+    mutable open_from : int;
+    mutable segments : (Obj.t * int * int) list;
+    mutable total : int;  (* bytes in [segments] *)
+  }
 
   (* The first 12 bytes are kept for the frame start (length prefix and header). *)
   let header_size = 12
-  let create size = { buf = Bytes.create (header_size + max 16 size); pos = header_size }
+
+  let create size =
+    { buf = Bytes.create (header_size + max 16 size); pos = header_size; open_from = 0;
+      segments = []; total = 0 }
 
   (* Reusing one buffer spares the page faults of a fresh multi-megabyte block
      per reply; an outsized one (> 64 MiB) is let go. *)
   let start o size =
     let cap = Bytes.length o.buf in
-    let size = header_size + size in
+    let size = header_size + min size (1 lsl 20) in
     if cap < size || (cap > 1 lsl 26 && size <= 1 lsl 26) then o.buf <- Bytes.create size;
     o.pos <- header_size;
+    o.open_from <- 0;
+    o.segments <- [];
+    o.total <- 0;
     o
 
-  (* Makes room for [n] more bytes and returns where they go. *)
+  (* Makes room for [n] more bytes and returns where they go. A bigger buffer
+     keeps the bytes of the open segment only: closed ones still point to the
+     old buffer, which stays alive through them. *)
   let reserve o n =
     let need = o.pos + n in
     if need > Bytes.length o.buf then begin
-      let bigger = Bytes.create (max need (2 * Bytes.length o.buf)) in
-      Bytes.blit o.buf 0 bigger 0 o.pos;
-      o.buf <- bigger
+      let keep = o.pos - o.open_from in
+      let bigger = Bytes.create (max (keep + n) (2 * Bytes.length o.buf)) in
+      Bytes.blit o.buf o.open_from bigger 0 keep;
+      o.buf <- bigger;
+      o.open_from <- 0;
+      o.pos <- keep
     end;
     let p = o.pos in
-    o.pos <- need;
+    o.pos <- p + n;
     p
+
+  let close_segment o =
+    if o.pos > o.open_from then begin
+      o.segments <- (Obj.repr o.buf, o.open_from, o.pos - o.open_from) :: o.segments;
+      o.total <- o.total + (o.pos - o.open_from);
+      o.open_from <- o.pos
+    end
 
   let u8 o v = Bytes.set_uint8 o.buf (reserve o 1) v
   let u16 o v = Bytes.set_uint16_le o.buf (reserve o 2) v
@@ -105,8 +134,15 @@ module Out = struct
 
   let floats o a =
     let n = Array.length a in
-    let p = reserve o (8 * n) in
-    if n > 0 then bytes_of_floats a o.buf p n
+    if n >= 512 && not Sys.big_endian then begin
+      close_segment o;
+      o.segments <- (Obj.repr a, 0, 8 * n) :: o.segments;
+      o.total <- o.total + (8 * n)
+    end
+    else begin
+      let p = reserve o (8 * n) in
+      if n > 0 then bytes_of_floats a o.buf p n
+    end
 
   let string o s = Bytes.blit_string s 0 o.buf (reserve o (String.length s)) (String.length s)
 
@@ -120,13 +156,17 @@ module Out = struct
 end
 
 let write_frame fd ~kind ~id (body : Out.t) =
-  let b = body.buf in
-  Bytes.set_int32_le b 0 (Int32.of_int (body.pos - 4));
+  Out.close_segment body;
+  let segments = Array.of_list (List.rev body.segments) in
+  (* The frame start sits at the beginning of the first segment (offset 0). *)
+  let b = body.buf and first, _, _ = segments.(0) in
+  let b = if first == Obj.repr b then b else (Obj.obj first : Bytes.t) in
+  Bytes.set_int32_le b 0 (Int32.of_int (body.total - 4));
   Bytes.set_int32_le b 4 0l;
   Bytes.set_uint8 b 4 kind;
   Bytes.set_int32_le b 8 (Int32.of_int id);
-  let rec go off = if off < body.pos then go (off + write_fd fd b off (body.pos - off)) in
-  go 0
+  writev_fd fd (Array.map (fun (blk, _, _) -> blk) segments)
+    (Array.map (fun (_, off, _) -> off) segments) (Array.map (fun (_, _, len) -> len) segments)
 
 module Cursor = struct
   type t = { buf : Bytes.t; mutable pos : int; limit : int }
