@@ -35,6 +35,8 @@ def tally(summary_line: Callable[[str], None]) -> Iterator[Tally]:
 
 
 def talib_outputs(spec: IndicatorSpec, data: Series, params: tuple[float, ...]) -> list[FloatArray]:
+    if len(data["close"]) == 0:  # talib 0.7.1 writes out of bounds on empty input
+        return [np.empty(0) for _ in spec.outputs]
     fn = getattr(talib, spec.talib_name)
     return outputs(fn(*(data[i] for i in spec.inputs), **spec.talib_kwargs(*params)))
 
