@@ -240,7 +240,7 @@ class LuaStrategy:
 
     def _declare_params(self, flat: tuple[Any, ...]) -> tuple[Any, ...]:
         defaults: dict[str, ParamValue] = dict(zip(flat[0::2], flat[1::2], strict=True))
-        overrides = apply_overrides(defaults, self._overrides, self.path)
+        overrides = apply_overrides(defaults, self._overrides, "params")
         self.params = {**defaults, **overrides}
         self._params_seen = True
         out: list[Any] = []

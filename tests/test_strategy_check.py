@@ -1,0 +1,64 @@
+"""``python -m engine check FILE``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_strategy_support import write
+
+from engine.cli import main
+
+STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
+
+
+def test_check_of_a_good_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", str(STRATEGIES / "sma_crossover.lua"), "--bars", "1500",
+                 "--param", "fast=10"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "params    fast=10 quantity=0.1 slow=50 stop_pct=0.01" in out
+    assert "bars      1500 simulated BTCUSDT bars (seed 42)" in out
+    assert "enter_long" in out and "errors    none" in out
+    assert "µs per strategy call" in out
+
+
+def test_check_reports_runtime_errors_with_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, """
+      n = 0
+      function detect_opportunity(md)
+        n = n + 1
+        if n % 100 == 0 then error("every hundredth bar") end
+      end""")
+    code = main(["check", str(path), "--bars", "300"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "errors    3 failed call(s):" in out
+    assert "3 x strat.lua:5: every hundredth bar (in detect_opportunity)" in out
+
+
+def test_check_of_a_broken_strategy_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "function detect_opportunity(\n", stubs=False)
+    code = main(["check", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: strat.lua:2:") and "while loading" in err
+
+
+def test_check_budget_flags_reach_the_strategy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "function detect_opportunity() for i = 1, 50000 do end end\n")
+    code = main(["check", str(path), "--bars", "5", "--lua-budget", "10000"])
+    out = capsys.readouterr().out
+    assert code == 1 and "5 x" in out and "instruction budget of 10,000 instructions" in out
+
+
+def test_check_unknown_param(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", str(STRATEGIES / "sma_crossover.lua"), "--param", "slwo=3"])
+    assert code == 2
+    assert "did you mean 'slow'" in capsys.readouterr().err
