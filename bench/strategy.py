@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import lupa.lua54 as lupa
 
-import lupa.lua54 as lupa  # noqa: E402
-
-from engine.indicators.api import IndicatorApi  # noqa: E402
-from engine.market.feeds.simulated import SimulatedFeed  # noqa: E402
-from engine.market.window import MarketDataWindow  # noqa: E402
-from engine.state import StateMachine  # noqa: E402
-from engine.strategy import LuaStrategy  # noqa: E402
+from engine.indicators.api import IndicatorApi
+from engine.market.feeds.simulated import SimulatedFeed
+from engine.market.window import MarketDataWindow
+from engine.state import StateMachine
+from engine.strategy import LuaStrategy
 
 # Reads two indicators and almost never acts: the steady-state cost per bar.
 SCRIPT = """
@@ -44,7 +41,8 @@ def stats(samples: list[int]) -> str:
     ordered = sorted(samples)
     p50 = ordered[len(ordered) // 2] / 1000
     p99 = ordered[int(len(ordered) * 0.99)] / 1000
-    return f"p50 {p50:6.2f} µs   p99 {p99:6.2f} µs   mean {statistics.fmean(samples) / 1000:6.2f} µs"
+    mean = statistics.fmean(samples) / 1000
+    return f"p50 {p50:6.2f} µs   p99 {p99:6.2f} µs   mean {mean:6.2f} µs"
 
 
 def bare_call(n: int) -> list[int]:

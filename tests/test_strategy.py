@@ -286,7 +286,9 @@ def test_exit_returns_the_closed_trade(tmp_path: Path) -> None:
 def test_update_stop_loss_moves_the_stop(tmp_path: Path) -> None:
     strategy = load(tmp_path, """
       function detect_opportunity() return {} end
-      function filter_commitment() return { action = 'enter_long', quantity = 1, stop_loss = 90 } end
+      function filter_commitment()
+        return { action = 'enter_long', quantity = 1, stop_loss = 90 }
+      end
       function manage_position(md, ctx)
         return { action = 'update_stop_loss', stop_loss = ctx.position.stop_loss + 1 }
       end""")
@@ -410,8 +412,8 @@ def test_multi_output_tables(tmp_path: Path) -> None:
 
 def test_window_high_and_low(tmp_path: Path) -> None:
     seen: list[str] = []
-    strategy = load(tmp_path, "function detect_opportunity(md, c, ind) print(ind.high, ind.low) end",
-                    log=seen.append)
+    strategy = load(tmp_path, "function detect_opportunity(md, c, ind) print(ind.high, ind.low) end"
+                    "\n", log=seen.append)
     h = Harness(strategy)
     h.closes([100.0, 120.0, 90.0])
     # bars span close*0.99 .. close*1.01
@@ -436,7 +438,8 @@ def test_bad_indicator_arguments_are_errors_at_the_callers_line(
 
 
 def test_unknown_indicator_is_nil(tmp_path: Path) -> None:
-    strategy = load(tmp_path, "function detect_opportunity(md, c, ind) return { t = type(ind.foo) } end")
+    strategy = load(tmp_path, "function detect_opportunity(md, c, ind)\n"
+                              "  return { t = type(ind.foo) }\nend")
     h = Harness(strategy)
     h.next()
     assert h.machine.context["t"] == "nil"

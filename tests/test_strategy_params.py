@@ -59,12 +59,12 @@ def test_mistyped_override_is_an_error(tmp_path: Path, name: str, text: str, exp
 
 
 def test_unknown_override_suggests_the_closest_name(tmp_path: Path) -> None:
-    with pytest.raises(StrategyError, match="unknown parameter 'fats' \\(did you mean 'fast'\\?\\)"):
+    with pytest.raises(StrategyError, match=r"unknown parameter 'fats' \(did you mean 'fast'\?\)"):
         load(tmp_path, SRC, params={"fats": "10"})
 
 
 def test_override_without_a_params_table(tmp_path: Path) -> None:
-    with pytest.raises(StrategyError, match="unknown parameter 'fast'.*declared parameters: none"):
+    with pytest.raises(StrategyError, match=r"unknown parameter 'fast'.*declared parameters: none"):
         load(tmp_path, "", params={"fast": "10"})
 
 

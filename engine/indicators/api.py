@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import IndicatorError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.observer import IndicatorValue, Params, RunObserver
@@ -80,11 +79,13 @@ class IndicatorApi:
         stream = streaming.create(name, params, history)
         width = len(SPECS[name].outputs)
         entry = _Open(name, params, stream, len(self.values), width)
-        value = stream.value
+        value: Any = stream.value
         if width == 1:
             self.values.append(value)
+        elif value is None:
+            self.values.extend([None] * width)
         else:
-            self.values.extend((None,) * width if value is None else value)
+            self.values.extend(value)
         self._open.append(entry)
         self._by_key[(name, params)] = entry
         if self.observer is not None:

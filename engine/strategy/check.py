@@ -121,7 +121,9 @@ def format_report(strategy: LuaStrategy, report: CheckReport, seed: int) -> str:
     calls = ", ".join(f"{name} {report.calls[name]}" for name in FUNCTIONS)
     actions = ", ".join(f"{k} {v}" for k, v in sorted(report.actions.items())) or "none"
     pos = report.open_position
-    open_text = "none" if pos is None else f"{pos.side.value} {pos.quantity:g} @ {pos.entry_price:g}"
+    open_text = "none"
+    if pos is not None:
+        open_text = f"{pos.side.value} {pos.quantity:g} @ {pos.entry_price:g}"
     lines = [
         f"strategy  {strategy.path} (sha256 {strategy.sha256[:12]})",
         f"params    {params}",

@@ -9,6 +9,7 @@ machine. Context and position are mirrored into Lua only when they change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -196,10 +197,8 @@ class LuaStrategy:
     def _memory_error(self, function: str | None) -> LuaStrategyError:
         during = f"in {function}" if function else "while loading"
         mb = self._sandbox.memory_bytes / (1024 * 1024)
-        try:
+        with contextlib.suppress(lupa.LuaError):  # still full: the next call fails the same way
             self._sandbox.collect()
-        except lupa.LuaError:
-            pass  # still full: the next call will fail the same way
         return LuaStrategyError(
             f"{self.path}: memory cap of {mb:g} MiB exceeded {during}",
             kind="memory", function=function,
@@ -220,7 +219,7 @@ class LuaStrategy:
             if op == prelude.HOST_PARAMS:
                 return self._declare_params(args)
             return (0, f"unknown host operation {op}")
-        except Exception as exc:  # noqa: BLE001 - must not unwind through Lua
+        except Exception as exc:  # must not unwind through Lua
             return (0, str(exc))
 
     def _open(self, name: str, *args: Any) -> tuple[Any, ...]:
