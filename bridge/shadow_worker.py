@@ -78,7 +78,7 @@ class ShadowConfig:
     retain_bars: int = RETAIN_BARS  # bars kept per symbol for exact re-seeding
     backoff_initial: float = 0.05
     backoff_max: float = 2.0
-    max_start_failures: int = 5  # consecutive failed starts before shadow gives up
+    max_faults: int = 5  # faults in a row (no good exchange between) before giving up
     queue_capacity: int = 50_000  # events before comparisons are dropped
     log_interval: float = 5.0  # seconds between rate-limited log lines
 
@@ -142,7 +142,7 @@ class Candidate:
         self._channel: Channel | None = None
         self._next_attempt = 0.0
         self._backoff = config.backoff_initial
-        self._start_failures = 0
+        self._faults_in_row = 0
         self._started = False
         self.gave_up: str | None = None
 
@@ -192,6 +192,7 @@ class Candidate:
             except BridgeError as exc:
                 self._fault(exc)
                 return
+            self._healthy()
             opened = self._opened(stream, reply)
             if opened is not None:
                 python = np.array([flatten(value, stream.width)])
@@ -243,11 +244,7 @@ class Candidate:
                 self.config.executable, self.config.timeout, self.config.handshake_timeout
             )
         except BridgeError as exc:
-            self._start_failures += 1
             self._fault(exc)
-            if self._start_failures >= self.config.max_start_failures:
-                self.gave_up = f"the OCaml server failed to start {self._start_failures} times"
-                log.error("shadow: giving up, %s; last error: %s", self.gave_up, exc)
             return False
         if self._started:
             self.stats.restarts += 1
@@ -275,15 +272,19 @@ class Candidate:
             return False
         for stream, reply in zip(streams, replies, strict=True):
             self._opened(stream, reply)
-        self._start_failures = 0
         return True
 
     def _fault(self, exc: Exception) -> None:
-        """Count a candidate fault, drop the server, schedule a restart."""
+        """Count a candidate fault, drop the server, schedule a restart (or give up
+        after ``max_faults`` in a row)."""
         self.stats.errors += 1
         if self.stats.first_error is None:
             self.stats.first_error = str(exc)
         self.logger.warn("shadow errors", f"shadow: OCaml candidate error: {exc}")
+        self._faults_in_row += 1
+        if self._faults_in_row >= self.config.max_faults and self.gave_up is None:
+            self.gave_up = f"{self._faults_in_row} OCaml candidate faults in a row"
+            log.error("shadow: giving up after %s; last: %s", self.gave_up, exc)
         if self._channel is not None:
             self._channel.kill()
             self._channel = None
@@ -293,6 +294,15 @@ class Candidate:
                 stream.stream_id = None
         self._next_attempt = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2.0, self.config.backoff_max)
+
+    def internal_error(self, exc: Exception) -> None:
+        """A bug of shadow mode itself: count it, and re-seed every stream from the
+        logs on a fresh server so that a half-handled batch cannot leave them astray."""
+        try:
+            self._fault(BridgeError(f"shadow mode internal error: {exc!r}"))
+        except Exception:  # never let the worker die
+            log.exception("shadow: could not recover from an internal error")
+            self.gave_up = f"internal error: {exc!r}"
 
     def _lose(self, stream: MirrorStream, why: str) -> None:
         if stream.dead is None:
@@ -308,9 +318,12 @@ class Candidate:
         stats.round_trips += 1
         if len(stats.latencies) < 1_000_000:
             stats.latencies.append(elapsed)
-        if self._backoff != self.config.backoff_initial and stats.round_trips % 64 == 0:
-            self._backoff = self.config.backoff_initial  # healthy again
         return replies
+
+    def _healthy(self) -> None:
+        """A push or open went through: faults are no longer "in a row"."""
+        self._faults_in_row = 0
+        self._backoff = self.config.backoff_initial
 
     def _open_request(
         self, stream: MirrorStream, rows: FloatArray
@@ -364,6 +377,7 @@ class Candidate:
             self._fault(exc)
             self.stats.unchecked += len(events)
             return
+        self._healthy()
         by_symbol: dict[str, list[Reply]] = {s: [] for s in groups}
         for symbol, reply in zip(owner, replies, strict=True):
             by_symbol[symbol].append(reply)

@@ -264,9 +264,10 @@ def test_candidate_dying_mid_run_is_restarted_and_reseeded_exactly(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     strategy = write(tmp_path, "late.lua", LATE_OPENS)
-    argv = ("--bars", "3000", "--window", "200")
+    # dies after the last stream opened, with more batches (of <= 1024 bars) to come
+    argv = ("--bars", "4000", "--window", "200")
     expected = baseline(capsys, tmp_path, strategy, *argv)
-    candidate(monkeypatch, tmp_path, "die", after=1000)  # after the last stream opened
+    candidate(monkeypatch, tmp_path, "die", after=1000)
     journal = tmp_path / "die.sqlite"
     code, summary, err = run(capsys, journal, strategy, *argv, "--shadow-ocaml")
     shadow = summary["shadow"]
@@ -276,7 +277,7 @@ def test_candidate_dying_mid_run_is_restarted_and_reseeded_exactly(
     assert shadow["errors"] == 1 and shadow["restarts"] == 1
     assert "exited with status 1" in shadow["first_error"]
     assert "shadow: OCaml candidate error" in err  # logged too
-    assert 0 < shadow["unchecked_bars"] < 3000
+    assert 0 < shadow["unchecked_bars"] < 4000
     # re-seeded from each stream's own first bar: EMA, OBV, MACD, ADX agree again
     assert shadow["mismatches"] == 0 and shadow["lost_streams"] == 0
     assert shadow["compared"] > 0
@@ -286,9 +287,9 @@ def test_candidate_hanging_mid_run_times_out_and_is_replaced(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     strategy = write(tmp_path, "late.lua", LATE_OPENS)
-    argv = ("--bars", "1500", "--window", "200")
+    argv = ("--bars", "4000", "--window", "200")
     expected = baseline(capsys, tmp_path, strategy, *argv)
-    candidate(monkeypatch, tmp_path, "hang", after=700)
+    candidate(monkeypatch, tmp_path, "hang", after=1000)  # more batches to come
     journal = tmp_path / "hang.sqlite"
     code, summary, _ = run(capsys, journal, strategy, *argv, "--shadow-ocaml",
                            "--shadow-timeout", "0.5")

@@ -164,3 +164,40 @@ def test_past_the_hard_limit_shadow_stops_checking_and_says_so() -> None:
     assert summary["dropped"] == 29  # all but the one that fit beside the open
     assert summary["errors"] == 1 and "fell too far behind" in str(summary["gave_up"])
     assert summary["compared"] == 0 and summary["mismatches"] == 0
+
+
+@needs_server
+def test_an_internal_error_is_counted_and_the_streams_are_reseeded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bridge.shadow_worker as worker
+
+    real = worker.python_matrix
+    calls = []
+
+    def broken_once(*args: object) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker, "python_matrix", broken_once)
+    rows = _rows(40)
+    observer = ShadowObserver(ShadowConfig(), start=False)
+    history = {f: rows[:10, i].copy() for i, f in enumerate(p.FIELDS)}
+    ema = streaming.create("ema", (5,), history)
+    observer.stream_opened("BTCUSDT", "ema", (5,), history, ema.value)
+    for bar in _bars(10, 4, rows[10:14]):
+        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
+                                                             bar.volume)])
+    observer.start()
+    _wait_empty(observer)
+    for bar in _bars(14, 4, rows[14:18]):
+        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
+                                                             bar.volume)])
+    observer.close()
+    summary = observer.summary()
+    assert summary["errors"] == 1 and "a bug" in str(summary["first_error"])
+    assert summary["restarts"] == 1
+    # the opening value, then the 4 bars after the restart, from a re-seeded EMA
+    assert summary["compared"] == 1 + 4 and summary["mismatches"] == 0
