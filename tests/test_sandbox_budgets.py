@@ -224,18 +224,45 @@ def test_deep_recursion_under_a_small_memory_cap(tmp_path: Path) -> None:
 def test_runaway_strategy_leaves_other_instances_alone(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     bad = load(tmp_path / "bad", "function detect_opportunity() while true do end end\n")
-    good = load(tmp_path, "function detect_opportunity(md) return { c = md.close } end\n")
+    seen: list[str] = []
+    good = load(tmp_path, "function detect_opportunity(md) print(md.close) end\n",
+                log=seen.append)
     hb, hg = Harness(bad), Harness(good)
     for i in range(3):
         with pytest.raises(LuaStrategyError):
             hb.next()
-        hg.machine.context.clear()
-        hg.machine._state = hg.machine.state.__class__("idle")
         hg.next(100.0 + i)
-        assert hg.machine.context["c"] == 100.0 + i
+    assert seen == ["100.0", "101.0", "102.0"]
 
 
 def _write(tmp_path: Path, source: str) -> Path:
     path = tmp_path / "strat.lua"
     path.write_text(source + "\nfunction filter_commitment() end\nfunction manage_position() end\n")
     return path
+
+
+def test_log_flood_is_cut_per_call(tmp_path: Path) -> None:
+    lines: list[str] = []
+    h = Harness(load(tmp_path, """
+      function detect_opportunity() for i = 1, 5000 do print(i) end end""", log=lines.append))
+    h.next()
+    assert lines[:100] == [str(i) for i in range(1, 101)]
+    assert len(lines) == 101 and "log lines in one call" in lines[100]
+    h.next()  # the next call has a fresh allowance
+    assert len(lines) == 202 and lines[101] == "1"
+
+
+def test_opening_streams_in_a_loop_hits_the_stream_limit(tmp_path: Path) -> None:
+    from engine.indicators.api import MAX_STREAMS
+
+    h = Harness(load(tmp_path, """
+      n = 0
+      function detect_opportunity(md, ctx, ind)
+        n = n + 1
+        if n > 300 then for p = 2, 100000 do ind.sma(p) end end
+      end"""))
+    for _ in range(300):  # a long window makes every stream opening expensive
+        h.next()
+    with pytest.raises(LuaStrategyError, match="too many indicator streams"):
+        h.next()
+    assert len(h.api.streams) == MAX_STREAMS

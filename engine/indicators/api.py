@@ -15,9 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import IndicatorError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.observer import IndicatorValue, Params, RunObserver
+
+
+#: Streams one symbol may open. Opening costs a pass over the window in Python,
+#: outside the Lua instruction budget, so a script looping over periods must
+#: hit a limit rather than stall the run.
+MAX_STREAMS = 256
 
 
 @dataclass(slots=True)
@@ -75,6 +82,11 @@ class IndicatorApi:
         from engine.indicators import streaming
         from engine.indicators.registry import SPECS
 
+        if len(self._open) >= MAX_STREAMS:
+            raise IndicatorError(
+                f"{name}{params}: too many indicator streams ({MAX_STREAMS}) for {self.symbol}; "
+                "each distinct (indicator, parameters) pair opens one — use fixed parameters"
+            )
         history = self.window.arrays()
         stream = streaming.create(name, params, history)
         width = len(SPECS[name].outputs)

@@ -29,7 +29,8 @@ from engine.strategy.sandbox import Sandbox
 
 FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
 _WHICH = {State.IDLE: 1, State.ANALYZING: 2, State.IN_POSITION: 3}
-_MAX_LOG = 4000
+_MAX_LOG = 4000  # characters per log line
+_MAX_LOG_LINES = 100  # log lines per call; the rest are dropped (logging is outside the budget)
 
 LogFn = Callable[[str], None]
 
@@ -66,6 +67,7 @@ class LuaStrategy:
         self._overrides = dict(params or {})
         self._params_seen = False
         self._log: LogFn = log or logging.getLogger(f"tandem.lua.{self.name}").info
+        self._log_left = _MAX_LOG_LINES
         self._api: IndicatorApi | None = None
         self._symbol: str | None = None
         self._synced: tuple[int, Position | None] | None = None
@@ -103,6 +105,7 @@ class LuaStrategy:
         if self._synced is None or self._synced != (machine.transition_count, pos):
             self._sync(machine, bar)
         upnl = None if pos is None else pos.unrealized_pnl(bar.close)
+        self._log_left = _MAX_LOG_LINES
         symbol = None
         if bar.symbol != self._symbol:
             symbol = self._symbol = bar.symbol
@@ -212,7 +215,7 @@ class LuaStrategy:
             if op == prelude.HOST_OPEN:
                 return self._open(*args)
             if op == prelude.HOST_LOG:
-                self._log(str(args[0])[:_MAX_LOG])
+                self._log_line(str(args[0]))
                 return None
             if op == prelude.HOST_HIGH or op == prelude.HOST_LOW:
                 return self._extreme(op == prelude.HOST_HIGH)
@@ -221,6 +224,14 @@ class LuaStrategy:
             return (0, f"unknown host operation {op}")
         except Exception as exc:  # must not unwind through Lua
             return (0, str(exc))
+
+    def _log_line(self, text: str) -> None:
+        self._log_left -= 1
+        if self._log_left >= 0:
+            self._log(text[:_MAX_LOG])
+        elif self._log_left == -1:
+            self._log(f"[{self._chunk}: more than {_MAX_LOG_LINES} log lines in one call; "
+                      "the rest of this call's lines are dropped]")
 
     def _open(self, name: str, *args: Any) -> tuple[Any, ...]:
         if self._api is None:
