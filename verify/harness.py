@@ -13,7 +13,7 @@ from verify.cases import Case
 
 #: OCaml streams are fed per bar, one round trip each: longer series seed the
 #: stream with all but the last MAX_OCAML_PUSH bars (the seeding runs in OCaml).
-MAX_OCAML_PUSH = 400
+MAX_OCAML_PUSH = 64
 
 
 def job_of(case: Case) -> Job:
@@ -56,8 +56,10 @@ def assert_agree(
     return pairs
 
 
-def assert_all_reject(case: Case, impls: Sequence[Implementation]) -> None:
-    """Every implementation in ``impls`` rejects ``case`` with an error."""
+def assert_all_reject(
+    case: Case, impls: Sequence[Implementation]
+) -> list[tuple[str, BaseException]]:
+    """Every implementation in ``impls`` rejects ``case``; returns (label, error) pairs."""
     runs = [(impl.label, impl.run_all([job_of(case)])[0]) for impl in impls]
     accepted = [label for label, run in runs if run.error is None]
     if accepted:
@@ -66,3 +68,4 @@ def assert_all_reject(case: Case, impls: Sequence[Implementation]) -> None:
             f"{case.short()}: accepted by {', '.join(accepted)} but rejected by "
             f"{'; '.join(rejected) or 'nobody'}\n  input: {case!r}"
         )
+    return [(label, r.error) for label, r in runs if r.error is not None]
