@@ -362,3 +362,33 @@ def test_open_stream_must_carry_exactly_one_job(server: Path) -> None:
                                     [p.Job("sma", (3.0,)), p.Job("ema", (3.0,))])
     (kind, _, body), = replies(run_server(server, b"".join(bytes(b) for b in parts)).stdout)
     assert kind == 0xFF and p.decode_error(memoryview(body)).code == p.ErrorCode.MALFORMED
+
+
+# Requests over 1 MiB take the server's path that reads arrays straight from the pipe.
+BIG = 100.0 + np.sin(np.arange(200_000) / 50.0)
+
+
+@pytest.mark.parametrize("bad_index", [0, 1, 131_071, 150_000, 199_999])
+def test_large_request_names_the_first_non_finite_value(
+    ind: OcamlIndicators, bad_index: int
+) -> None:
+    x = BIG.copy()
+    x[bad_index] = np.inf
+    x[-1] = np.nan if bad_index != 199_999 else np.inf
+    with pytest.raises(IndicatorError, match=rf"close\[{bad_index}\] = inf is not finite"):
+        ind.ema(x, 10)
+    with pytest.raises(IndicatorError, match=rf"close\[{bad_index}\] = inf is not finite"):
+        ind.open_stream("ema", (10,), {"close": x})
+
+
+def test_large_requests_agree_with_the_engine(ind: OcamlIndicators) -> None:
+    high, low = BIG + 1.0, BIG - 1.0
+    for name, args in (("ema", (BIG, 10)), ("atr", (high, low, BIG, 14))):
+        report = compare(name, getattr(ind, name)(*args), getattr(py, name)(*args),
+                         {"close": BIG, "high": high})
+        assert report.ok, report.describe()
+    handle = ind.open_stream("atr", (14,), {"high": high, "low": low, "close": BIG})
+    assert handle.initial == pytest.approx(float(py.atr(high, low, BIG, 14)[-1]), rel=1e-9)
+    ind.close_stream(handle)
+    results = ind.batch(["sma", "rsi", "obv"], close=BIG, volume=BIG)
+    assert results[2].tobytes() == ind.obv(BIG, BIG).tobytes()

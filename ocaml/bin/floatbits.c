@@ -77,6 +77,38 @@ value tandem_read(value fd, value buf, value offset, value len)
   return Val_long(n);
 }
 
+/* read_into_floats fd floats byte_offset len: one read(2) into a float
+   array's memory (little-endian hosts only: the wire bytes are the floats). */
+value tandem_read_floats(value fd, value floats, value offset, value len)
+{
+  ssize_t n;
+  do {
+    n = read(Int_val(fd), (char *) floats + Long_val(offset), Long_val(len));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) fail_with_errno("read");
+  return Val_long(n);
+}
+
+/* copy_into_floats bytes offset floats byte_offset len: raw byte copy. */
+value tandem_copy_into_floats(value bytes, value offset, value floats, value byte_offset,
+                              value len)
+{
+  memcpy((char *) floats + Long_val(byte_offset), Bytes_val(bytes) + Long_val(offset),
+         Long_val(len));
+  return Val_unit;
+}
+
+/* first_non_finite floats from upto: index of the first NaN or infinity among
+   floats.(from) .. floats.(upto - 1), or -1. */
+value tandem_first_non_finite(value floats, value from, value upto)
+{
+  const uint64_t *x = (const uint64_t *) floats;
+  const uint64_t exponent = UINT64_C(0x7ff0000000000000);
+  for (long i = Long_val(from); i < Long_val(upto); i++)
+    if ((x[i] & exponent) == exponent) return Val_long(i);
+  return Val_long(-1);
+}
+
 /* writev_fd fd blocks offsets lengths: writes, in order, lengths.(i) bytes of
    each block (a bytes or a float array: both keep their data at the block's
    address) from offsets.(i), retrying until everything is written. */

@@ -35,7 +35,11 @@ let read_series c =
   C.skip c 2 "reserved";
   let lengths = Array.map (fun f -> C.u32 c (f ^ " length")) fields in
   C.skip c 4 "reserved";
-  let decoded = Array.mapi (fun i f -> C.floats c lengths.(i) f) fields in
+  let decoded =
+    match C.series c with
+    | Some pre -> pre  (* a large request: already read straight into arrays *)
+    | None -> Array.mapi (fun i f -> C.floats c lengths.(i) f) fields
+  in
   njobs, { arrays = Array.map fst decoded; first_bad = Array.map snd decoded }
 
 type job = { spec : Registry.spec; params : float array }

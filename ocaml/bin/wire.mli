@@ -29,9 +29,19 @@ module Code : sig
   val internal : int
 end
 
-type frame = { kind : int; id : int; payload : Bytes.t; base : int; length : int }
+type frame = {
+  kind : int;
+  id : int;
+  payload : Bytes.t;
+  base : int;
+  length : int;
+  series : (float array * int) array option;
+}
 (** One received frame: its payload is [payload] from [base] to [base + length],
-    the body from [base + 8]. Valid until the next [read_frame]. *)
+    the body from [base + 8]. Valid until the next [read_frame]. For a large
+    batch or open-stream request, [series] holds the four input arrays (each
+    with the index of its first non-finite value, or -1), already read straight
+    from the pipe, and the payload lacks their bytes. *)
 
 type reader
 (** Reads frames from a file descriptor, reusing one growable buffer. *)
@@ -71,6 +81,10 @@ val write_frame : int -> kind:int -> id:int -> Out.t -> unit
 module Cursor : sig
   type t
   val of_frame : frame -> t
+
+  val series : t -> (float array * int) array option
+  (** The frame's pre-read input arrays, if any (see [frame]). *)
+
   val u8 : t -> string -> int
   val u16 : t -> string -> int
   val u32 : t -> string -> int
