@@ -83,6 +83,11 @@ class MirrorStream:
     dead: str | None = None  # why it is no longer checked
 
     @property
+    def label(self) -> str:
+        """E.g. ``macd(12, 26, 9)``."""
+        return f"{self.name}({', '.join(str(x) for x in self.params)})"
+
+    @property
     def width(self) -> int:
         """Number of outputs."""
         return len(self.outputs)

@@ -339,7 +339,7 @@ class Candidate:
             self.stats.errors += 1
             self.logger.warn(
                 "shadow errors",
-                f"shadow: OCaml refused to open {stream.name}{stream.params}: {error.message}",
+                f"shadow: OCaml refused to open {stream.label}: {error.message}",
             )
             self._lose(stream, f"OCaml refused it: {error.message}")
             return None
@@ -439,8 +439,8 @@ class Candidate:
                 if isinstance(entry, p.ServerError):
                     stream = mirror.streams[i]
                     self.stats.errors += 1
-                    self.logger.warn("shadow errors", f"shadow: OCaml stream {stream.name}"
-                                     f"{stream.params} of {mirror.symbol}: {entry.message}")
+                    self.logger.warn("shadow errors", f"shadow: OCaml stream {stream.label}"
+                                     f" of {mirror.symbol}: {entry.message}")
                     self._lose(stream, f"OCaml refused a bar: {entry.message}")
             if len(entries) != len(layout.live):
                 self._fault(BridgeError(f"OCaml answered a push to {len(layout.live)} streams "
@@ -499,7 +499,7 @@ class Candidate:
             )
         self.logger.warn(
             "shadow mismatches",
-            f"shadow MISMATCH {mirror.symbol} @ {ts}: {stream.name}{stream.params}.{output} "
+            f"shadow MISMATCH {mirror.symbol} @ {ts}: {stream.label}.{output} "
             f"python={python!r} ocaml={ocaml!r} scaled error={check.scaled_error:.3g} "
             f"ULP={ulp}",
         )

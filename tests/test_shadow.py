@@ -351,7 +351,7 @@ def test_lying_candidate_is_recorded_with_context_and_fails_strict(
                                  " WHERE run_id = ?", (summary["run_id"],)).fetchone()
     assert first <= row["timestamp"] <= last
     assert row["timestamp"] % 60_000 == 0  # a bar time (1-minute bars)
-    assert "shadow MISMATCH BTCUSDT" in err and "sma(10,).value" in err
+    assert "shadow MISMATCH BTCUSDT" in err and "sma(10).value" in err
 
 
 def test_one_ulp_lie_is_inside_the_contract(
