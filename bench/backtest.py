@@ -1,8 +1,9 @@
 """Whole-process backtest time: Tandem vs backtesting.py vs backtrader; live per-bar latency.
 
-The same 20/50 SMA-crossover strategy (long when the 20-bar SMA crosses above
-the 50-bar SMA, flat when it crosses below, fills at the bar's close, 10 bps
-fees) over the same 100,000-bar CSV, each run as a fresh process, timed from
+The same 20/50 SMA-crossover strategy (``strategies/sma_crossover.lua``: a golden
+cross arms an entry at the next bar's close if it holds, a 1 % stop, exit when
+the fast SMA falls back below the slow one; 10 bps fees) over the same
+100,000-bar CSV, each run as a fresh process, timed from
 spawn to exit (import time included — that is what a user waits for):
 
 * Tandem: ``python -m engine run --strategy strategies/sma_crossover.lua
@@ -40,11 +41,15 @@ PEERS_PY = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 STRATEGY = ROOT / "strategies" / "sma_crossover.lua"
 sys.path.insert(0, str(ROOT))
 
+# Both peers mirror strategies/sma_crossover.lua: a golden cross (fast SMA crosses
+# above slow) arms an entry; on the next bar, enter long at the close if fast > slow
+# still, with a stop 1 % below the entry, else disarm; exit at the close when fast
+# falls below slow; the stop fills intrabar (or at the open on a gap). 10 bps fees.
+
 BACKTESTING_PY = """
 import sys
 import pandas as pd
 from backtesting import Backtest, Strategy
-from backtesting.lib import crossover
 
 def SMA(values, n):
     return pd.Series(values).rolling(n).mean()
@@ -53,13 +58,19 @@ class SmaCross(Strategy):
     def init(self):
         self.fast = self.I(SMA, self.data.Close, 20)
         self.slow = self.I(SMA, self.data.Close, 50)
+        self.armed = False
 
     def next(self):
-        if not self.position:
-            if crossover(self.fast, self.slow):
-                self.buy(size=1)
-        elif crossover(self.slow, self.fast):
-            self.position.close()
+        f, s, pf, ps = self.fast[-1], self.slow[-1], self.fast[-2], self.slow[-2]
+        if self.position:
+            if f < s:
+                self.position.close()
+        elif self.armed:
+            self.armed = False
+            if f > s:
+                self.buy(size=1, sl=self.data.Close[-1] * 0.99)
+        elif pf <= ps and f > s:
+            self.armed = True
 
 df = pd.read_csv(sys.argv[1])
 df.index = pd.to_datetime(df.pop("timestamp"), unit="ms")
@@ -77,9 +88,10 @@ import backtrader as bt
 
 class SmaCross(bt.Strategy):
     def __init__(self):
-        fast = bt.ind.SMA(period=20)
-        slow = bt.ind.SMA(period=50)
-        self.cross = bt.ind.CrossOver(fast, slow)
+        self.fast = bt.ind.SMA(period=20)
+        self.slow = bt.ind.SMA(period=50)
+        self.armed = False
+        self.stop_order = None
         self.trades = 0
 
     def notify_trade(self, trade):
@@ -87,11 +99,20 @@ class SmaCross(bt.Strategy):
             self.trades += 1
 
     def next(self):
-        if not self.position:
-            if self.cross > 0:
+        f, s, pf, ps = self.fast[0], self.slow[0], self.fast[-1], self.slow[-1]
+        if self.position:
+            if f < s:
+                if self.stop_order is not None:
+                    self.cancel(self.stop_order)
+                self.close()
+        elif self.armed:
+            self.armed = False
+            if f > s:
                 self.buy(size=1)
-        elif self.cross < 0:
-            self.close()
+                self.stop_order = self.sell(size=1, exectype=bt.Order.Stop,
+                                      price=self.data.close[0] * 0.99)
+        elif pf <= ps and f > s:
+            self.armed = True
 
 df = pd.read_csv(sys.argv[1])
 df.index = pd.to_datetime(df.pop("timestamp"), unit="ms")
@@ -100,7 +121,7 @@ cerebro.adddata(bt.feeds.PandasData(dataname=df))
 cerebro.addstrategy(SmaCross)
 cerebro.broker.setcash(1e9)
 cerebro.broker.setcommission(commission=0.001)
-cerebro.broker.set_coc(True)  # fill at the signal bar's close, like the others
+cerebro.broker.set_coc(True)  # market orders fill at the signal bar's close
 (strategy,) = cerebro.run()
 print(strategy.trades)
 """
