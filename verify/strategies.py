@@ -24,8 +24,8 @@ from verify.cases import Case, FloatArray
 PRICE_MIN = 1e-8
 PRICE_MAX = 1e9
 VOLUME_MAX = 1e12
-#: Float parameters (Bollinger's deviations) are drawn in [-FLOAT_PARAM_SPAN, +span]:
-#: TA-Lib accepts ±3e37, but the price-scaled bound assumes bands of price size.
+#: Float parameters (Bollinger's deviations) are drawn in [-FLOAT_PARAM_SPAN, +span]
+#: or at TA-Lib's extremes ±3e37: the price-scaled bound assumes bands of price size.
 FLOAT_PARAM_SPAN = 10.0
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -197,7 +197,9 @@ def _float_param(draw: Draw, spec: Any) -> float:
     lo = max(float(spec.minimum), -FLOAT_PARAM_SPAN)
     hi = min(float(spec.maximum), FLOAT_PARAM_SPAN)
     edges = [v for v in (0.0, 1.0, 2.0, -1.0, float(spec.default), 0.5) if lo <= v <= hi]
-    return float(draw(st.sampled_from(edges) | st.floats(lo, hi)))
+    # TA-Lib's extremes (±3e37) too: the implementations are bit-identical there.
+    extremes = [float(spec.minimum), float(spec.maximum)]
+    return float(draw(st.sampled_from(edges) | st.floats(lo, hi) | st.sampled_from(extremes)))
 
 
 @st.composite
@@ -247,7 +249,9 @@ def bad_cases(draw: Draw, name: str) -> tuple[str, Case]:
         )
     elif kind == "float_param":
         k = draw(st.sampled_from([i for i, p in enumerate(spec.params) if not _is_int(p)]))
-        params[k] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        p = spec.params[k]
+        beyond = [np.nextafter(float(p.maximum), np.inf), np.nextafter(float(p.minimum), -np.inf)]
+        params[k] = draw(st.sampled_from([np.nan, np.inf, -np.inf, *beyond, -1e38]))
     elif kind == "non_finite":
         field = draw(st.sampled_from(list(spec.inputs)))
         arr = data[field].copy()
