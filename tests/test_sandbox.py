@@ -220,3 +220,31 @@ def test_math_random_is_reproducible(tmp_path: Path) -> None:
 def test_strategy_file_must_be_readable(tmp_path: Path) -> None:
     with pytest.raises(LuaStrategyError, match="cannot read strategy"):
         LuaStrategy(tmp_path / "missing.lua")
+
+
+def test_the_globals_are_exactly_the_documented_whitelist(tmp_path: Path) -> None:
+    got = probe(tmp_path, """
+      local names = {}
+      for k, v in pairs(_G) do
+        if type(v) == "table" and k ~= "_G" then
+          for f in pairs(v) do names[#names + 1] = k .. "." .. f end
+        else
+          names[#names + 1] = k
+        end
+      end
+      table.sort(names)
+      return { names = table.concat(names, " ") }
+    """)
+    script = {"detect_opportunity", "filter_commitment", "manage_position"}
+    names = set(str(got["names"]).split()) - script
+    words = {
+        "": "assert error ipairs next pairs select tonumber tostring type pcall xpcall print "
+            "_G _VERSION",
+        "string.": "byte char format len lower upper rep reverse sub find",
+        "table.": "concat insert move pack remove sort unpack",
+        "coroutine.": "create resume wrap status yield running isyieldable close",
+        "math.": "abs ceil floor fmod modf exp log sqrt sin cos tan asin acos atan max min "
+                 "huge pi maxinteger mininteger tointeger type ult random randomseed",
+    }
+    expected = {prefix + w for prefix, text in words.items() for w in text.split(" ")}
+    assert names == expected

@@ -50,3 +50,12 @@ def test_parameters_change_behaviour() -> None:
     default = exercise(LuaStrategy(path), walk(2000, seed=3))
     faster = exercise(LuaStrategy(path, params={"fast": "5", "slow": "10"}), walk(2000, seed=3))
     assert faster.actions["enter_long"] > default.actions["enter_long"]
+
+
+def test_the_guide_s_minimal_strategy_runs(tmp_path: Path) -> None:
+    guide = (STRATEGIES.parent / "docs" / "strategies.md").read_text()
+    code = guide.split("A minimal strategy:\n\n```lua\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "minimal.lua"
+    path.write_text(code)
+    report = exercise(LuaStrategy(path), walk(1000, seed=42))
+    assert report.errors == {} and report.actions["enter_long"] > 0
