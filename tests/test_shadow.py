@@ -318,6 +318,41 @@ def test_candidate_that_never_answers_is_given_up(
     assert "did not answer" in shadow["first_error"]
 
 
+def test_corrupt_reply_is_a_protocol_error_and_the_candidate_is_replaced(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    argv = ("--bars", "3000")
+    expected = baseline(capsys, tmp_path, strategy, *argv)
+    candidate(monkeypatch, tmp_path, "corrupt", after=500)  # more batches to come
+    journal = tmp_path / "corrupt.sqlite"
+    code, summary, _ = run(capsys, journal, strategy, *argv, "--shadow-ocaml")
+    shadow = summary["shadow"]
+    assert code == 0
+    assert trades(journal, summary["run_id"]) == expected
+    assert shadow["errors"] == 1 and shadow["restarts"] == 1
+    assert "corrupt reply: frame length 3" in shadow["first_error"]
+    assert shadow["mismatches"] == 0 and shadow["compared"] > 0
+
+
+def test_stream_the_candidate_refuses_is_an_error_and_the_others_go_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strategy = write(tmp_path, "many.lua", MANY_PARAMS)
+    argv = ("--bars", "600")
+    expected = baseline(capsys, tmp_path, strategy, *argv)
+    candidate(monkeypatch, tmp_path, "refuse", after=1)  # the first OPEN_STREAM
+    journal = tmp_path / "refuse.sqlite"
+    code, summary, err = run(capsys, journal, strategy, *argv, "--shadow-ocaml",
+                             "--shadow-strict")
+    shadow = summary["shadow"]
+    assert code == 1 and "1 shadow error(s)" in err
+    assert "OCaml refused to open ema(5): refused by the test double" in err
+    assert trades(journal, summary["run_id"]) == expected
+    assert shadow["errors"] == 1 and shadow["lost_streams"] == 1 and shadow["restarts"] == 0
+    assert shadow["mismatches"] == 0 and shadow["compared"] > 0
+
+
 # -- a lying candidate ---------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
                 the agreement contract), then tells the truth again;
 * ``lie_low`` — flips bit 0 of that value (1 ULP: inside the contract);
 * ``die``     — exits with status 1 (its server sees end of input and exits);
-* ``hang``    — keeps reading requests but never answers again.
+* ``hang``    — keeps reading requests but never answers again;
+* ``corrupt`` — answers with a frame whose length field is impossible;
+* ``refuse``  — turns the next OPEN_STREAM reply into an error reply.
 
 With ``$TANDEM_PROXY_ONCE`` naming a file, the fault happens only in the first
 process that reaches it (it creates the file), so a restarted candidate is
@@ -25,6 +27,7 @@ import subprocess
 import sys
 
 PUSH_REPLY = 0x84
+OPEN_REPLY = 0x83
 
 
 def read_exact(stream: object, size: int) -> bytes:
@@ -74,6 +77,16 @@ def lie(reply: bytes, bit: int) -> bytes | None:
     return bytes(changed)
 
 
+def refusal(reply: bytes) -> bytes | None:
+    """An error reply (invalid_argument) in place of an OPEN_STREAM reply."""
+    if len(reply) < 12 or reply[4] != OPEN_REPLY:
+        return None
+    message = b"refused by the test double"
+    body = struct.pack("<HHI", 3, 0, len(message)) + message
+    request_id = int.from_bytes(reply[8:12], "little")
+    return struct.pack("<IBBHI", 8 + len(body), 0xFF, 0, 0, request_id) + body
+
+
 def main() -> int:
     mode = os.environ.get("TANDEM_PROXY_MODE", "pass")
     after = int(os.environ.get("TANDEM_PROXY_AFTER", "0"))
@@ -98,6 +111,17 @@ def main() -> int:
         server.stdin.write(request)
         server.stdin.flush()
         reply = read_frame(server.stdout)
+        if faulty and seen > after and mode == "corrupt" and first_fault():
+            stdout.write(struct.pack("<IBBHI", 3, 0x84, 0, 0, 0))
+            stdout.flush()
+            faulty = False
+            continue
+        if faulty and seen > after and mode == "refuse":
+            changed = refusal(reply)
+            if changed is not None:
+                faulty = False
+                if first_fault():
+                    reply = changed
         if faulty and seen > after and mode in ("lie", "lie_low"):
             changed = lie(reply, 30 if mode == "lie" else 0)
             if changed is not None:
