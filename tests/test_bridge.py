@@ -237,6 +237,11 @@ def test_batch_request_forms_fill_defaults(ind: OcamlIndicators) -> None:
     assert all(a.tobytes() == b.tobytes() for a, b in zip(partial, full, strict=True))
 
 
+def test_empty_batch_is_an_empty_list(ind: OcamlIndicators) -> None:
+    assert ind.batch([], close=bars(10)["close"]) == []
+    assert ind.push_many([], 1.0, 1.0, 1.0, 1.0) == []
+
+
 def test_batch_names_a_missing_series(ind: OcamlIndicators) -> None:
     with pytest.raises(IndicatorError, match="atr needs the high series"):
         ind.batch(["sma", "atr"], close=bars(50)["close"])

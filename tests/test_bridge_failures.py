@@ -115,6 +115,10 @@ def test_bad_stream_requests_are_indicator_errors(ind: OcamlIndicators) -> None:
         ind.open_stream("ema", (0,))
     with pytest.raises(IndicatorError, match="close"):
         ind.open_stream("ema", (3,), {"close": NAN_AT_7})
+    with pytest.raises(IndicatorError, match="equal lengths"):
+        ind.open_stream("atr", (3,), {"high": X, "low": X[:-1], "close": X})
+    with pytest.raises(IndicatorError, match="needs the low history"):
+        ind.open_stream("atr", (3,), {"high": X, "close": X})
     assert ind.push(handle, 21.0, 21.0, 21.0, 0.0) == pytest.approx(
         float(py.ema(np.append(X, 21.0), 3)[-1]), rel=1e-12)
     ind.close_stream(handle)
