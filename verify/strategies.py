@@ -90,9 +90,10 @@ def _regimes(rng: Rng, n: int) -> FloatArray:
 def _tiny_range(rng: Rng, n: int) -> FloatArray:
     """Values near 1e-8, or at any level with relative moves of a few ULPs."""
     if rng.random() < 0.5:
-        return _clip(PRICE_MIN * (1.0 + rng.integers(0, 50, n) * 1e-3))
-    base = _level(rng)
-    return _clip(base * (1.0 + rng.integers(-4, 5, n) * 2.0**-52))
+        steps = rng.integers(0, 50, n).astype(np.float64)
+        return _clip(PRICE_MIN * (1.0 + steps * 1e-3))
+    ulps = rng.integers(-4, 5, n).astype(np.float64)
+    return _clip(_level(rng) * (1.0 + ulps * 2.0**-52))
 
 
 SHAPES: dict[str, Callable[[Rng, int], FloatArray]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ def _json_out(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return doc
 
 
-def _rows(doc: dict[str, object]) -> list[dict[str, object]]:
+def _rows(doc: dict[str, object]) -> list[dict[str, Any]]:
     rows = doc["rows"]
     assert isinstance(rows, list)
     return rows
