@@ -461,3 +461,37 @@ def test_every_registry_indicator_is_exposed(tmp_path: Path) -> None:
     h.next()
     assert h.machine.context["missing"] == ""
     assert len(SPECS) == 15
+
+
+@pytest.mark.parametrize("field", ["state", "position"])
+def test_reserved_context_names_are_refused(tmp_path: Path, field: str) -> None:
+    strategy = load(tmp_path, f"function detect_opportunity() return {{ {field} = 1 }} end")
+    h = Harness(strategy)
+    with pytest.raises(LuaStrategyError, match="reserved field") as info:
+        h.next()
+    assert info.value.kind == "result" and h.machine.state is State.IDLE
+
+
+def test_memory_error_while_mirroring_the_context_is_a_strategy_error(tmp_path: Path) -> None:
+    # The script fills memory to the last few hundred bytes (and survives, by
+    # catching nothing: its loop ends in the memory error). Mirroring a large
+    # context then fails in the glue, outside any user call: still a clean
+    # StrategyError, and the machine is untouched.
+    import lupa.lua54 as lupa
+
+    strategy = load(tmp_path, """
+      hog = nil
+      function detect_opportunity()
+        for i = 1, 1e9 do hog = { next = hog, s = string.rep("x", 100) .. i } end
+      end""", instruction_budget=10**9)
+    h = Harness(strategy)
+    with pytest.raises(LuaStrategyError) as info:
+        h.next()
+    assert info.value.kind == "memory" and info.value.__cause__ is None  # from the call
+    h.machine.context.update({f"k{i}": "x" * 50 for i in range(5000)})
+    strategy._synced = None  # as after any transition: the context is mirrored again
+    with pytest.raises(LuaStrategyError) as info:
+        h.next()
+    assert info.value.kind == "memory"
+    assert isinstance(info.value.__cause__, lupa.LuaError)  # from the glue
+    assert h.machine.state is State.IDLE and len(h.machine.context) == 5000

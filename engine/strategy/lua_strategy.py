@@ -29,6 +29,7 @@ from engine.strategy.sandbox import Sandbox
 
 FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
 _WHICH = {State.IDLE: 1, State.ANALYZING: 2, State.IN_POSITION: 3}
+_RESERVED = frozenset({"state", "position"})  # context names the engine sets
 _MAX_LOG = 4000  # characters per log line
 _MAX_LOG_LINES = 100  # log lines per call; the rest are dropped (logging is outside the budget)
 
@@ -97,25 +98,26 @@ class LuaStrategy:
 
         Raises LuaStrategyError on any error; the machine is then unchanged.
         """
-        state = machine.state
-        which = _WHICH[state]
-        if api is not self._api:
-            self._bind(api)
+        which = _WHICH[machine.state]
         pos = machine.position
-        if self._synced is None or self._synced != (machine.transition_count, pos):
-            self._sync(machine, bar)
         upnl = None if pos is None else pos.unrealized_pnl(bar.close)
         self._log_left = _MAX_LOG_LINES
         symbol = None
         if bar.symbol != self._symbol:
             symbol = self._symbol = bar.symbol
         try:
+            if api is not self._api:
+                self._bind(api)
+            synced = self._synced
+            if synced is None or synced[0] != machine.transition_count or synced[1] is not pos:
+                self._sync(machine, bar)
             result = self._sandbox.step(
                 which, symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close,
                 bar.volume, bar.bid, bar.ask, upnl, *api.values,
             )
-        except lupa.LuaError as exc:  # a memory error outside the glue's protection
+        except lupa.LuaError as exc:  # memory ran out in the glue, outside its protection
             self._symbol = None
+            self._synced = None
             raise self._memory_error(FUNCTIONS[which - 1]) from exc
         if result is None:
             return None
@@ -130,6 +132,14 @@ class LuaStrategy:
         if result[0] != prelude.OK:
             raise self._failure(result, function)
         fields = dict(zip(result[1::2], result[2::2], strict=True))
+        if which == 1 and not _RESERVED.isdisjoint(fields):
+            where = f"{self._chunk}:{self._lines[0]}"
+            raise LuaStrategyError(
+                f"{where}: detect_opportunity returned the reserved field(s) "
+                f"{sorted(_RESERVED & fields.keys())}: context.state and context.position are "
+                "set by the engine; use other names",
+                kind="result", function=function, location=where,
+            )
         self._synced = None  # the machine may change: mirror it again next bar
         try:
             if which == 1:
