@@ -2,18 +2,23 @@
 
 Two kinds of running sums appear here on purpose:
 
-* `chain_sum_*` reproduce TA-Lib's running sums *bit for bit*: TA-Lib adds the
-  new value and subtracts the trailing one on one accumulator; laying those
-  operands out in that order in one array and taking `np.cumsum` (a strictly
-  sequential accumulation) performs the very same floating-point operations.
-  Used where cancellation makes the last bits matter (BBANDS' sum of squares,
-  MFI's money-flow sums).
-* `window_sums` is the faster cumsum-difference, re-anchored every
+* `Chain` replays a TA-Lib running sum *bit for bit*: TA-Lib adds the new
+  value and subtracts the trailing one on one accumulator; laying those
+  operands out in that order and taking `np.cumsum` (strictly sequential)
+  performs the very same floating-point operations. Used where TA-Lib's
+  rounding must be matched: cancellation (BBANDS' sum of squares, MFI's money
+  flows) or drift beyond the contract (WMA's periodSum).
+* `window_sums` is the faster cumulative-sum difference, re-anchored every
   `ANCHOR` values so its error stays below `ANCHOR * eps * max|x|`
   (~7e-12 relative), well inside DESIGN's contract.
+
+The chunked kernels work on `CHUNK` values at a time so their buffers stay in
+cache instead of allocating arrays the size of the input.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -71,59 +76,47 @@ def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatAr
     return out
 
 
-Op = tuple[FloatArray, bool]
+CHUNK = 1 << 15
+"""Values per step of the chunked kernels: their buffers stay in cache."""
 
 
-def chain_sum(first: FloatArray, ops: tuple[Op, Op], emit: int) -> FloatArray:
-    """Replay a TA-Lib running sum exactly, with numpy.
+def chunks(total: int, size: int = CHUNK) -> Iterator[tuple[int, int]]:
+    """(start, stop) ranges covering [0, total) in steps of `size`."""
+    for start in range(0, total, size):
+        yield start, min(start + size, total)
 
-    S = 0.0; S += each of `first`; then for every k the two operations
-    S += ops[0][0][k] and S += ops[1][0][k] (subtracted when the op's flag is
-    True). Returns S after every ops[emit] operation; for emit == 1 the value
-    after `first` comes first. Exact because np.cumsum accumulates strictly in
-    order and S - v == S + (-v); done in chunks (a small buffer, the carry added
-    to each chunk's first operand — the same single rounding as the next step).
+
+class Chain:
+    """A TA-Lib running sum replayed exactly with numpy, one chunk at a time.
+
+    S starts as 0.0 + first[0] + first[1] + ...; each step then applies, for
+    every k, S += a[k] and S += b[k] (subtracting when the flag says so). Exact
+    because np.cumsum accumulates strictly in order, S - v == S + (-v), and the
+    carried S is added to a chunk's first operand: the same single rounding as
+    the next step of the sequential loop.
     """
-    (a, sub_a), (b, sub_b) = ops
-    m = len(a)
-    out = np.empty(m + emit)
-    carry = seq_sum(first)
-    if emit == 1:
-        out[0] = carry
-    buf = np.empty(2 * min(_CHAIN_CHUNK, m))
-    for start in range(0, m, _CHAIN_CHUNK):
-        stop = min(start + _CHAIN_CHUNK, m)
-        z = buf[: 2 * (stop - start)]
-        for slot, values, negate in ((0, a, sub_a), (1, b, sub_b)):
+
+    __slots__ = ("_sub_a", "_sub_b", "_z", "carry")
+
+    def __init__(self, first: FloatArray, sub_a: bool, sub_b: bool) -> None:
+        self.carry = seq_sum(first)
+        self._sub_a, self._sub_b = sub_a, sub_b
+        self._z = np.empty(2 * CHUNK)
+
+    def step(self, a: FloatArray, b: FloatArray, emit: int) -> FloatArray:
+        """Apply len(a) <= CHUNK pairs of operations; return S after each a (emit 0) or
+        each b (emit 1), as a view that the next step overwrites."""
+        z = self._z[: 2 * len(a)]
+        for slot, values, negate in ((0, a, self._sub_a), (1, b, self._sub_b)):
             if negate:
-                np.negative(values[start:stop], out=z[slot::2])
+                np.negative(values, out=z[slot::2])
             else:
-                z[slot::2] = values[start:stop]
-        z[0] += carry
-        np.cumsum(z, out=z)
-        out[start + emit : stop + emit] = z[emit::2]
-        carry = float(z[-1])
-    return out
-
-
-_CHAIN_CHUNK = 1 << 15
-
-
-def chain_sum_add_first(x: FloatArray, n: int) -> FloatArray:
-    """TA-Lib's SMA running sum, bit-exact, for t = n-1 .. len(x)-1.
-
-    S = 0; S += x[0..n-2]; then per t: S += x[t]; emit S; S -= x[t-n+1].
-    """
-    m = len(x) - n + 1
-    return chain_sum(x[: n - 1], ((x[n - 1 :], False), (x[:m], True)), emit=0)
-
-
-def chain_sum_sub_first(first: FloatArray, later: FloatArray, trailing: FloatArray) -> FloatArray:
-    """Running sum that subtracts the trailing value before adding (TA-Lib's MFI order).
-
-    S = 0; S += first[...]; emit S; then per k: S -= trailing[k]; S += later[k]; emit S.
-    """
-    return chain_sum(first, ((trailing, True), (later, False)), emit=1)
+                z[slot::2] = values
+        if len(z):
+            z[0] += self.carry
+            np.cumsum(z, out=z)
+            self.carry = float(z[-1])
+        return z[emit::2]
 
 
 def smooth(

@@ -83,20 +83,29 @@ def wma(x: object, period: int) -> FloatArray:
         if n == 1:
             out[:] = arr
         else:
-            np.divide(_wma_numerators(arr, n), float(n * (n + 1) // 2), out=out[n - 1 :])
+            _wma_into(arr, n, out)
     return out
 
 
-def _wma_numerators(x: FloatArray, n: int) -> FloatArray:
-    """TA-Lib's periodSum for t >= n-1, replaying its periodSub and periodSum chains.
+def _wma_into(x: FloatArray, n: int, out: FloatArray) -> None:
+    """out[t] = TA-Lib's periodSum / divider for t >= n-1 (out indexed like x).
 
-    Per t: sub += x[t]; sub -= x[t-n] (0.0 at t = n-1); sum += x[t]*n; emit sum;
-    sum -= sub. Both start from the plain sums of x[i] and x[i]*(i+1), i < n-1.
+    Replays TA-Lib's two chains per bar t: sub += x[t]; sub -= x[t-n] (nothing at
+    t = n-1); sum += x[t]*n; emit sum; sum -= sub. Both start from the plain sums
+    of x[i] and x[i]*(i+1), i < n-1 (periodSub also takes x[n-1] then).
     """
-    size = len(x)
-    subs = k.chain_sum(x[:n], ((x[n:], False), (x[: size - n], True)), emit=1)
-    first = x[: n - 1] * np.arange(1.0, float(n))
-    return k.chain_sum(first, ((x[n - 1 :] * float(n), False), (subs, True)), emit=0)
+    divider = float(n * (n + 1) // 2)
+    subs = k.Chain(x[:n], False, True)
+    sums = k.Chain(x[: n - 1] * np.arange(1.0, float(n)), False, True)
+    for start, stop in k.chunks(len(x) - n + 1):
+        t0, t1 = n - 1 + start, n - 1 + stop
+        if start == 0:  # periodSub at t = n-1 is the plain sum; steps start at t = n
+            head = subs.carry
+            sub = np.concatenate(([head], subs.step(x[t0 + 1 : t1], x[t0 + 1 - n : t1 - n], 1)))
+        else:
+            sub = subs.step(x[t0:t1], x[t0 - n : t1 - n], 1)
+        num = sums.step(x[t0:t1] * float(n), sub, 0)
+        np.divide(num, divider, out=out[t0:t1])
 
 
 def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
@@ -145,13 +154,23 @@ def bollinger(
     n = check_period("bollinger", "period", period, 2)
     up = check_real("bollinger", "nbdev_up", nbdev_up, MAX_NBDEV)
     down = check_real("bollinger", "nbdev_down", nbdev_down, MAX_NBDEV)
-    upper, middle, lower = (k.head_nan(len(arr), n - 1) for _ in range(3))
+    bands = Bands(*(k.head_nan(len(arr), n - 1) for _ in range(3)))
     if len(arr) >= n:
-        mid = np.divide(k.chain_sum_add_first(arr, n), n, out=middle[n - 1 :])
-        var = k.chain_sum_add_first(np.square(arr), n) / n
+        _bands_into(arr, n, up, down, bands)
+    return bands
+
+
+def _bands_into(arr: FloatArray, n: int, up: float, down: float, bands: Bands) -> None:
+    """Fill the bands from t = n-1, chunk by chunk (both running sums replayed exactly)."""
+    sums = k.Chain(arr[: n - 1], False, True)
+    squares = k.Chain(np.square(arr[: n - 1]), False, True)
+    for start, stop in k.chunks(len(arr) - n + 1):
+        new, old = arr[n - 1 + start : n - 1 + stop], arr[start:stop]
+        t0, t1 = n - 1 + start, n - 1 + stop
+        mid = np.divide(sums.step(new, old, 0), n, out=bands.middle[t0:t1])
+        var = squares.step(np.square(new), np.square(old), 0) / n
         var -= np.square(mid)
         sd = np.sqrt(np.maximum(var, 0.0))
         sd[var < k.TA_EPSILON] = 0.0
-        np.add(mid, np.multiply(sd, up), out=upper[n - 1 :])
-        np.subtract(mid, np.multiply(sd, down), out=lower[n - 1 :])
-    return Bands(upper, middle, lower)
+        np.add(mid, np.multiply(sd, up), out=bands.upper[t0:t1])
+        np.subtract(mid, np.multiply(sd, down), out=bands.lower[t0:t1])

@@ -176,18 +176,46 @@ def mfi(
     n = check_period("mfi", "period", period, 2)
     out = k.head_nan(len(c), n)
     if len(c) > n:
-        tp = h + lo
-        tp += c
-        tp /= 3.0
-        move = np.diff(tp)
-        flow = np.multiply(tp[1:], v[1:], out=tp[1:])
-        pos = flow * (move > 0)  # adding 0.0 is as exact as TA-Lib's skipping
-        neg = np.multiply(flow, move < 0, out=move)
-        ps = k.chain_sum_sub_first(pos[:n], pos[n:], pos[: len(pos) - n])
-        ns = k.chain_sum_sub_first(neg[:n], neg[n:], neg[: len(neg) - n])
-        total = ps + ns
-        _ratio_into(out[n:], ps, total, total < 1.0)
+        _mfi_into(h, lo, c, v, n, out)
     return out
+
+
+def _flows(
+    bars: tuple[FloatArray, ...], start: int, stop: int
+) -> tuple[FloatArray, FloatArray]:
+    """Positive and negative money flows of bars start..stop-1 (start >= 1)."""
+    h, lo, c, v = bars
+    tp = h[start - 1 : stop] + lo[start - 1 : stop]
+    tp += c[start - 1 : stop]
+    tp /= 3.0
+    move = np.diff(tp)
+    flow = np.multiply(tp[1:], v[start:stop], out=tp[1:])
+    return flow * (move > 0), np.multiply(flow, move < 0, out=move)  # 0.0 adds exactly
+
+
+def _mfi_into(
+    h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray, n: int, out: FloatArray
+) -> None:
+    """MFI for bars n.., chunk by chunk; TA-Lib's running sums (subtract the flow
+    leaving the window, then add the new one) replayed exactly."""
+    bars = (h, lo, c, v)
+    first_pos, first_neg = _flows(bars, 1, n + 1)
+    pos_sum = k.Chain(first_pos, True, False)
+    neg_sum = k.Chain(first_neg, True, False)
+    out[n] = _mfi_value(pos_sum.carry, neg_sum.carry)
+    for start, stop in k.chunks(len(c) - n - 1):
+        t0, t1 = n + 1 + start, n + 1 + stop
+        pos, neg = _flows(bars, t0 - n, t1)  # the leaving flows, then the new ones
+        size = t1 - t0
+        ps = pos_sum.step(pos[:size], pos[n:], 1)
+        ns = neg_sum.step(neg[:size], neg[n:], 1)
+        total = ps + ns
+        _ratio_into(out[t0:t1], ps, total, total < 1.0)
+
+
+def _mfi_value(pos: float, neg: float) -> float:
+    total = pos + neg
+    return 0.0 if total < 1.0 else 100.0 * (pos / total)
 
 
 def roc(x: object, period: int = 10) -> FloatArray:
