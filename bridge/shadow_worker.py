@@ -98,6 +98,7 @@ class ShadowStats:
     unchecked: int = 0  # bars not compared because the candidate was down
     round_trips: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds per exchange
+    per_request: list[float] = field(default_factory=list)  # seconds / requests in it
     first_error: str | None = None
 
 
@@ -318,6 +319,7 @@ class Candidate:
         stats.round_trips += 1
         if len(stats.latencies) < 1_000_000:
             stats.latencies.append(elapsed)
+            stats.per_request.append(elapsed / max(1, len(frames_ids)))
         return replies
 
     def _healthy(self) -> None:
@@ -517,9 +519,9 @@ def replies_bodies(replies: Sequence[Reply]) -> list[memoryview]:
     return [r.body for r in replies]
 
 
-def percentile_ms(samples: Sequence[float], q: float) -> float | None:
-    """The ``q``-th percentile of ``samples`` (seconds) in milliseconds."""
+def percentile(samples: Sequence[float], q: float, unit: float) -> float | None:
+    """The ``q``-th percentile of ``samples`` (seconds) in ``unit`` (1e-3: ms)."""
     if not samples:
         return None
-    return float(np.percentile(np.asarray(samples), q) * 1000.0)
+    return float(np.percentile(np.asarray(samples), q) / unit)
 

@@ -118,10 +118,11 @@ def _counters_line(summary: Mapping[str, Any]) -> str:
 
 
 def _latency(latency: object) -> str:
-    """", candidate p50 0.4 ms / p99 9.1 ms" when shadow mode measured any."""
+    """", candidate round trip p50 0.4 ms / p99 9.1 ms" when shadow mode measured any."""
     if not isinstance(latency, Mapping) or latency.get("p50") is None:
         return ""
-    return f", candidate p50 {latency['p50']:.2f} ms / p99 {latency['p99']:.2f} ms"
+    return (f", candidate round trip p50 {latency['p50']:.2f} ms / "
+            f"p99 {latency['p99']:.2f} ms")
 
 
 ProgressUpdate = Callable[[int], None]
