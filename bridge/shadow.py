@@ -24,15 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bridge.shadow_mirror import Served
-from bridge.shadow_worker import (
-    RETAIN_BARS,
-    BarEvent,
-    Candidate,
-    MismatchSink,
-    OpenEvent,
-    ShadowConfig,
-    percentile,
-)
+from bridge.shadow_types import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
+from bridge.shadow_worker import BarEvent, Candidate, OpenEvent
 from engine.errors import ConfigError
 from engine.market.bar import Bar
 from engine.run.observer import IndicatorValue, Params

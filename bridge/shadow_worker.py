@@ -15,8 +15,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +33,7 @@ from bridge.shadow_mirror import (
     open_frame,
     python_matrix,
 )
+from bridge.shadow_types import MismatchSink, RateLimitedLog, ShadowConfig, ShadowStats
 from engine.errors import BridgeError
 from engine.market.bar import Bar
 from engine.run.observer import IndicatorValue, Params
@@ -46,89 +45,6 @@ BarEvent = tuple[str, Bar, Served | None]
 #: (symbol, name, params, history, value) of stream_opened.
 OpenEvent = tuple[str, str, Params, Mapping[str, FloatArray], IndicatorValue]
 _INT64_MAX = (1 << 63) - 1
-#: Bars kept per symbol so that streams can be re-seeded exactly after a restart.
-RETAIN_BARS = 1_000_000
-
-
-class MismatchSink(Protocol):
-    """Where mismatches go (``engine.run.journal.Journal.record_mismatch``)."""
-
-    def record_mismatch(
-        self,
-        symbol: str,
-        timestamp: int,
-        indicator: str,
-        params: Sequence[int | float],
-        output: str,
-        python_value: float | None,
-        ocaml_value: float | None,
-        scaled_error: float | None,
-        ulp_distance: int | None,
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowConfig:
-    """Settings of shadow mode (see ``make_shadow_observer`` for the defaults)."""
-
-    executable: str | None = None  # None: $TANDEM_OCAML_BIN, else the dune build output
-    sample: float = 1.0  # share of bars compared, in (0, 1]
-    timeout: float = 5.0  # seconds per exchange with the server
-    handshake_timeout: float = 5.0
-    retain_bars: int = RETAIN_BARS  # bars kept per symbol for exact re-seeding
-    backoff_initial: float = 0.05
-    backoff_max: float = 2.0
-    max_faults: int = 5  # faults in a row (no good exchange between) before giving up
-    queue_capacity: int = 50_000  # events before comparisons are dropped
-    log_interval: float = 5.0  # seconds between rate-limited log lines
-
-
-@dataclass(slots=True)
-class ShadowStats:
-    """Counters for the run summary."""
-
-    compared: int = 0  # output values compared (NaN = NaN included)
-    mismatches: int = 0  # pairs outside the contract
-    errors: int = 0  # candidate faults (start, death, hang, corrupt reply, refusals)
-    not_identical: int = 0  # pairs inside the contract but not bit-identical
-    max_scaled_error: float = 0.0
-    max_ulp: int = 0
-    restarts: int = 0
-    lost_streams: int = 0  # could not be re-seeded (history trimmed) or refused
-    unchecked: int = 0  # bars not compared because the candidate was down
-    round_trips: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds per exchange
-    per_request: list[float] = field(default_factory=list)  # seconds / requests in it
-    first_error: str | None = None
-
-
-class RateLimitedLog:
-    """At most one line per ``interval`` seconds per topic after the first few."""
-
-    def __init__(self, interval: float, burst: int = 5) -> None:
-        self.interval = interval
-        self.burst = burst
-        self._seen: dict[str, int] = {}
-        self._suppressed: dict[str, int] = {}
-        self._last: dict[str, float] = {}
-
-    def warn(self, topic: str, message: str) -> None:
-        """Log ``message`` unless ``topic`` has logged too much lately."""
-        n = self._seen[topic] = self._seen.get(topic, 0) + 1
-        now = time.monotonic()
-        if n > self.burst and now - self._last.get(topic, -math.inf) < self.interval:
-            self._suppressed[topic] = self._suppressed.get(topic, 0) + 1
-            return
-        hidden = self._suppressed.pop(topic, 0)
-        suffix = f" ({hidden} similar {topic} not logged)" if hidden else ""
-        self._last[topic] = now
-        log.warning("%s%s", message, suffix)
-
-    def finish(self) -> None:
-        """Log how many lines were suppressed since the last one of each topic."""
-        for topic, hidden in self._suppressed.items():
-            log.warning("shadow: %d more %s not logged (see the journal)", hidden, topic)
-        self._suppressed.clear()
 
 
 class Candidate:
@@ -517,11 +433,3 @@ class Candidate:
 def replies_bodies(replies: Sequence[Reply]) -> list[memoryview]:
     """The bodies of ``replies``, for one join."""
     return [r.body for r in replies]
-
-
-def percentile(samples: Sequence[float], q: float, unit: float) -> float | None:
-    """The ``q``-th percentile of ``samples`` (seconds) in ``unit`` (1e-3: ms)."""
-    if not samples:
-        return None
-    return float(np.percentile(np.asarray(samples), q) / unit)
-

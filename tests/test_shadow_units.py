@@ -17,7 +17,7 @@ from bridge.shadow import ShadowObserver
 from bridge.shadow_channel import push_frame
 from bridge.shadow_compare import differences
 from bridge.shadow_mirror import BarLog, SymbolMirror, make_layout, new_stream, python_matrix
-from bridge.shadow_worker import RateLimitedLog, ShadowConfig
+from bridge.shadow_types import RateLimitedLog, ShadowConfig
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.indicators import streaming
 from engine.market.bar import Bar
