@@ -6,7 +6,9 @@ they share one thread: bars arrive in time order from one feed, Lua and Python
 both hold the GIL, and a queue and task per symbol would cost more than the
 bar's own work (DESIGN.md §10 leaves ≈ 5 µs per bar). A bar is processed
 synchronously, so the task can only be suspended — and cancelled — between
-bars, while it waits for the next one.
+bars, while it waits for the next one. Feeds that also offer a plain iterator
+(``iter_bars()``: simulated, CSV) are read through it in chunks of
+``HOUSEKEEPING_EVERY`` bars, yielding to the event loop between chunks.
 
 SIGINT / SIGTERM: the current bar is finished, the feed task is cancelled while
 it waits for the next bar, and ``run`` returns "interrupted" so the caller can

@@ -12,7 +12,7 @@ strategy is stopped: no Lua function is called any more, but the runner keeps
 consuming the symbol's bars in *protect-only* mode — auto-exit still fires the
 open position's stop-loss / take-profit and equity is still marked. A position
 that never reaches a level stays open at the end (reported with its unrealized
-P&L, never silently closed).
+P&L, never silently closed). A hot reload (``replace_strategy``) resumes it.
 """
 
 from __future__ import annotations
