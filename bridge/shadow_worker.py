@@ -106,11 +106,11 @@ class Candidate:
         if ready and self._channel is not None:
             try:
                 reply = self._exchange([self._open_request(stream, rows)])[0]
+                opened = self._opened(stream, reply)
             except BridgeError as exc:
                 self._fault(exc)
                 return
             self._healthy()
-            opened = self._opened(stream, reply)
             if opened is not None:
                 python = np.array([flatten(value, stream.width)])
                 self._compare(mirror, [stream], python, opened[None, :], [mirror.last_timestamp])
@@ -184,11 +184,11 @@ class Candidate:
                 streams.append(stream)
         try:
             replies = self._exchange(requests) if requests else []
+            for stream, reply in zip(streams, replies, strict=True):
+                self._opened(stream, reply)
         except BridgeError as exc:
             self._fault(exc)
             return False
-        for stream, reply in zip(streams, replies, strict=True):
-            self._opened(stream, reply)
         return True
 
     def _fault(self, exc: Exception) -> None:
@@ -251,7 +251,16 @@ class Candidate:
         return open_frame(stream, rows, rid), (p.Kind.OPEN_STREAM, rid)
 
     def _opened(self, stream: MirrorStream, reply: Reply) -> FloatArray | None:
-        """Record the new stream id; return its values (None if refused)."""
+        """Record the new stream id; return its values (None if refused).
+
+        Raises BridgeError for a reply that does not parse.
+        """
+        try:
+            return self._decode_opened(stream, reply)
+        except p.ProtocolError as exc:
+            raise BridgeError(f"OCaml sent a corrupt open-stream reply: {exc}") from exc
+
+    def _decode_opened(self, stream: MirrorStream, reply: Reply) -> FloatArray | None:
         if reply.kind == p.Kind.ERROR:
             error = p.decode_error(reply.body)
             self.stats.errors += 1
