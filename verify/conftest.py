@@ -1,10 +1,12 @@
 """Hypothesis profiles and the shared implementations of ``pytest verify/``.
 
 HYPOTHESIS_PROFILE selects the profile:
-* ``dev`` (default outside make): few examples, fast feedback;
+* ``dev`` (default outside make): 25 examples per verify property;
 * ``ci`` (``make test``): derandomized, no example database, ``print_blob``,
-  no deadline — the same examples on every run;
+  no deadline — the same examples on every run; 200 per verify property;
 * ``thorough`` (``make verify-thorough``): 10,000 examples per property.
+The profile is global to the session; the verify properties' own example counts
+are in ``verify/profiles.py`` (the tests/ suites keep hypothesis' default).
 
 One OCaml server serves the whole session. It is used when its executable
 exists (``$TANDEM_OCAML_BIN`` or the dune build output); otherwise the OCaml
@@ -13,21 +15,20 @@ pairs are skipped with a visible reason and the Python/TA-Lib pairs still run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from verify.profiles import profile_name
+
 _COMMON: dict[str, Any] = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     "deadline": None,
 }
-settings.register_profile("dev", max_examples=25, **_COMMON)
-settings.register_profile(
-    "ci", max_examples=200, derandomize=True, database=None, print_blob=True, **_COMMON
-)
+settings.register_profile("dev", **_COMMON)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_COMMON)
 settings.register_profile(
     "thorough",
     max_examples=10_000,
@@ -37,7 +38,7 @@ settings.register_profile(
     phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
     **_COMMON,
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+settings.load_profile(profile_name())
 
 
 def _ocaml_available() -> bool:

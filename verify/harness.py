@@ -13,7 +13,7 @@ from verify.cases import Case
 
 #: OCaml streams are fed per bar, one round trip each: longer series seed the
 #: stream with all but the last MAX_OCAML_PUSH bars (the seeding runs in OCaml).
-MAX_OCAML_PUSH = 64
+MAX_OCAML_PUSH = 16
 
 
 def job_of(case: Case) -> Job:

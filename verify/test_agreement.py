@@ -17,6 +17,7 @@ from hypothesis import example, given
 from verify.cases import Case
 from verify.harness import assert_agree
 from verify.pinned import PINNED
+from verify.profiles import verify_settings
 from verify.strategies import cases
 
 INDICATORS = (
@@ -26,6 +27,7 @@ INDICATORS = (
 
 
 def _agreement_property(name: str) -> Callable[..., None]:
+    @verify_settings()
     @given(case=cases(name))
     def prop(case: Case, impls: list[Any]) -> None:
         assert_agree(case, impls, steer=True)

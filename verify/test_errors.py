@@ -17,6 +17,7 @@ from engine.errors import IndicatorError
 from verify.cases import Case
 from verify.harness import assert_all_reject
 from verify.pinned import PINNED_ERRORS
+from verify.profiles import verify_settings
 from verify.strategies import bad_cases
 from verify.test_agreement import INDICATORS
 
@@ -42,6 +43,7 @@ def _check(kind: str, case: Case, impls: list[Any]) -> None:
 
 
 def _error_property(name: str) -> Callable[..., None]:
+    @verify_settings()
     @given(bad=bad_cases(name))
     def prop(bad: tuple[str, Case], impls: list[Any]) -> None:
         _check(bad[0], bad[1], impls)
