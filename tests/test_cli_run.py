@@ -458,3 +458,22 @@ def test_csv_feed_bad_rows_are_counted_and_journaled_with_their_lines(
         rows = db.execute("SELECT kind, location FROM rejected_bars ORDER BY id").fetchall()
     assert rows == [("malformed", f"{csv}:12"), ("invalid", f"{csv}:22"),
                     ("out_of_order", f"{csv}:42")]
+
+
+def test_non_finite_observer_values_become_null_in_the_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
+) -> None:
+    from engine.cli import build_parser
+    from engine.run.command import run_main
+
+    class NanObserver(FakeObserver):
+        def summary(self) -> dict[str, object]:
+            return {**super().summary(), "latency_ms": {"p50": float("nan"), "p99": math.inf}}
+
+    args = build_parser().parse_args(
+        ["run", "--strategy", str(trend), "--bars", "20", "--journal", str(tmp_path / "j.sqlite"),
+         "--json"])
+    assert run_main(args, lambda a: NanObserver()) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert summary["shadow"]["latency_ms"] == {"p50": None, "p99": None}

@@ -30,7 +30,7 @@ from engine.run.orchestrator import Orchestrator
 from engine.run.reload import StrategyReloader
 from engine.run.report import progress_bar, render_summary
 from engine.run.runner import Strategy, SymbolRunner
-from engine.run.summary import build_summary
+from engine.run.summary import build_summary, strict_json
 from engine.state import Costs, StateMachine
 from engine.strategy.lua_strategy import LuaStrategy
 
@@ -74,7 +74,8 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
         except BaseException:
             journal.end_run("failed", {"run_id": run_id})  # a bug or an unexpected exit
             raise
-        summary = {"run_id": run_id, **summary, "elapsed_s": time.perf_counter() - started}
+        elapsed = time.perf_counter() - started
+        summary = strict_json({"run_id": run_id, **summary, "elapsed_s": elapsed})
         journal.end_run(summary["status"], summary)
     _print(args, summary)
     if failure is not None:

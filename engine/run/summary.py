@@ -117,3 +117,15 @@ def build_summary(
         "shadow": shadow_summary(shadow),
         "symbols": symbols,
     }
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, recursively, so the
+    summary is strict JSON whatever an observer reported."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
