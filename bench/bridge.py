@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
     small_n = 2000 if args.quick else 20000
-    big_n = 5 if args.quick else 20
+    big_n = 5 if args.quick else 40
     s200, s1m = series(200), series(1_000_000)
     cat = CatPipe()
     print(f"{'request':<34} {'p50 us':>10} {'p99 us':>10} {'cat p50':>10} {'cat p99':>10} "
