@@ -35,7 +35,7 @@ ENV_VAR = "TANDEM_OCAML_BIN"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXECUTABLE = REPO_ROOT / "_build" / "default" / "ocaml" / "bin" / "tandem_ocaml.exe"
 _SMALL = 1 << 16
-_PIPE_SIZE = 1 << 20
+_PIPE_SIZE = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 
 
 def locate_executable(explicit: str | os.PathLike[str] | None = None) -> Path:
