@@ -36,7 +36,8 @@ log = logging.getLogger("tandem.shadow")
 BATCH = 1024
 #: How long the worker lets a batch build up. Each exchange hands the GIL back and
 #: forth a few times, and on busy cores every hand-off can cost the run a scheduler
-#: delay, so fewer, larger exchanges are what keeps shadow mode cheap.
+#: delay, so fewer, larger exchanges are cheaper; but events waiting in the queue
+#: are live objects the run's garbage collector keeps walking, so not too long.
 GATHER_S = 0.01
 #: How long ``close`` waits for the worker to catch up before dropping the rest.
 CLOSE_TIMEOUT_S = 120.0
