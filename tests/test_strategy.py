@@ -495,3 +495,26 @@ def test_memory_error_while_mirroring_the_context_is_a_strategy_error(tmp_path: 
     assert info.value.kind == "memory"
     assert isinstance(info.value.__cause__, lupa.LuaError)  # from the glue
     assert h.machine.state is State.IDLE and len(h.machine.context) == 5000
+
+
+def test_returned_table_size_is_capped(tmp_path: Path) -> None:
+    strategy = load(tmp_path, """
+      function detect_opportunity()
+        local t = {}
+        for i = 1, 300 do t["k" .. i] = i end
+        return t
+      end""")
+    with pytest.raises(LuaStrategyError, match="more than 200 fields"):
+        Harness(strategy).next()
+
+
+def test_long_log_lines_are_cut_to_valid_utf8(tmp_path: Path) -> None:
+    lines: list[str] = []
+    strategy = load(tmp_path, """
+      function detect_opportunity()
+        print("a" .. string.rep("é", 100000))
+        print("\\255 ok")
+      end""", log=lines.append)
+    Harness(strategy).next()
+    # 4000 bytes: "a" and 1999 two-byte characters; the cut half character is dropped
+    assert lines == ["a" + "é" * 1999, "\\255 ok"]  # invalid bytes are escaped

@@ -175,13 +175,17 @@ local function clean(s)
   return (s_gsub(s, "[\128-\255]", escape_byte))
 end
 
+local MAX_LOG = 4000       -- bytes of one log line that cross to Python
 local function log(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do
-    parts[i] = clean(tostring((select(i, ...))))
+    parts[i] = tostring((select(i, ...)))
   end
-  host(H_LOG, t_concat(parts, "\t"))
+  local line = s_sub(t_concat(parts, "\t"), 1, MAX_LOG)
+  local ok, bad = utf8_len(line)
+  if not ok and bad > #line - 4 then line = s_sub(line, 1, bad - 1) end  -- a cut character
+  host(H_LOG, clean(line))
 end
 env.print = log
 
@@ -298,9 +302,13 @@ local function failure(e)
 end
 
 local out = {}
+local MAX_FIELDS = 200    -- fields of a returned table
 local function flatten(r, what)
   local n = 0
   for k, v in next, r do
+    if n >= 2 * MAX_FIELDS then
+      return ERR, s_format("%s returned a table with more than %d fields", what, MAX_FIELDS), ""
+    end
     if type(k) ~= "string" then
       return ERR, s_format("%s returned a table with a non-string key %s", what, tostring(k)), ""
     end
