@@ -182,9 +182,12 @@ local function log(...)
   for i = 1, n do
     parts[i] = tostring((select(i, ...)))
   end
-  local line = s_sub(t_concat(parts, "\t"), 1, MAX_LOG)
-  local ok, bad = utf8_len(line)
-  if not ok and bad > #line - 4 then line = s_sub(line, 1, bad - 1) end  -- a cut character
+  local line = t_concat(parts, "\t")
+  if #line > MAX_LOG then
+    line = s_sub(line, 1, MAX_LOG)
+    local ok, bad = utf8_len(line)
+    if not ok and bad > MAX_LOG - 4 then line = s_sub(line, 1, bad - 1) end  -- a cut character
+  end
   host(H_LOG, clean(line))
 end
 env.print = log
