@@ -518,3 +518,10 @@ def test_long_log_lines_are_cut_to_valid_utf8(tmp_path: Path) -> None:
     Harness(strategy).next()
     # 4000 bytes: "a" and 1999 two-byte characters; the cut half character is dropped
     assert lines == ["a" + "é" * 1999, "\\255 ok"]  # invalid bytes are escaped
+
+
+def test_huge_error_messages_are_cut(tmp_path: Path) -> None:
+    strategy = load(tmp_path, 'function detect_opportunity() error(string.rep("x", 1e6)) end')
+    with pytest.raises(LuaStrategyError) as info:
+        Harness(strategy).next()
+    assert 2000 <= len(str(info.value)) < 2300

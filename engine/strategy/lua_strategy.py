@@ -227,8 +227,8 @@ class LuaStrategy:
             if op == prelude.HOST_LOG:
                 self._log_line(str(args[0]))
                 return None
-            if op == prelude.HOST_HIGH or op == prelude.HOST_LOW:
-                return self._extreme(op == prelude.HOST_HIGH)
+            if op == prelude.HOST_EXTREMES:
+                return self._extremes()
             if op == prelude.HOST_PARAMS:
                 return self._declare_params(args)
             return (0, f"unknown host operation {op}")
@@ -253,10 +253,10 @@ class LuaStrategy:
             return (slot, *value)
         return (slot, value)
 
-    def _extreme(self, high: bool) -> float | None:
+    def _extremes(self) -> tuple[float | None, float | None]:
         if self._api is None:
-            return None
-        return self._api.high() if high else self._api.low()
+            return (None, None)
+        return (self._api.high(), self._api.low())
 
     def _declare_params(self, flat: tuple[Any, ...]) -> tuple[Any, ...]:
         defaults: dict[str, ParamValue] = dict(zip(flat[0::2], flat[1::2], strict=True))

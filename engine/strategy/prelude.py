@@ -26,13 +26,13 @@ from __future__ import annotations
 #: Status codes returned by ``glue.step`` / ``glue.load`` (first value).
 OK, ERR, BUDGET, MEMORY = 1, 2, 3, 4
 #: Operation codes of the ``host`` callback.
-HOST_OPEN, HOST_LOG, HOST_HIGH, HOST_LOW, HOST_PARAMS = 1, 2, 3, 4, 5
+HOST_OPEN, HOST_LOG, HOST_EXTREMES, HOST_PARAMS = 1, 2, 3, 4
 #: The budget is checked every GRAIN instructions (so it is exact to GRAIN).
 GRAIN = 1000
 
 PRELUDE = r"""
 local host, budget, GRAIN, OK, ERR, BUDGET, MEMORY,
-      H_OPEN, H_LOG, H_HIGH, H_LOW, H_PARAMS = ...
+      H_OPEN, H_LOG, H_EXTREMES, H_PARAMS = ...
 
 -- Everything the glue uses, captured before the sandbox is sealed.
 local type, select, next, pairs, ipairs, tostring, tonumber, error, assert =
@@ -175,20 +175,25 @@ local function clean(s)
   return (s_gsub(s, "[\128-\255]", escape_byte))
 end
 
+-- At most n bytes of s, as valid UTF-8 (a character cut in two is dropped).
+local function cut(s, n)
+  if #s > n then
+    s = s_sub(s, 1, n)
+    local ok, bad = utf8_len(s)
+    if not ok and bad > n - 4 then s = s_sub(s, 1, bad - 1) end
+  end
+  return clean(s)
+end
+
 local MAX_LOG = 4000       -- bytes of one log line that cross to Python
+local MAX_MESSAGE = 2000   -- bytes of an error message
 local function log(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do
     parts[i] = tostring((select(i, ...)))
   end
-  local line = t_concat(parts, "\t")
-  if #line > MAX_LOG then
-    line = s_sub(line, 1, MAX_LOG)
-    local ok, bad = utf8_len(line)
-    if not ok and bad > MAX_LOG - 4 then line = s_sub(line, 1, bad - 1) end  -- a cut character
-  end
-  host(H_LOG, clean(line))
+  host(H_LOG, cut(t_concat(parts, "\t"), MAX_LOG))
 end
 env.print = log
 
@@ -203,7 +208,7 @@ local ind_inner = setmetatable({}, {
   __index = function(_, k)
     if k ~= "high" and k ~= "low" then return nil end
     if not hl_valid then
-      hl_high, hl_low = host(H_HIGH), host(H_LOW)
+      hl_high, hl_low = host(H_EXTREMES)
       hl_valid = true
     end
     if k == "high" then return hl_high end
@@ -300,8 +305,8 @@ end
 local function failure(e)
   if exhausted then return BUDGET, where or "?" end
   if memfail or e == MEMMSG then return MEMORY end
-  if type(e) == "table" then return ERR, clean(e[1]), clean(e[2]) end
-  return ERR, clean(tostring(e)), ""
+  if type(e) == "table" then return ERR, cut(e[1], MAX_MESSAGE), cut(e[2], MAX_MESSAGE) end
+  return ERR, cut(tostring(e), MAX_MESSAGE), ""
 end
 
 local out = {}
@@ -344,7 +349,6 @@ local function finish(which, ok, r)
   return flatten(r, NAMES[which])
 end
 
-local market = {}
 local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
   vals = {...}
   hl_valid = false

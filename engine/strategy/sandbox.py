@@ -45,8 +45,7 @@ class Sandbox:
         self.glue = chunk(
             host, instruction_budget, prelude.GRAIN,
             prelude.OK, prelude.ERR, prelude.BUDGET, prelude.MEMORY,
-            prelude.HOST_OPEN, prelude.HOST_LOG, prelude.HOST_HIGH, prelude.HOST_LOW,
-            prelude.HOST_PARAMS,
+            prelude.HOST_OPEN, prelude.HOST_LOG, prelude.HOST_EXTREMES, prelude.HOST_PARAMS,
         )
         self.step: Callable[..., Any] = self.glue.step
         self.set_context: Callable[..., Any] = self.glue.set_context
