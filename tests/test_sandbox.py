@@ -248,3 +248,19 @@ def test_the_globals_are_exactly_the_documented_whitelist(tmp_path: Path) -> Non
     }
     expected = {prefix + w for prefix, text in words.items() for w in text.split(" ")}
     assert names == expected
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    # A precompiled chunk starts with "\x1bLua" and is not UTF-8 text either.
+    path = tmp_path / "compiled.lua"
+    path.write_bytes(b"\x1bLuaT\x00\x19\x93\r\n\x1a\n\x04\x08\x08\xff")
+    with pytest.raises(LuaStrategyError, match="not UTF-8 text"):
+        LuaStrategy(path)
+
+
+def test_binary_chunk_text_is_refused_by_load(tmp_path: Path) -> None:
+    # "\x1bLua" is valid UTF-8; the text-only loader still refuses it.
+    path = tmp_path / "compiled.lua"
+    path.write_bytes(b"\x1bLuaT\x00")
+    with pytest.raises(LuaStrategyError, match="attempt to load a binary chunk"):
+        LuaStrategy(path)

@@ -62,8 +62,8 @@ class LuaStrategy:
         self.path = str(path)
         self.name = Path(path).stem
         self._chunk = Path(path).name  # Lua's name for the script in messages
-        source = _read(self.path)
-        self.sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        raw = _read(self.path)
+        self.sha256 = hashlib.sha256(raw).hexdigest()
         self.params: dict[str, ParamValue] = {}
         self._overrides = dict(params or {})
         self._params_seen = False
@@ -75,7 +75,7 @@ class LuaStrategy:
         self._sandbox = Sandbox(
             self._host, instruction_budget=instruction_budget, memory_mb=memory_mb
         )
-        self._load(source)
+        self._load(_decode(raw, self.path))
         self._lines = self._sandbox.lines_defined()
 
     # -- loading -----------------------------------------------------------
@@ -269,11 +269,18 @@ class LuaStrategy:
         return tuple(out)
 
 
-def _read(path: str) -> str:
+def _read(path: str) -> bytes:
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return Path(path).read_bytes()
+    except OSError as exc:
         raise LuaStrategyError(f"cannot read strategy {path}: {exc}", kind="load") from exc
+
+
+def _decode(raw: bytes, path: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LuaStrategyError(f"strategy {path} is not UTF-8 text: {exc}", kind="load") from exc
 
 
 def _user_frames(trace: str, path: str) -> str:
