@@ -123,3 +123,19 @@ def test_long_series_stay_inside_the_contract(shape: str) -> None:
             values, same = assert_agree(spec, ours, ref, data)
             if name in EXACT_BATCH:  # replayed running sums stay exact across chunks
                 assert same == values, f"{name}{params}: {values - same} values differ"
+
+
+LONG_PERIODS = [(name, 40_000, 100_000) for name in ("adx", "rsi", "mfi", "wma", "bollinger", "sma",
+                                                     "atr")]
+LONG_PERIODS += [("cci", 40, 3_000), ("cci", 1_500, 6_000)]  # CCI's two layouts (block, broadcast)
+
+
+@pytest.mark.parametrize(("name", "period", "size"), LONG_PERIODS)
+def test_long_periods(name: str, period: int, size: int) -> None:
+    """Warm-ups and windows spanning several 32768-value kernel chunks, and CCI's
+    layout for periods above 32 with many or few blocks of `period` bars."""
+    spec = SPECS[name]
+    data = SHAPES["walk"](size)
+    params = (period, *spec.defaults()[1:])
+    ref = talib_outputs(spec, data, params)
+    assert_agree(spec, outputs(spec.batch(*(data[i] for i in spec.inputs), *params)), ref, data)

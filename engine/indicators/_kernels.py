@@ -193,8 +193,8 @@ def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
     is bit-identical (tp - mean cancels: its last bits matter). Works on the
     series laid out as (n, blocks) so every step is a contiguous vector operation.
     """
-    if n > _BLOCK_MAX_PERIOD:  # n*n vector operations would cost more than n gathers
-        return _slot_order_gathered(x, n)
+    if n > _BLOCK_MAX_PERIOD and len(x) < 64 * n:  # few blocks: n*n tiny steps cost more
+        return _slot_order_broadcast(x, n)
     cols = _blocks(x, n)
     means = _slot_order(cols, None)
     means /= n
@@ -206,19 +206,26 @@ def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
 _BLOCK_MAX_PERIOD = 32
 
 
-def _slot_order_gathered(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
-    """Same sums as the block layout, one vector step per slot: slot j of the window
-    ending at t holds x[t - ((t - j) mod n)]."""
-    t = np.arange(n - 1, len(x))
-    slots = [t - (t - j) % n for j in range(n)]
-    means = x[slots[0]]
-    for idx in slots[1:]:
-        means += x[idx]
+def _slot_order_broadcast(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """Same sums, one vector step per slot j: slot j holds bar j + q*n for every
+    window ending at t in [j + q*n, j + q*n + n - 1], so it is added to n
+    consecutive windows at once by broadcasting."""
+    size = len(x)
+    padded = size + n
+    means = np.zeros(padded)
+    for j in range(n):
+        vals = x[j::n]
+        means[j : j + n * len(vals)].reshape(len(vals), n)[...] += vals[:, None]
     means /= n
-    devs = np.abs(x[slots[0]] - means)
-    for idx in slots[1:]:
-        devs += np.abs(x[idx] - means)
-    return means, devs
+    devs = np.zeros(padded)
+    scratch = np.empty(padded)
+    for j in range(n):
+        vals = x[j::n]
+        span = slice(j, j + n * len(vals))
+        dev = np.subtract(vals[:, None], means[span].reshape(len(vals), n),
+                          out=scratch[span].reshape(len(vals), n))
+        devs[span].reshape(len(vals), n)[...] += np.abs(dev, out=dev)
+    return means[n - 1 : size], devs[n - 1 : size]
 
 
 def _blocks(x: FloatArray, n: int) -> FloatArray:

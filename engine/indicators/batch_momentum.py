@@ -48,17 +48,30 @@ def rsi(x: object, period: int = 14) -> FloatArray:
     n = check_period("rsi", "period", period, 2)
     out = k.head_nan(len(arr), n)
     if len(arr) > n:
-        d = np.diff(arr)
-        gains = np.maximum(d, 0.0)
-        losses = np.maximum(np.negative(d, out=d), 0.0, out=d)
-        a = (n - 1) / n
-        g0, l0 = k.seq_sum(gains[:n]) / n, k.seq_sum(losses[:n]) / n
-        out[n] = _rsi_value(g0, l0)
-        g = k.smooth(gains[n:], a, g0, out=gains[n:])
-        total = k.smooth(losses[n:], a, l0, out=losses[n:])
-        total += g
-        _ratio_into(out[n + 1 :], g, total, total < k.TA_EPSILON)  # total >= 0
+        _rsi_into(arr, n, out)
     return out
+
+
+def _gains_losses(d: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per difference: the gain (d, or 0 when d < 0) and the loss (-d, or 0); d is reused."""
+    gains = np.maximum(d, 0.0)
+    return gains, np.maximum(np.negative(d, out=d), 0.0, out=d)
+
+
+def _rsi_into(arr: FloatArray, n: int, out: FloatArray) -> None:
+    """RSI from bar n, chunk by chunk (the Wilder averages carried between chunks)."""
+    gains, losses = _gains_losses(np.diff(arr[: n + 1]))
+    g, lo = k.seq_sum(gains) / n, k.seq_sum(losses) / n
+    out[n] = _rsi_value(g, lo)
+    a = (n - 1) / n
+    for start, stop in k.chunks(len(arr) - n - 1):
+        t0, t1 = n + 1 + start, n + 1 + stop
+        gains, losses = _gains_losses(arr[t0:t1] - arr[t0 - 1 : t1 - 1])
+        gs = k.smooth(gains, a, g, out=gains)
+        total = k.smooth(losses, a, lo, out=losses)
+        g, lo = float(gs[-1]), float(total[-1])
+        total += gs  # >= 0, so TA-Lib's zero test is total < 1e-14
+        _ratio_into(out[t0:t1], gs, total, total < k.TA_EPSILON)
 
 
 def _rsi_value(gain: float, loss: float) -> float:

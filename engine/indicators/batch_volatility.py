@@ -44,13 +44,6 @@ def _directional_moves(h: FloatArray, lo: FloatArray) -> tuple[FloatArray, Float
     return plus, minus
 
 
-def _wilder_sum(x: FloatArray, n: int) -> FloatArray:
-    """TA-Lib's ADX smoothing, values for bars n..: plain sum of x[0..n-2], then
-    s = s - s/n + x (x indexed from bar 1)."""
-    s0 = k.seq_sum(x[: n - 1])
-    return k.smooth(x[n - 1 :], 1.0 - 1.0 / n, s0, b=1.0)
-
-
 def adx(high: object, low: object, close: object, period: int = 14) -> FloatArray:
     """Average Directional Index (TA-Lib ADX), period in [2, 100000], lookback 2*period-1.
 
@@ -64,31 +57,58 @@ def adx(high: object, low: object, close: object, period: int = 14) -> FloatArra
     n = check_period("adx", "period", period, 2)
     out = k.head_nan(len(c), 2 * n - 1)
     if len(c) >= 2 * n:
-        dx, valid = _dx(h, lo, c, n)
-        first = k.seq_sum(np.where(valid[:n], dx[:n], 0.0)) / n  # dx is NaN where invalid
-        out[2 * n - 1] = first
-        out[2 * n :] = _hold_smooth(dx[n:], valid[n:], n, first)
+        _Adx(h, lo, c, n).run(out)
     return out
 
 
-def _dx(h: FloatArray, lo: FloatArray, c: FloatArray, n: int) -> tuple[FloatArray, BoolArray]:
-    """DX for bars n.., and whether TA-Lib's zero tests let it count."""
-    plus_dm, minus_dm = _directional_moves(h, lo)
-    tr = _wilder_sum(k.true_range(h, lo, c), n)  # all three are >= 0: zero test = v < 1e-14
-    with np.errstate(divide="ignore", invalid="ignore"):
-        minus_di = _wilder_sum(minus_dm, n)
-        minus_di /= tr
-        minus_di *= 100.0
-        plus_di = _wilder_sum(plus_dm, n)
-        plus_di /= tr
-        plus_di *= 100.0
-        di_sum = minus_di + plus_di
-        valid = (tr >= k.TA_EPSILON) & (di_sum >= k.TA_EPSILON)
-        dx = np.subtract(minus_di, plus_di, out=minus_di)
-        np.abs(dx, out=dx)
-        dx /= di_sum
-        dx *= 100.0
-    return dx, valid
+class _Adx:
+    """ADX chunk by chunk: the Wilder sums, the DX sum and the average carry over."""
+
+    def __init__(self, h: FloatArray, lo: FloatArray, c: FloatArray, n: int) -> None:
+        self.h, self.lo, self.c, self.n = h, lo, c, n
+        plus, minus = _directional_moves(h[:n], lo[:n])  # bars 1..n-1: plain sums
+        tr = k.true_range(h[:n], lo[:n], c[:n])
+        self.sums = [k.seq_sum(tr), k.seq_sum(plus), k.seq_sum(minus)]
+        self.sum_dx = 0.0
+        self.adx = 0.0
+
+    def run(self, out: FloatArray) -> None:
+        """Fill out[2n-1:]."""
+        n = self.n
+        for start, stop in k.chunks(len(self.c) - n):
+            t0, t1 = n + start, n + stop
+            dx, valid = self._dx(t0, t1)
+            warm = max(0, min(t1, 2 * n) - t0)  # bars before 2n only add to the DX sum
+            if warm:
+                kept = np.where(valid[:warm], dx[:warm], 0.0)  # dx is NaN where skipped
+                self.sum_dx = k.seq_sum(np.concatenate(([self.sum_dx], kept)))
+                if t0 + warm == 2 * n:
+                    self.adx = out[2 * n - 1] = self.sum_dx / n
+            if warm < len(dx):
+                held = _hold_smooth(dx[warm:], valid[warm:], n, self.adx)
+                out[t0 + warm : t1] = held
+                self.adx = float(held[-1])
+
+    def _dx(self, t0: int, t1: int) -> tuple[FloatArray, BoolArray]:
+        """DX of bars t0..t1-1 (>= n) and whether TA-Lib's zero tests let it count."""
+        h, lo, c = self.h[t0 - 1 : t1], self.lo[t0 - 1 : t1], self.c[t0 - 1 : t1]
+        a = 1.0 - 1.0 / self.n
+        raw = (k.true_range(h, lo, c), *_directional_moves(h, lo))
+        tr, plus_di, minus_di = (
+            k.smooth(x, a, s, b=1.0, out=x) for x, s in zip(raw, self.sums, strict=True)
+        )
+        self.sums = [float(tr[-1]), float(plus_di[-1]), float(minus_di[-1])]
+        with np.errstate(divide="ignore", invalid="ignore"):  # all >= 0: zero test is < 1e-14
+            for di in (minus_di, plus_di):
+                di /= tr
+                di *= 100.0
+            di_sum = minus_di + plus_di
+            valid = (tr >= k.TA_EPSILON) & (di_sum >= k.TA_EPSILON)
+            dx = np.subtract(minus_di, plus_di, out=minus_di)
+            np.abs(dx, out=dx)
+            dx /= di_sum
+            dx *= 100.0
+        return dx, valid
 
 
 def _hold_smooth(dx: FloatArray, valid: BoolArray, n: int, first: float) -> FloatArray:
