@@ -42,7 +42,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--symbols", default="BTCUSDT", help="comma-separated symbols (default BTCUSDT)")
     p.add_argument("--interval", default="1m", help="bar interval, e.g. 1m, 5m, 1h (default 1m)")
-    p.add_argument("--bars", type=int, default=None, metavar="N", help="stop after N bars per symbol")
+    p.add_argument(
+        "--bars", type=int, default=None, metavar="N", help="stop after N bars per symbol"
+    )
     p.add_argument("--seed", type=int, default=42, help="seed of the simulated feed (default 42)")
     p.add_argument(
         "--param",
@@ -77,15 +79,30 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="with --shadow-ocaml: how long the OCaml server may take to answer (default 5)",
     )
-    p.add_argument("--watch", action="store_true", help="hot-reload the strategy file when it changes")
-    p.add_argument("--journal", default="runs.sqlite", metavar="PATH", help="SQLite journal (runs.sqlite)")
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last stdout line")
+    p.add_argument(
+        "--watch", action="store_true", help="hot-reload the strategy file when it changes"
+    )
+    p.add_argument(
+        "--journal", default="runs.sqlite", metavar="PATH", help="SQLite journal (runs.sqlite)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON summary as the last stdout line"
+    )
     p.add_argument("--lua-budget", type=int, default=10_000_000, help="Lua instructions per call")
-    p.add_argument("--lua-memory-mb", type=float, default=64.0, help="Lua memory cap per strategy, MiB")
-    p.add_argument("--max-errors", type=int, default=10, help="consecutive strategy errors before a symbol stops")
+    p.add_argument(
+        "--lua-memory-mb", type=float, default=64.0, help="Lua memory cap per strategy, MiB"
+    )
+    p.add_argument(
+        "--max-errors",
+        type=int,
+        default=10,
+        help="consecutive strategy errors before a symbol's strategy stops (default 10)",
+    )
     p.add_argument("--window", type=int, default=1000, help="bars kept per symbol (default 1000)")
     p.add_argument(
-        "--binance-ws-url", default="wss://stream.binance.com:9443", help="Binance WebSocket base URL"
+        "--binance-ws-url",
+        default="wss://stream.binance.com:9443",
+        help="Binance WebSocket base URL",
     )
     p.add_argument(
         "--binance-rest-url", default="https://api.binance.com", help="Binance REST base URL"
