@@ -58,8 +58,10 @@ def seq_sum(values: FloatArray) -> float:
     return float(np.cumsum(values)[-1])
 
 
-def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatArray:
-    """Sums of x[t-n+1 .. t] for t = n-1 .. len(x)-1 (length len(x)-n+1).
+def window_sums(
+    x: FloatArray, n: int, out: FloatArray | None = None, divisor: float = 1.0
+) -> FloatArray:
+    """Sums of x[t-n+1 .. t] (divided by `divisor`) for t = n-1 .. len(x)-1.
 
     Cumulative-sum differences, restarted every ANCHOR values (one small reused
     buffer), so the error stays below ANCHOR * eps * max|x|.
@@ -73,6 +75,8 @@ def window_sums(x: FloatArray, n: int, out: FloatArray | None = None) -> FloatAr
         c = np.cumsum(x[start : stop + n - 1], out=buf[: stop - start + n - 1])
         out[start] = c[n - 1]
         np.subtract(c[n:], c[: len(c) - n], out=out[start + 1 : stop])
+        if divisor != 1.0:
+            out[start:stop] /= divisor
     return out
 
 

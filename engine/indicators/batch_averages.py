@@ -41,8 +41,7 @@ def sma(x: object, period: int) -> FloatArray:
         if n == 1:
             out[:] = arr
         else:
-            tail = k.window_sums(arr, n, out=out[n - 1 :])
-            tail /= n
+            k.window_sums(arr, n, out=out[n - 1 :], divisor=n)
     return out
 
 

@@ -96,11 +96,14 @@ def stoch(
     lookback = (fk - 1) + (sk - 1) + (sd - 1)
     k_out, d_out = k.head_nan(len(c), lookback), k.head_nan(len(c), lookback)
     if len(c) > lookback:
-        hh, ll = k.rolling_max(h, fk), k.rolling_min(lo, fk)
-        diff = np.subtract(hh, ll, out=hh)
-        diff /= 100.0
-        fast = np.subtract(c[fk - 1 :], ll, out=ll)
-        _safe_divide(fast, diff)
+        fast = np.empty(len(c) - fk + 1)
+        for start, stop in k.chunks(len(fast)):
+            hh = k.rolling_max(h[start : fk - 1 + stop], fk)
+            ll = k.rolling_min(lo[start : fk - 1 + stop], fk)
+            diff = np.subtract(hh, ll, out=hh)
+            diff /= 100.0
+            num = np.subtract(c[fk - 1 + start : fk - 1 + stop], ll, out=fast[start:stop])
+            _safe_divide(num, diff)
         slow_k = _mean_windows(fast, sk)
         _mean_windows(slow_k, sd, out=d_out[lookback:])
         k_out[lookback:] = slow_k[sd - 1 :]
@@ -123,9 +126,7 @@ def _mean_windows(x: FloatArray, n: int, out: FloatArray | None = None) -> Float
             return x.copy()
         out[:] = x
         return out
-    sums = k.window_sums(x, n, out=out)
-    sums /= n
-    return sums
+    return k.window_sums(x, n, out=out, divisor=n)
 
 
 def willr(high: object, low: object, close: object, period: int = 14) -> FloatArray:
@@ -137,11 +138,12 @@ def willr(high: object, low: object, close: object, period: int = 14) -> FloatAr
     h, lo, c = hlc("willr", high, low, close)
     n = check_period("willr", "period", period, 2)
     out = k.head_nan(len(c), n - 1)
-    if len(c) >= n:
-        hh, ll = k.rolling_max(h, n), k.rolling_min(lo, n)
+    for start, stop in k.chunks(len(c) - n + 1):
+        t0, t1 = n - 1 + start, n - 1 + stop
+        hh, ll = k.rolling_max(h[start:t1], n), k.rolling_min(lo[start:t1], n)
         diff = np.subtract(hh, ll, out=ll)
         diff /= -100.0
-        num = np.subtract(hh, c[n - 1 :], out=out[n - 1 :])
+        num = np.subtract(hh, c[t0:t1], out=out[t0:t1])
         _safe_divide(num, diff)
     return out
 
