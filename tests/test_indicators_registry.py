@@ -69,12 +69,13 @@ def test_outputs_name_the_batch_results(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n in SPECS if n != "obv"))
 def test_period_minimums_are_talibs(name: str) -> None:
-    """TA-Lib accepts each int parameter's minimum and rejects one below it (lookback -1)."""
+    """TA-Lib accepts each int parameter's bounds and rejects values past them (lookback -1)."""
     spec = SPECS[name]
     for i, p in enumerate(spec.params):
         if p.kind != "int":
             continue
-        for value, accepted in ((p.minimum, True), (p.minimum - 1, False)):
+        checks = ((p.minimum, True), (p.minimum - 1, False), (p.maximum, True), (p.maximum + 1, False))
+        for value, accepted in checks:
             params = list(spec.defaults())
             params[i] = value
             kwargs = {q.talib_name: v for q, v in zip(spec.params, params, strict=True)}
