@@ -34,21 +34,11 @@ ANCHOR = 1 << 16
 """Re-anchoring interval of the cumulative sums (bounds their rounding error)."""
 
 
-def nans(n: int) -> FloatArray:
-    """An all-NaN float64 array of length n."""
-    return np.full(n, np.nan)
-
-
 def head_nan(size: int, lookback: int) -> FloatArray:
     """An uninitialised array of `size` whose first `lookback` values are NaN."""
     out = np.empty(size)
     out[: min(lookback, size)] = np.nan
     return out
-
-
-def is_zero(v: FloatArray) -> BoolArray:
-    """TA-Lib's TA_IS_ZERO, elementwise."""
-    return (v > -TA_EPSILON) & (v < TA_EPSILON)
 
 
 def seq_sum(values: FloatArray) -> float:
