@@ -266,3 +266,42 @@ def test_opening_streams_in_a_loop_hits_the_stream_limit(tmp_path: Path) -> None
     with pytest.raises(LuaStrategyError, match="too many indicator streams"):
         h.next()
     assert len(h.api.streams) == MAX_STREAMS
+
+
+# -- C work that one instruction can start: charged to the same budget -----
+
+@pytest.mark.parametrize("body", [
+    # each call is one "instruction" but sorts 200k elements
+    "local t = {} for i = 1, 200000 do t[i] = -i end\n"
+    "      for i = 1, 1e9 do table.sort(t) end",
+    # inserting at the front shifts the whole table: quadratic
+    "local t = {} for i = 1, 1e9 do table.insert(t, 1, i) end",
+    # a plain find whose worst case is |s| * |sub| byte comparisons
+    'local s = string.rep("a", 1e6)\n'
+    '      local x = s:find(string.rep("a", 5e5) .. "b", 1, true)',
+    # a C loop over 10^15 (empty) slots, allocating nothing
+    "table.move({}, 1, 1e15, 1)",
+    # copying a big string again and again
+    'local s = string.rep("x", 4e6) for i = 1, 1e9 do local u = s:upper() end',
+    'local s = string.rep("x", 4e6) for i = 1, 1e9 do local u = s:sub(2) end',
+    'local t = {} for i = 1, 1e5 do t[i] = "abcdefgh" end\n'
+    "      for i = 1, 1e9 do local u = table.concat(t) end",
+    'local s = string.rep("1", 4e6) for i = 1, 1e9 do local u = tonumber(s) end',
+    'local s = string.rep("x", 4e6) for i = 1, 1e9 do print(s) end',
+    "local t = {} for i = 1, 1e6 do t[i] = i end for i = 1, 1e9 do local a = #{table.unpack(t)} end",
+])
+def test_c_work_is_charged_to_the_instruction_budget(tmp_path: Path, body: str) -> None:
+    assert_budget(first_call_fails(tmp_path, body, memory_mb=64.0))
+
+
+def test_time_limit_stops_vm_operations_that_are_o_n(tmp_path: Path) -> None:
+    # Comparing two distinct, equal 8 MB strings is one VM instruction doing a
+    # memcmp: the CPU-time guard catches what the instruction count cannot.
+    err = first_call_fails(tmp_path, """
+      local a = string.rep("x", 8e6)
+      local b = string.rep("x", 8e6 - 1) .. "x"
+      local n = 0
+      for i = 1, 1e9 do if a == b then n = n + 1 end end""",
+                           instruction_budget=10**9, memory_mb=64.0, time_limit_s=0.3)
+    assert err.kind == "budget" and "time limit of 0.3 s (CPU) exceeded" in str(err)
+    assert err.location == "strat.lua:10"

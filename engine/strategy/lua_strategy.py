@@ -53,11 +53,12 @@ class LuaStrategy:
         instruction_budget: int = 10_000_000,
         memory_mb: float = 64.0,
         log: LogFn | None = None,
+        time_limit_s: float = 5.0,
     ) -> None:
-        if instruction_budget < 1 or memory_mb <= 0:
+        if instruction_budget < 1 or memory_mb <= 0 or time_limit_s <= 0:
             raise StrategyError(
-                f"instruction_budget must be >= 1 and memory_mb > 0, "
-                f"got {instruction_budget} and {memory_mb}"
+                f"instruction_budget must be >= 1, memory_mb and time_limit_s > 0; got "
+                f"{instruction_budget}, {memory_mb} and {time_limit_s}"
             )
         self.path = str(path)
         self.name = Path(path).stem
@@ -73,7 +74,8 @@ class LuaStrategy:
         self._symbol: str | None = None
         self._synced: tuple[int, Position | None] | None = None
         self._sandbox = Sandbox(
-            self._host, instruction_budget=instruction_budget, memory_mb=memory_mb
+            self._host, instruction_budget=instruction_budget, memory_mb=memory_mb,
+            time_limit_s=time_limit_s,
         )
         self._load(_decode(raw, self.path))
         self._lines = self._sandbox.lines_defined()
@@ -187,9 +189,13 @@ class LuaStrategy:
         during = f"in {function}" if function else "while loading"
         if status == prelude.BUDGET:
             where = str(result[1])
+            if result[2] == "time":
+                what = f"time limit of {self._sandbox.time_limit_s:g} s (CPU)"
+            else:
+                what = (f"instruction budget of {self._sandbox.instruction_budget:,} "
+                        "instructions")
             return LuaStrategyError(
-                f"{where}: instruction budget of {self._sandbox.instruction_budget:,} "
-                f"instructions exceeded {during} ({self.path})",
+                f"{where}: {what} exceeded {during} ({self.path})",
                 kind="budget", function=function, location=where,
             )
         if status == prelude.MEMORY:

@@ -15,7 +15,7 @@ Calling convention with Python (DESIGN.md §10: one crossing per bar):
   returns nothing (the function returned nil) or a status code followed by
   plain values: ``OK, key1, value1, ...`` (the returned table, already checked
   to hold only string keys and scalar values), ``ERR, message, traceback``,
-  ``BUDGET, where`` or ``MEMORY``.
+  ``BUDGET, where, kind`` (kind "instructions" or "time") or ``MEMORY``.
 * The only Python object the runtime holds is the ``host`` callback, kept in
   an upvalue of this chunk; lupa's attribute filter refuses any attribute of
   it anyway.
@@ -31,7 +31,7 @@ HOST_OPEN, HOST_LOG, HOST_EXTREMES, HOST_PARAMS = 1, 2, 3, 4
 GRAIN = 1000
 
 PRELUDE = r"""
-local host, budget, GRAIN, OK, ERR, BUDGET, MEMORY,
+local host, budget, time_limit, GRAIN, OK, ERR, BUDGET, MEMORY,
       H_OPEN, H_LOG, H_EXTREMES, H_PARAMS = ...
 
 -- Everything the glue uses, captured before the sandbox is sealed.
@@ -46,6 +46,7 @@ local co_create, co_resume, co_status, co_yield, co_running, co_isyieldable, co_
 local s_find, s_format, s_gsub, s_sub = string.find, string.format, string.gsub, string.sub
 local t_concat, t_unpack = table.concat, table.unpack
 local utf8_len = utf8.len
+local clock = os.clock
 local collectgarbage = collectgarbage
 local MEMMSG = "not enough memory"
 
@@ -55,12 +56,17 @@ python = nil
 package.loaded.python = nil
 
 ---------------------------------------------------------------------------
--- Instruction budget. One count hook per thread, all feeding one counter;
--- it only bites while a user call is armed. Once exhausted it keeps
+-- Budgets. One count hook per thread, all feeding one counter; it only bites
+-- while a user call is armed. Library functions whose C work grows with their
+-- input (sort, concat, rep, ...) charge that work to the same counter (see
+-- `charge`), so a loop of cheap-looking calls cannot run for hours. As a last
+-- line the hook also checks the call's CPU time (VM operations such as
+-- comparing two long strings are O(n) too). Once exhausted the hook keeps
 -- erroring every GRAIN instructions, and the safe pcall/xpcall/resume
 -- re-raise, so user code cannot swallow it.
 ---------------------------------------------------------------------------
-local used, armed, exhausted, memfail, where = 0, false, false, false, nil
+local used, armed, exhausted, memfail, where, over = 0, false, false, false, nil, nil
+local t0 = nil            -- CPU time at the call's first hook
 local chunksource = nil   -- "@<file name>" of the user script
 
 -- "file:line" of the innermost frame running the user's script.
@@ -75,23 +81,35 @@ local function user_frame(level)
   end
 end
 
+local function exceed(kind, level)
+  if not exhausted then
+    exhausted, over = true, kind
+    where = user_frame(level + 1)
+  end
+  error(kind == "time" and "time limit exceeded" or "instruction budget exceeded", level)
+end
+
 local function hook()
   if not armed then return end
   used = used + GRAIN
-  if used > budget then
-    if not exhausted then
-      exhausted = true
-      where = user_frame(2)
-    end
-    error("instruction budget exceeded", 2)
-  end
+  if used > budget then exceed(over or "instructions", 2) end
+  local now = clock()
+  if t0 == nil then t0 = now elseif now - t0 > time_limit then exceed("time", 2) end
 end
 sethook(hook, "", GRAIN)
 -- Each call allocates a few short-lived tables (market_data, the values):
 -- the generational collector frees them cheaply, without incremental-cycle spikes.
 collectgarbage("generational")
 
-local function arm() used = 0; armed = true; exhausted = false; memfail = false; where = nil end
+-- Charge n instruction-equivalents of C work done for the caller's caller.
+local function charge(n)
+  used = used + n
+  if armed and used > budget then exceed(over or "instructions", 3) end
+end
+
+local function arm()
+  used, armed, exhausted, memfail, where, over, t0 = 0, true, false, false, nil, nil, nil
+end
 local function disarm() armed = false end
 
 local function fatal(ok, ...)
@@ -137,14 +155,93 @@ local function copy(src, names)
   return t
 end
 
-local safe_string = copy(string, {"byte", "char", "format", "len", "lower", "upper",
-                                  "rep", "reverse", "sub"})
+-- C work is charged at one instruction per BYTES bytes produced or scanned
+-- (about what a Lua instruction costs here), one per element moved or
+-- returned, n*log2(n) for a sort.
+local BYTES = 32
+
+-- f, charged by the size of its (single) string result.
+local function by_result(f)
+  return function(...)
+    local r = f(...)
+    if type(r) == "string" then charge(#r // BYTES) end
+    return r
+  end
+end
+
+local function counted(...)
+  charge(select("#", ...))
+  return ...
+end
+
+local s_byte, s_char = string.byte, string.char
+local safe_string = {
+  len = string.len,
+  rep = by_result(string.rep), sub = by_result(string.sub), format = by_result(string.format),
+  upper = by_result(string.upper), lower = by_result(string.lower),
+  reverse = by_result(string.reverse),
+  byte = function(...) return counted(s_byte(...)) end,
+  char = function(...) charge(select("#", ...)); return s_char(...) end,
+}
 safe_string.find = function(s, sub, init, plain)
   if plain ~= true then
     error("string.find: patterns are not available in the sandbox; " ..
           "use plain search: s:find(sub, init, true)", 2)
   end
+  if type(s) == "string" and type(sub) == "string" then
+    -- worst case of the plain search: every position compares up to #sub bytes
+    local positions = #s - #sub + 1
+    if positions > 0 then charge(#s // BYTES + positions * #sub // (4 * BYTES)) end
+  end
   return s_find(s, sub, init, true)
+end
+
+local t_insert, t_remove, t_sort, t_move, t_pack =
+      table.insert, table.remove, table.sort, table.move, table.pack
+local function span(i, j) if j >= i then return j - i + 1 end return 0 end
+local safe_table = {
+  concat = function(t, sep, i, j)
+    local r = t_concat(t, sep, i, j)
+    charge(#r // BYTES + span(i or 1, j or #t))
+    return r
+  end,
+  insert = function(t, ...)
+    if select("#", ...) >= 2 then
+      local pos = ...
+      if type(pos) == "number" then charge(span(pos, #t)) end
+    end
+    return t_insert(t, ...)
+  end,
+  remove = function(t, pos)
+    if type(pos) == "number" then charge(span(pos, #t)) end
+    if pos == nil then return t_remove(t) end
+    return t_remove(t, pos)
+  end,
+  sort = function(t, cmp)
+    local n, lg = #t, 1
+    local m = n
+    while m > 1 do m = m // 2; lg = lg + 1 end
+    charge(n * lg)
+    return t_sort(t, cmp)
+  end,
+  move = function(a1, f, e, t, a2)
+    if type(f) == "number" and type(e) == "number" then charge(span(f, e)) end
+    return t_move(a1, f, e, t, a2)
+  end,
+  unpack = function(t, i, j)
+    if type(t) == "table" and (i == nil or type(i) == "number")
+       and (j == nil or type(j) == "number") then
+      charge(span(i or 1, j or #t))  -- before: a huge span fails here, not in C
+    end
+    return t_unpack(t, i, j)
+  end,
+  pack = function(...) charge(select("#", ...)); return t_pack(...) end,
+}
+
+local function safe_tonumber(s, base)
+  if type(s) == "string" then charge(#s // BYTES) end
+  if base == nil then return tonumber(s) end
+  return tonumber(s, base)
 end
 -- The string metatable is shared by every string: point it at the safe table
 -- so ("").dump or s:gsub(...) cannot reach the host string library.
@@ -152,14 +249,14 @@ getmetatable("").__index = safe_string
 
 local env = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-  select = select, tonumber = tonumber, tostring = tostring, type = type,
+  select = select, tonumber = safe_tonumber, tostring = tostring, type = type,
   pcall = safe_pcall, xpcall = safe_xpcall, _VERSION = _VERSION,
   string = safe_string,
   math = copy(math, {"abs", "ceil", "exp", "floor", "fmod", "huge", "log", "max",
                      "maxinteger", "min", "mininteger", "modf", "pi", "random",
                      "randomseed", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan",
                      "tointeger", "type", "ult"}),
-  table = copy(table, {"concat", "insert", "move", "pack", "remove", "sort", "unpack"}),
+  table = safe_table,
   coroutine = {create = safe_create, resume = safe_resume, wrap = safe_wrap,
                status = co_status, yield = co_yield, running = co_running,
                isyieldable = co_isyieldable, close = co_close},
@@ -167,7 +264,6 @@ local env = {
 env._G = env
 math.randomseed(42)  -- reproducible runs: math.random is the same sequence every run
 
-local s_byte = string.byte
 local function escape_byte(ch) return "\\" .. s_byte(ch) end
 -- Strings crossing to Python must be valid UTF-8 (lupa decodes them).
 local function clean(s)
@@ -189,10 +285,13 @@ local MAX_LOG = 4000       -- bytes of one log line that cross to Python
 local MAX_MESSAGE = 2000   -- bytes of an error message
 local function log(...)
   local n = select("#", ...)
-  local parts = {}
+  local parts, size = {}, n
   for i = 1, n do
-    parts[i] = tostring((select(i, ...)))
+    local s = tostring((select(i, ...)))
+    parts[i] = s
+    size = size + #s
   end
+  charge(size // BYTES)
   host(H_LOG, cut(t_concat(parts, "\t"), MAX_LOG))
 end
 env.print = log
@@ -303,7 +402,7 @@ local function handler(e)
 end
 
 local function failure(e)
-  if exhausted then return BUDGET, where or "?" end
+  if exhausted then return BUDGET, where or "?", over end
   if memfail or e == MEMMSG then return MEMORY end
   if type(e) == "table" then return ERR, cut(e[1], MAX_MESSAGE), cut(e[2], MAX_MESSAGE) end
   return ERR, cut(tostring(e), MAX_MESSAGE), ""

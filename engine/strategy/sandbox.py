@@ -31,8 +31,11 @@ class Sandbox:
     must not raise — errors are returned as values (see LuaStrategy).
     """
 
-    def __init__(self, host: Host, *, instruction_budget: int, memory_mb: float) -> None:
+    def __init__(
+        self, host: Host, *, instruction_budget: int, memory_mb: float, time_limit_s: float
+    ) -> None:
         self.instruction_budget = instruction_budget
+        self.time_limit_s = time_limit_s
         self.memory_bytes = int(memory_mb * 1024 * 1024)
         self.runtime = lupa.LuaRuntime(
             register_eval=False,
@@ -43,7 +46,7 @@ class Sandbox:
         )
         chunk = self.runtime.globals().load(prelude.PRELUDE, "=tandem-prelude")
         self.glue = chunk(
-            host, instruction_budget, prelude.GRAIN,
+            host, instruction_budget, time_limit_s, prelude.GRAIN,
             prelude.OK, prelude.ERR, prelude.BUDGET, prelude.MEMORY,
             prelude.HOST_OPEN, prelude.HOST_LOG, prelude.HOST_EXTREMES, prelude.HOST_PARAMS,
         )
