@@ -74,7 +74,8 @@ def test_period_minimums_are_talibs(name: str) -> None:
     for i, p in enumerate(spec.params):
         if p.kind != "int":
             continue
-        checks = ((p.minimum, True), (p.minimum - 1, False), (p.maximum, True), (p.maximum + 1, False))
+        checks = ((p.minimum, True), (p.minimum - 1, False),
+                  (p.maximum, True), (p.maximum + 1, False))
         for value, accepted in checks:
             params = list(spec.defaults())
             params[i] = value
