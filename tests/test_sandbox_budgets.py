@@ -288,7 +288,8 @@ def test_opening_streams_in_a_loop_hits_the_stream_limit(tmp_path: Path) -> None
     "      for i = 1, 1e9 do local u = table.concat(t) end",
     'local s = string.rep("1", 4e6) for i = 1, 1e9 do local u = tonumber(s) end',
     'local s = string.rep("x", 4e6) for i = 1, 1e9 do print(s) end',
-    "local t = {} for i = 1, 1e6 do t[i] = i end for i = 1, 1e9 do local a = #{table.unpack(t)} end",
+    "local t = {} for i = 1, 1e6 do t[i] = i end\n"
+    "      for i = 1, 1e9 do local a = #{table.unpack(t)} end",
 ])
 def test_c_work_is_charged_to_the_instruction_budget(tmp_path: Path, body: str) -> None:
     assert_budget(first_call_fails(tmp_path, body, memory_mb=64.0))
