@@ -264,3 +264,31 @@ def test_binary_chunk_text_is_refused_by_load(tmp_path: Path) -> None:
     path.write_bytes(b"\x1bLuaT\x00")
     with pytest.raises(LuaStrategyError, match="attempt to load a binary chunk"):
         LuaStrategy(path)
+
+
+def test_wrapped_library_functions_keep_their_semantics(tmp_path: Path) -> None:
+    got = probe(tmp_path, """
+      local ok, e = pcall(error, "plain")
+      local ok2, e2 = xpcall(function() error({}) end, function(x) return type(x) end)
+      local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+      local co = coroutine.create(function(a) local b = coroutine.yield(a + 1); return b * 2 end)
+      local _, r1 = coroutine.resume(co, 1)
+      local _, r2 = coroutine.resume(co, 5)
+      local t = {5, 3, 9}
+      table.sort(t, function(a, b) return a > b end)
+      table.insert(t, 1, 0); table.insert(t, 7)
+      local removed = table.remove(t, 1)
+      local packed = table.pack(1, nil, 3)
+      local moved = table.move({1, 2, 3}, 1, 3, 2, {})
+      return { pc = tostring(ok) .. e, xp = tostring(ok2) .. e2,
+               gen = gen() + gen() + gen(), co = r1 .. "," .. r2,
+               sorted = table.concat(t, ","), removed = removed, n = packed.n,
+               moved = tostring(moved[1]) .. "," .. moved[4],
+               num = tonumber("0x10") + tonumber("z", 36) + tonumber(" 7 "),
+               s = ("abc"):upper() .. ("ABC"):lower() .. ("ab"):rep(2, "-") .. ("abc"):reverse()
+                   .. ("abcdef"):sub(2, 3) .. string.char(("A"):byte()) .. string.format("%03d", 7),
+               unpacked = select("#", table.unpack({1, 2, 3})) }
+    """)
+    assert got == {"pc": "falseplain", "xp": "falsetable", "gen": 6, "co": "2,10",
+                   "sorted": "9,5,3,7", "removed": 0, "n": 3, "moved": "nil,3",
+                   "num": 16 + 35 + 7, "s": "ABCabcab-abcbabcA007", "unpacked": 3}

@@ -525,3 +525,12 @@ def test_huge_error_messages_are_cut(tmp_path: Path) -> None:
     with pytest.raises(LuaStrategyError) as info:
         Harness(strategy).next()
     assert 2000 <= len(str(info.value)) < 2300
+
+
+def test_context_refusing_a_key_leaves_the_machine_unchanged(tmp_path: Path) -> None:
+    strategy = load(tmp_path, 'function detect_opportunity() return { [""] = 1, ok = 2 } end')
+    h = Harness(strategy)
+    with pytest.raises(LuaStrategyError) as info:
+        h.next()
+    assert info.value.kind == "action" and "''" in str(info.value)
+    assert h.machine.state is State.IDLE and len(h.machine.context) == 0
