@@ -22,7 +22,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import lfilter
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -126,6 +125,10 @@ def smooth(
     frequency is exactly one in real arithmetic: a constant input stays constant.
     Runs in chunks carrying lfilter's state (identical results, small buffers).
     """
+    # Imported here, not at module level: scipy.signal costs ~0.75 s to import,
+    # and a strategy run (streaming indicators only) never needs it.
+    from scipy.signal import lfilter
+
     if out is None:
         out = np.empty(len(x))
     gain = 1.0 - a if b is None else b
