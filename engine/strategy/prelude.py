@@ -458,7 +458,12 @@ local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
               volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
   if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
   arm()
-  return finish(which, xpcall(fns[which], handler, md, context, indicators))
+  local ok, r = xpcall(fns[which], handler, md, context, indicators)
+  if ok and r == nil and not exhausted and not memfail then  -- the common case: no action
+    armed = false
+    return
+  end
+  return finish(which, ok, r)
 end
 
 local function run_chunk(f)
