@@ -306,3 +306,23 @@ def test_time_limit_stops_vm_operations_that_are_o_n(tmp_path: Path) -> None:
                            instruction_budget=10**9, memory_mb=64.0, time_limit_s=0.3)
     assert err.kind == "budget" and "time limit of 0.3 s (CPU) exceeded" in str(err)
     assert err.location == "strat.lua:10"
+
+
+def test_budget_errors_are_classified_right_every_time(tmp_path: Path) -> None:
+    # The hook fires every 1,000 instructions wherever the VM is, glue included;
+    # the glue disarms inside the protected call, so every one of these calls
+    # must end as a budget error from the script, never as a raise from the glue.
+    strategy = load(tmp_path, """
+      n = 0
+      function detect_opportunity()
+        n = n + 1
+        local x = 0
+        for i = 1, 1e9 do x = x + i % (n + 1) end
+      end""", instruction_budget=3_000 + 17)
+    h = Harness(strategy)
+    kinds = set()
+    for _ in range(300):
+        with pytest.raises(LuaStrategyError) as info:
+            h.next()
+        kinds.add((info.value.kind, info.value.location))
+    assert kinds == {("budget", "strat.lua:6")}

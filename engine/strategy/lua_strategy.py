@@ -85,8 +85,8 @@ class LuaStrategy:
     def _load(self, source: str) -> None:
         try:
             result = self._sandbox.load(source, self._chunk)
-        except lupa.LuaError as exc:  # memory error outside the glue's protection
-            raise self._memory_error(None) from exc
+        except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
+            raise self._glue_error(exc, None) from exc
         status = result if isinstance(result, int) else result[0]
         if status != prelude.OK:
             raise self._failure(result, None)
@@ -117,10 +117,10 @@ class LuaStrategy:
                 which, symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close,
                 bar.volume, bar.bid, bar.ask, upnl, *api.values,
             )
-        except lupa.LuaError as exc:  # memory ran out in the glue, outside its protection
+        except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
             self._synced = None
-            raise self._memory_error(FUNCTIONS[which - 1]) from exc
+            raise self._glue_error(exc, FUNCTIONS[which - 1]) from exc
         if result is None:
             return None
         return self._apply(result, which, bar, machine)
@@ -212,6 +212,17 @@ class LuaStrategy:
             text += "\n" + trace
         return LuaStrategyError(text, kind=kind, function=function, location=location,
                                 traceback=trace)
+
+    def _glue_error(self, exc: Exception, function: str | None) -> LuaStrategyError:
+        """A Lua error raised outside the glue's protection: in practice the
+        memory cap hit while the glue mirrored the context or built the call."""
+        if isinstance(exc, lupa.LuaMemoryError) or "not enough memory" in str(exc):
+            return self._memory_error(function)
+        during = f"in {function}" if function else "while loading"
+        return LuaStrategyError(
+            f"{self._chunk}: the call failed {during}: {str(exc)[:500]}",
+            kind="error", function=function,
+        )
 
     def _memory_error(self, function: str | None) -> LuaStrategyError:
         during = f"in {function}" if function else "while loading"

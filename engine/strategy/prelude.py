@@ -110,7 +110,6 @@ end
 local function arm()
   used, armed, exhausted, memfail, where, over, t0 = 0, true, false, false, nil, nil, nil
 end
-local function disarm() armed = false end
 
 local function fatal(ok, ...)
   if not ok then
@@ -392,7 +391,13 @@ local function clear(t) for k in next, t do t[k] = nil end end
 ---------------------------------------------------------------------------
 local chunkname = nil
 
+-- Both ways out of a protected user call disarm the budget *inside* the
+-- protection (the message handler runs before the stack unwinds), so the hook
+-- can never raise in the glue code that follows. (A memory error skips the
+-- handler; step disarms again, and Python treats a raise from the glue as
+-- a failed call.)
 local function handler(e)
+  armed = false
   if exhausted or memfail or e == MEMMSG then return e end
   local msg
   if type(e) == "string" then msg = e
@@ -438,8 +443,13 @@ local NAMES = {"detect_opportunity", "filter_commitment", "manage_position"}
 local fns = {}
 local cur_symbol = nil
 
+local function call_user(f, ...)
+  local r = f(...)
+  armed = false
+  return r
+end
+
 local function finish(which, ok, r)
-  disarm()
   if not ok or exhausted or memfail then return failure(r) end
   if r == nil then return end
   if type(r) ~= "table" then
@@ -458,18 +468,16 @@ local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
               volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
   if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
   arm()
-  local ok, r = xpcall(fns[which], handler, md, context, indicators)
-  if ok and r == nil and not exhausted and not memfail then  -- the common case: no action
-    armed = false
-    return
-  end
+  local ok, r = xpcall(call_user, handler, fns[which], md, context, indicators)
+  armed = false
+  if ok and r == nil and not exhausted and not memfail then return end  -- no action
   return finish(which, ok, r)
 end
 
 local function run_chunk(f)
   arm()
-  local ok, e = xpcall(f, handler)
-  disarm()
+  local ok, e = xpcall(call_user, handler, f)
+  armed = false
   if not ok or exhausted or memfail then return failure(e) end
   for i = 1, 3 do
     local fn = env[NAMES[i]]
