@@ -57,8 +57,11 @@ def test_identity_of_a_loaded_strategy(tmp_path: Path) -> None:
 
 
 def test_bad_budget_arguments(tmp_path: Path) -> None:
-    with pytest.raises(LuaStrategyError.__bases__[0], match="instruction_budget"):
-        LuaStrategy(write(tmp_path, ""), instruction_budget=0)
+    from engine.errors import StrategyError
+
+    for kwargs in ({"instruction_budget": 999}, {"memory_mb": 0.0}, {"time_limit_s": -1.0}):
+        with pytest.raises(StrategyError, match="instruction_budget must be >= 1000"):
+            LuaStrategy(write(tmp_path, ""), **kwargs)  # type: ignore[arg-type]
 
 
 # -- what Lua receives -----------------------------------------------------

@@ -55,10 +55,11 @@ class LuaStrategy:
         log: LogFn | None = None,
         time_limit_s: float = 5.0,
     ) -> None:
-        if instruction_budget < 1 or memory_mb <= 0 or time_limit_s <= 0:
+        if instruction_budget < prelude.GRAIN or memory_mb <= 0 or time_limit_s <= 0:
             raise StrategyError(
-                f"instruction_budget must be >= 1, memory_mb and time_limit_s > 0; got "
-                f"{instruction_budget}, {memory_mb} and {time_limit_s}"
+                f"instruction_budget must be >= {prelude.GRAIN} (the budget's granularity), "
+                f"memory_mb and time_limit_s > 0; got {instruction_budget}, {memory_mb} and "
+                f"{time_limit_s}"
             )
         self.path = str(path)
         self.name = Path(path).stem
