@@ -20,7 +20,6 @@ from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.observer import IndicatorValue, Params, RunObserver
 
-
 #: Streams one symbol may open. Opening costs a pass over the window in Python,
 #: outside the Lua instruction budget, so a script looping over periods must
 #: hit a limit rather than stall the run.
