@@ -40,9 +40,13 @@ class LuaStrategy:
     """A strategy script in its own sandboxed Lua runtime.
 
     ``params`` are command-line overrides (``{"fast": "10"}``), checked against
-    the script's ``params`` table. Raises LuaStrategyError (a StrategyError) if
-    the file cannot be read or the script fails to load, breaks a budget while
-    loading or lacks one of the three functions.
+    the script's ``params`` table. Every call (and loading) runs under
+    ``instruction_budget`` Lua instructions (C library work charged by size)
+    and ``time_limit_s`` of CPU time; the runtime holds at most ``memory_mb``.
+    ``log`` receives the script's ``print``/``indicators.log`` lines (default:
+    the ``tandem.lua.<name>`` logger). Raises LuaStrategyError (a
+    StrategyError) if the file cannot be read or the script fails to load,
+    breaks a budget while loading or lacks one of the three functions.
     """
 
     def __init__(
