@@ -4,6 +4,7 @@ type spec = {
   params : (string * float) list;
   outputs : string list;
   batch : float array array -> float array -> float array array;
+  batch_trusted : float array array -> float array -> float array array;
   stream : float array -> Stream.t;
   lookback : float array -> int;
 }
@@ -34,17 +35,20 @@ let check_inputs name (inputs : string list) (arrs : float array array) =
     Check.fail "%s: expected %d input series (%s), got %d" name
       (List.length inputs) (String.concat ", " inputs) (Array.length arrs)
 
-let make name inputs ps outputs ~batch ~stream ~lookback =
+(* [batch (module B) inputs params] computes with B = Batch or Batch.Trusted. *)
+let make name inputs ps outputs ~(batch : (module Batch.S) -> _) ~stream ~lookback =
+  let checked (module B : Batch.S) arrs p =
+    check_inputs name inputs arrs;
+    check_params name ps p;
+    batch (module B : Batch.S) arrs p
+  in
   {
     name;
     inputs;
     params = List.map (fun p -> (p.pname, p.default)) ps;
     outputs;
-    batch =
-      (fun arrs p ->
-        check_inputs name inputs arrs;
-        check_params name ps p;
-        batch arrs p);
+    batch = checked (module Batch);
+    batch_trusted = checked (module Batch.Trusted);
     stream =
       (fun p ->
         check_params name ps p;
@@ -64,14 +68,14 @@ let period d lo = [ int_p "period" d lo ]
 (* close-only, one int period *)
 let close1 name d lo batch stream lb =
   make name [ "close" ] (period d lo) [ "value" ]
-    ~batch:(fun a p -> one (batch a.(0) (ip p 0)))
+    ~batch:(fun m a p -> one (batch m a.(0) (ip p 0)))
     ~stream:(fun p -> stream (ip p 0))
     ~lookback:(fun p -> lb (ip p 0))
 
 (* high-low-close, one int period *)
 let hlc1 name d lo batch stream lb =
   make name [ "high"; "low"; "close" ] (period d lo) [ "value" ]
-    ~batch:(fun a p -> one (batch a.(0) a.(1) a.(2) (ip p 0)))
+    ~batch:(fun m a p -> one (batch m a.(0) a.(1) a.(2) (ip p 0)))
     ~stream:(fun p -> stream (ip p 0))
     ~lookback:(fun p -> lb (ip p 0))
 
@@ -81,14 +85,14 @@ let macd_lookback p =
 
 let all =
   [
-    close1 "sma" 30.0 1 Batch.sma Stream.sma (fun n -> n - 1);
-    close1 "ema" 30.0 1 Batch.ema Stream.ema (fun n -> n - 1);
-    close1 "wma" 30.0 1 Batch.wma Stream.wma (fun n -> n - 1);
-    close1 "rsi" 14.0 2 Batch.rsi Stream.rsi (fun n -> n);
+    close1 "sma" 30.0 1 (fun (module B : Batch.S) -> B.sma) Stream.sma (fun n -> n - 1);
+    close1 "ema" 30.0 1 (fun (module B : Batch.S) -> B.ema) Stream.ema (fun n -> n - 1);
+    close1 "wma" 30.0 1 (fun (module B : Batch.S) -> B.wma) Stream.wma (fun n -> n - 1);
+    close1 "rsi" 14.0 2 (fun (module B : Batch.S) -> B.rsi) Stream.rsi (fun n -> n);
     make "macd" [ "close" ]
       [ int_p "fast" 12.0 2; int_p "slow" 26.0 2; int_p "signal" 9.0 1 ]
       [ "macd"; "signal"; "histogram" ]
-      ~batch:(fun a p -> three (Batch.macd a.(0) (ip p 0) (ip p 1) (ip p 2)))
+      ~batch:(fun (module B : Batch.S) a p -> three (B.macd a.(0) (ip p 0) (ip p 1) (ip p 2)))
       ~stream:(fun p -> Stream.macd (ip p 0) (ip p 1) (ip p 2))
       ~lookback:macd_lookback;
     make "bollinger" [ "close" ]
@@ -96,30 +100,30 @@ let all =
         { pname = "nbdev_up"; default = 2.0; kind = Real };
         { pname = "nbdev_down"; default = 2.0; kind = Real } ]
       [ "upper"; "middle"; "lower" ]
-      ~batch:(fun a p -> three (Batch.bollinger a.(0) (ip p 0) p.(1) p.(2)))
+      ~batch:(fun (module B : Batch.S) a p -> three (B.bollinger a.(0) (ip p 0) p.(1) p.(2)))
       ~stream:(fun p -> Stream.bollinger (ip p 0) p.(1) p.(2))
       ~lookback:(fun p -> ip p 0 - 1);
-    hlc1 "atr" 14.0 1 Batch.atr Stream.atr (fun n -> n);
+    hlc1 "atr" 14.0 1 (fun (module B : Batch.S) -> B.atr) Stream.atr (fun n -> n);
     make "stoch" [ "high"; "low"; "close" ]
       [ int_p "fastk" 5.0 1; int_p "slowk" 3.0 1; int_p "slowd" 3.0 1 ]
       [ "k"; "d" ]
-      ~batch:(fun a p ->
-        two (Batch.stoch a.(0) a.(1) a.(2) (ip p 0) (ip p 1) (ip p 2)))
+      ~batch:(fun (module B : Batch.S) a p ->
+        two (B.stoch a.(0) a.(1) a.(2) (ip p 0) (ip p 1) (ip p 2)))
       ~stream:(fun p -> Stream.stoch (ip p 0) (ip p 1) (ip p 2))
       ~lookback:(fun p -> ip p 0 - 1 + (ip p 1 - 1) + (ip p 2 - 1));
-    hlc1 "willr" 14.0 2 Batch.willr Stream.willr (fun n -> n - 1);
-    hlc1 "cci" 14.0 2 Batch.cci Stream.cci (fun n -> n - 1);
-    hlc1 "adx" 14.0 2 Batch.adx Stream.adx (fun n -> (2 * n) - 1);
+    hlc1 "willr" 14.0 2 (fun (module B : Batch.S) -> B.willr) Stream.willr (fun n -> n - 1);
+    hlc1 "cci" 14.0 2 (fun (module B : Batch.S) -> B.cci) Stream.cci (fun n -> n - 1);
+    hlc1 "adx" 14.0 2 (fun (module B : Batch.S) -> B.adx) Stream.adx (fun n -> (2 * n) - 1);
     make "mfi" [ "high"; "low"; "close"; "volume" ] (period 14.0 2) [ "value" ]
-      ~batch:(fun a p -> one (Batch.mfi a.(0) a.(1) a.(2) a.(3) (ip p 0)))
+      ~batch:(fun (module B : Batch.S) a p -> one (B.mfi a.(0) a.(1) a.(2) a.(3) (ip p 0)))
       ~stream:(fun p -> Stream.mfi (ip p 0))
       ~lookback:(fun p -> ip p 0);
     make "obv" [ "close"; "volume" ] [] [ "value" ]
-      ~batch:(fun a _ -> one (Batch.obv a.(0) a.(1)))
+      ~batch:(fun (module B : Batch.S) a _ -> one (B.obv a.(0) a.(1)))
       ~stream:(fun _ -> Stream.obv ())
       ~lookback:(fun _ -> 0);
-    close1 "roc" 10.0 1 Batch.roc Stream.roc (fun n -> n);
-    close1 "mom" 10.0 1 Batch.mom Stream.mom (fun n -> n);
+    close1 "roc" 10.0 1 (fun (module B : Batch.S) -> B.roc) Stream.roc (fun n -> n);
+    close1 "mom" 10.0 1 (fun (module B : Batch.S) -> B.mom) Stream.mom (fun n -> n);
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all

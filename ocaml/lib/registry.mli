@@ -14,6 +14,9 @@ type spec = {
       (** [batch inputs params]: inputs in [inputs] order, params in [params]
           order; returns the outputs in [outputs] order. Validates the
           number of inputs and params, the params, lengths and finiteness. *)
+  batch_trusted : float array array -> float array -> float array array;
+      (** [batch] without the finiteness scan of the inputs ({!Batch.Trusted}):
+          for a caller that checked every input value is finite. *)
   stream : float array -> Stream.t;  (** [stream params]: validates params *)
   lookback : float array -> int;
       (** leading nan count for validated params (TA-Lib's lookback) *)
