@@ -3,6 +3,14 @@
    with nan for the first [lookback] positions. *)
 
 let max_period = 100_000
+
+(* An output of [len] whose first [lookback] values are nan; the caller writes
+   every later position (no fill pass over the whole array). *)
+let nan_head len lookback =
+  let a = Array.create_float len in
+  Array.fill a 0 (min (max lookback 0) len) Float.nan;
+  a
+
 let nan_array n = Array.make n Float.nan
 
 (* TA-Lib's zero test (TA_IS_ZERO). *)
@@ -77,14 +85,14 @@ let per_to_k n = 2.0 /. float_of_int (n + 1)
 let sma x period =
   check_period "sma" ~lo:1 period;
   check_input "sma" "close" x;
-  let out = nan_array (Array.length x) in
+  let out = nan_head (Array.length x) (period - 1) in
   sma_from x 0 period out;
   out
 
 let ema x period =
   check_period "ema" ~lo:1 period;
   check_input "ema" "close" x;
-  let out = nan_array (Array.length x) in
+  let out = nan_head (Array.length x) (period - 1) in
   ema_from x 0 period (per_to_k period) out;
   out
 
@@ -92,7 +100,7 @@ let wma x period =
   check_period "wma" ~lo:1 period;
   check_input "wma" "close" x;
   let len = Array.length x in
-  let out = nan_array len in
+  let out = nan_head len (period - 1) in
   if period = 1 then Array.blit x 0 out 0 len
   else if len >= period then begin
     let n = period in
@@ -120,7 +128,7 @@ let rsi x period =
   check_period "rsi" ~lo:2 period;
   check_input "rsi" "close" x;
   let len = Array.length x in
-  let out = nan_array len in
+  let out = nan_head len period in
   if len > period then begin
     let nf = float_of_int period and nm1 = float_of_int (period - 1) in
     (* plain loops over local refs: OCaml keeps them unboxed *)
@@ -154,13 +162,13 @@ let macd x fast slow signal =
   let fast, slow = if slow < fast then (slow, fast) else (fast, slow) in
   let len = Array.length x in
   let lookback = slow - 1 + (signal - 1) in
-  let m = nan_array len and s = nan_array len and h = nan_array len in
+  let m = nan_head len lookback and s = nan_head len lookback and h = nan_head len lookback in
   if len > lookback then begin
-    let slow_e = nan_array len and fast_e = nan_array len in
+    let slow_e = Array.create_float len and fast_e = Array.create_float len in
     ema_from x 0 slow (per_to_k slow) slow_e;
     (* the fast EMA's seed window ends on the slow one's: x[slow-fast .. slow-1] *)
     ema_from x (slow - fast) fast (per_to_k fast) fast_e;
-    let full = nan_array len in
+    let full = Array.create_float len in  (* read from slow - 1 only *)
     for t = slow - 1 to len - 1 do full.(t) <- fast_e.(t) -. slow_e.(t) done;
     ema_from full (slow - 1) signal (per_to_k signal) s;
     for t = lookback to len - 1 do
@@ -176,7 +184,8 @@ let bollinger x period up down =
   Check.real "bollinger" "nbdev_down" ~lo:(-3e37) ~hi:3e37 down;
   check_input "bollinger" "close" x;
   let len = Array.length x in
-  let upper = nan_array len and mid = nan_array len and lower = nan_array len in
+  let upper = nan_head len (period - 1) and mid = nan_head len (period - 1)
+  and lower = nan_head len (period - 1) in
   if len >= period then begin
     let n = period in
     let nf = float_of_int n in
@@ -213,7 +222,7 @@ let atr high low close period =
   check_period "atr" ~lo:1 period;
   check_hlc "atr" high low close;
   let len = Array.length close in
-  let out = nan_array len in
+  let out = nan_head len period in
   if period = 1 then
     for t = 1 to len - 1 do out.(t) <- true_range high low close t done
   else if len > period then begin
@@ -259,7 +268,7 @@ let stoch high low close fastk slowk slowd =
   check_hlc "stoch" high low close;
   let len = Array.length close in
   let lookback = fastk - 1 + (slowk - 1) + (slowd - 1) in
-  let k = nan_array len and d = nan_array len in
+  let k = nan_head len lookback and d = nan_head len lookback in
   if len > lookback then begin
     let hh = sliding_extreme ~is_max:true high fastk in
     let ll = sliding_extreme ~is_max:false low fastk in
@@ -278,7 +287,7 @@ let willr high low close period =
   check_period "willr" ~lo:2 period;
   check_hlc "willr" high low close;
   let len = Array.length close in
-  let out = nan_array len in
+  let out = nan_head len (period - 1) in
   if len >= period then begin
     let hh = sliding_extreme ~is_max:true high period in
     let ll = sliding_extreme ~is_max:false low period in
@@ -293,7 +302,7 @@ let cci high low close period =
   check_period "cci" ~lo:2 period;
   check_hlc "cci" high low close;
   let len = Array.length close in
-  let out = nan_array len in
+  let out = nan_head len (period - 1) in
   if len >= period then begin
     let n = period in
     let nf = float_of_int n in
@@ -323,7 +332,7 @@ let adx high low close period =
   check_hlc "adx" high low close;
   let len = Array.length close in
   let n = period in
-  let out = nan_array len in
+  let out = nan_head len ((2 * n) - 1) in
   if len > 2 * n - 1 then begin
     let nf = float_of_int n and nm1 = float_of_int (n - 1) in
     let pdm = ref 0.0 and mdm = ref 0.0 and tr = ref 0.0 in
@@ -373,7 +382,7 @@ let mfi high low close volume period =
   check_input "mfi" "volume" volume;
   let len = Array.length close in
   let n = period in
-  let out = nan_array len in
+  let out = nan_head len n in
   if len > n then begin
     let pos_buf = Array.make n 0.0 and neg_buf = Array.make n 0.0 in
     let pos = ref 0.0 and neg = ref 0.0 in
@@ -410,7 +419,7 @@ let obv close volume =
   check_input "obv" "close" close;
   check_input "obv" "volume" volume;
   let len = Array.length close in
-  let out = nan_array len in
+  let out = nan_head len 0 in
   if len > 0 then begin
     let acc = ref volume.(0) and prev = ref close.(0) in
     for t = 0 to len - 1 do
@@ -426,7 +435,7 @@ let obv close volume =
 let roc x period =
   check_period "roc" ~lo:1 period;
   check_input "roc" "close" x;
-  let out = nan_array (Array.length x) in
+  let out = nan_head (Array.length x) period in
   for t = period to Array.length x - 1 do
     let old = x.(t - period) in
     out.(t) <- (if old <> 0.0 then ((x.(t) /. old) -. 1.0) *. 100.0 else 0.0)
@@ -436,7 +445,7 @@ let roc x period =
 let mom x period =
   check_period "mom" ~lo:1 period;
   check_input "mom" "close" x;
-  let out = nan_array (Array.length x) in
+  let out = nan_head (Array.length x) period in
   for t = period to Array.length x - 1 do out.(t) <- x.(t) -. x.(t - period) done;
   out
 
