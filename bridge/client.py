@@ -24,6 +24,7 @@ from bridge import protocol as p
 from bridge.results import MULTI_OUTPUT, Bands, FloatArray, Macd, Stoch
 from bridge.transport import ServerProcess, locate_executable
 from engine.errors import BridgeError, IndicatorError
+from engine.indicators._validate import as_series
 
 T = TypeVar("T")
 Result = FloatArray | Macd | Bands | Stoch | tuple[FloatArray, ...]
@@ -51,19 +52,11 @@ class StreamHandle:
 
 
 def _as_series(func: str, arg: str, values: object) -> FloatArray:
-    """A contiguous little-endian 1-D float64 array; finiteness is the server's job."""
-    try:
-        arr = np.ascontiguousarray(values, dtype=p.F64)
-    except (TypeError, ValueError) as exc:
-        raise IndicatorError(
-            f"{func}: argument '{arg}' must be a 1-D sequence of numbers, got "
-            f"{type(values).__name__} ({exc})"
-        ) from None
-    if arr.ndim != 1:
-        raise IndicatorError(
-            f"{func}: argument '{arg}' must be 1-D, got an array of shape {arr.shape}"
-        )
-    return arr
+    """The engine's array conversion (same messages); finiteness is the server's job.
+
+    Little-endian for the wire: a no-op on little-endian hosts.
+    """
+    return as_series(func, arg, values, require_finite=False).astype(p.F64, copy=False)
 
 
 def _as_param(func: str, arg: str, value: object) -> float:

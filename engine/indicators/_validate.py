@@ -22,11 +22,12 @@ MAX_NBDEV = 3e37
 """TA-Lib's bound (TA_REAL_MAX) for BBANDS' deviation multipliers."""
 
 
-def as_series(func: str, arg: str, values: object) -> FloatArray:
+def as_series(func: str, arg: str, values: object, *, require_finite: bool = True) -> FloatArray:
     """Return `values` as a contiguous 1-D float64 array, or raise IndicatorError.
 
     Rejects anything numpy cannot convert to float64, arrays that are not 1-D
-    and non-finite values (naming the first bad index).
+    and, unless `require_finite` is False (the OCaml bridge, whose server checks
+    finiteness itself), non-finite values (naming the first bad index).
     """
     try:
         arr = np.ascontiguousarray(values, dtype=np.float64)
@@ -39,7 +40,7 @@ def as_series(func: str, arg: str, values: object) -> FloatArray:
         raise IndicatorError(
             f"{func}: argument '{arg}' must be 1-D, got an array of shape {arr.shape}"
         )
-    if not np.isfinite(arr).all():
+    if require_finite and not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise IndicatorError(
             f"{func}: argument '{arg}' must be finite, got {arr[bad]!r} at index {bad}"
