@@ -29,12 +29,14 @@ import csv
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from engine.errors import FeedError, MarketDataError
 from engine.market.bar import Bar
 from engine.market.feeds.base import check_bars, check_symbols
+from engine.market.feeds.csv_fast import BLOCK_LINES, MS_HIGH, MS_LOW, parse_block
 from engine.market.feeds.stats import FeedStats
 from engine.market.feeds.timestamps import number_to_ms, parse_timestamp
 
@@ -42,8 +44,6 @@ TIME_NAMES: Final = ("timestamp", "time", "open_time", "date", "datetime")
 PRICE_NAMES: Final = ("open", "high", "low", "close", "volume")
 BINANCE_COLUMNS: Final = 12
 YIELD_EVERY: Final = 4096
-MS_LOW: Final = 100_000_000_000  # epoch numbers in [MS_LOW, MS_HIGH) are milliseconds
-MS_HIGH: Final = 100_000_000_000_000
 EXPECTED: Final = (
     "a header row with timestamp, open, high, low, close, volume columns "
     "(optional bid, ask, symbol) or Binance's headerless 12-column kline rows"
@@ -247,23 +247,65 @@ class CsvFeed:
         self._started = True
         remaining: dict[str, int] = dict.fromkeys(self.symbols, self.bars or 0)
         last: dict[str, Bar] = {}
+        lay = self.layout
         try:
             with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-                reader = csv.reader(handle)
-                if self.layout.has_header:
-                    next((row for row in reader if row), None)
-                while True:  # a csv.Error (e.g. a NUL byte) costs one row, then reading resumes
-                    try:
-                        yield from self._rows(reader, remaining, last)
-                        return
-                    except csv.Error as exc:
-                        where = f"{self.path}:{reader.line_num}"
-                        self.stats.reject("malformed", where, f"unreadable CSV row: {exc}")
+                line = 0  # lines read before the rows to come
+                if lay.has_header:
+                    header = csv.reader(handle)  # reads no further than the header row
+                    next((row for row in header if row), None)
+                    line = header.line_num
+                if lay.symbol is None and lay.bid is None and lay.ask is None:
+                    yield from self._blocks(handle, line, remaining, last)
+                else:
+                    yield from self._replay(handle, line, remaining, last)
         except OSError as exc:
             raise FeedError(f"cannot read CSV file {self.path}: {exc.strerror or exc}") from None
 
+    def _blocks(
+        self, handle: Iterator[str], line: int, remaining: dict[str, int], last: dict[str, Bar]
+    ) -> Iterator[Bar]:
+        """A one-symbol file in blocks of lines: each clean block is converted in
+        bulk (csv_fast); a block with any bad row is replayed row by row."""
+        lay, stats, symbol = self.layout, self.stats, self.symbols[0]
+        limited = self.bars is not None
+        while lines := list(islice(handle, BLOCK_LINES)):
+            prev = last.get(symbol)
+            bars = parse_block(lines, lay.width, lay.time, lay.prices, symbol,
+                               -1 if prev is None else prev[1])
+            if bars is None:
+                if any('"' in text for text in lines):
+                    # a quoted cell may span lines, past this block: replay the rest
+                    yield from self._replay(chain(lines, handle), line, remaining, last)
+                    return
+                yield from self._replay(lines, line, remaining, last)
+            else:
+                if limited:
+                    bars = bars[: remaining[symbol]]
+                    remaining[symbol] -= len(bars)
+                last[symbol] = bars[-1]
+                for bar in bars:
+                    stats.bars += 1
+                    yield bar
+            if limited and not remaining.get(symbol):
+                return  # the bar limit is reached (the replay deletes the entry)
+            line += len(lines)
+
+    def _replay(
+        self, lines: Iterable[str], line: int, remaining: dict[str, int], last: dict[str, Bar]
+    ) -> Iterator[Bar]:
+        """Row by row through the csv module; ``line`` lines came before ``lines``."""
+        reader = csv.reader(lines)
+        while True:  # a csv.Error (e.g. a NUL byte) costs one row, then reading resumes
+            try:
+                yield from self._rows(reader, line, remaining, last)
+                return
+            except csv.Error as exc:
+                where = f"{self.path}:{line + reader.line_num}"
+                self.stats.reject("malformed", where, f"unreadable CSV row: {exc}")
+
     def _rows(
-        self, reader: _CsvReader, remaining: dict[str, int], last: dict[str, Bar]
+        self, reader: _CsvReader, line: int, remaining: dict[str, int], last: dict[str, Bar]
     ) -> Iterator[Bar]:
         """Rows → bars. `remaining` holds the bars still wanted per symbol (0: no limit)."""
         lay, stats, convert = self.layout, self.stats, make_converter(self.layout)
@@ -273,12 +315,12 @@ class CsvFeed:
         for row in reader:
             if len(row) != width:
                 if row:
-                    self._reject_width(reader.line_num, row)
+                    self._reject_width(line + reader.line_num, row)
                 continue
             symbol = fixed or row[symbol_col].strip()
             if symbol not in remaining:
                 if not symbol:
-                    where = f"{self.path}:{reader.line_num}"
+                    where = f"{self.path}:{line + reader.line_num}"
                     self.stats.reject("malformed", where, "the symbol cell is empty")
                 else:
                     self.skipped_other_symbols += 1
@@ -286,11 +328,11 @@ class CsvFeed:
             try:
                 bar = convert(row, symbol)
             except (ValueError, MarketDataError) as exc:
-                self._reject_row(reader.line_num, row, symbol, exc)
+                self._reject_row(line + reader.line_num, row, symbol, exc)
                 continue
             prev = last.get(symbol)
             if prev is not None and bar[1] <= prev[1]:
-                self._reject_order(reader.line_num, bar, prev)
+                self._reject_order(line + reader.line_num, bar, prev)
                 continue
             last[symbol] = bar
             stats.bars += 1
