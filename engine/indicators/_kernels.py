@@ -186,19 +186,40 @@ def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
 
     TA-Lib keeps bar t in slot t mod n and sums slots 0..n-1 in order, so the
     window ending at t = k*n + r is summed as x[kn], ..., x[kn+r], then
-    x[(k-1)n+r+1], ..., x[(k-1)n+n-1]. Both sums follow that order, so the mean
-    is bit-identical (tp - mean cancels: its last bits matter). Works on the
-    series laid out as (n, blocks) so every step is a contiguous vector operation.
+    x[(k-1)n+r+1], ..., x[(k-1)n+n-1]. Both sums follow that order, so they are
+    bit-identical (tp - mean cancels: its last bits matter). Works on the
+    series as rows of n bars, a few rows at a time so the buffers stay in
+    cache: for each r, the n slot values of every window ending at r are
+    gathered as rows and reduced along axis 0, which numpy does row after row
+    in order (pairwise summation applies only along the contiguous axis).
     """
     if n > _BLOCK_MAX_PERIOD and len(x) < 64 * n:  # few blocks: n*n tiny steps cost more
         return _slot_order_broadcast(x, n)
-    cols = _blocks(x, n)
-    means = _slot_order(cols, None)
-    means /= n
-    devs = _slot_order(cols, means)
+    blocks = _blocks(x, n)  # blocks[1 + k, i] = x[k*n + i]
+    blocks_count = len(blocks) - 1
+    means, devs = np.empty((blocks_count, n)), np.empty((blocks_count, n))  # [k, r]: t = k*n + r
+    width = min(max(1, _GATHER_VALUES // n), blocks_count)
+    cols, g = np.empty((n, width + 1)), np.empty((n, width))
+    sums, dev_sums = np.empty((n, width)), np.empty((n, width))
+    for start, stop in chunks(blocks_count, width):
+        w = stop - start
+        c = cols[:, : w + 1]  # c[i, 0] = the previous block's slot i
+        np.copyto(c, blocks[start : stop + 1].T)
+        for r in range(n):
+            g[: r + 1, :w] = c[: r + 1, 1:]  # this block's slots 0..r
+            g[r + 1 :, :w] = c[r + 1 :, :-1]  # the previous block's r+1..n-1
+            mean = np.add.reduce(g[:, :w], axis=0, out=sums[r, :w])
+            mean /= n
+            np.subtract(g[:, :w], mean, out=g[:, :w])
+            np.add.reduce(np.abs(g[:, :w], out=g[:, :w]), axis=0, out=dev_sums[r, :w])
+        means[start:stop] = sums[:, :w].T
+        devs[start:stop] = dev_sums[:, :w].T
     size = len(x)
-    return means.T.ravel()[n - 1 : size], devs.T.ravel()[n - 1 : size]
+    return means.ravel()[n - 1 : size], devs.ravel()[n - 1 : size]
 
+
+_GATHER_VALUES = 1 << 15
+"""Values gathered per step of slot_order_mean_dev (n rows of this / n windows)."""
 
 _BLOCK_MAX_PERIOD = 32
 
@@ -226,38 +247,9 @@ def _slot_order_broadcast(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray
 
 
 def _blocks(x: FloatArray, n: int) -> FloatArray:
-    """x laid out as (n, blocks): out[i, k] = x[k*n + i] (zero-padded)."""
+    """x as rows of n (zero-padded): out[1 + k, i] = x[k*n + i], after a row of zeros
+    standing for the bars before the series."""
     blocks_count = -(-len(x) // n)
-    padded = np.zeros(blocks_count * n)
-    padded[: len(x)] = x
-    return padded.reshape(blocks_count, n).T.copy()
-
-
-def _slot_order(cols: FloatArray, centres: FloatArray | None) -> FloatArray:
-    """Per window (block layout), the slot-order sum of x or of |x - centre|."""
-    n, blocks_count = cols.shape
-    out = np.empty((n, blocks_count))
-    scratch = np.empty(blocks_count)
-    for r in range(n):
-        c = None if centres is None else centres[r]
-        acc = out[r]
-        _put(acc, cols[0], c)
-        for i in range(1, r + 1):
-            acc += cols[i] if c is None else _put(scratch, cols[i], c)
-        if blocks_count > 1:
-            tail = acc[1:]  # blocks k >= 1: slots r+1.. still hold block k-1's bars
-            c_tail = None if c is None else c[1:]
-            for i in range(r + 1, n):
-                prev = cols[i, :-1]
-                tail += prev if c_tail is None else _put(scratch[1:], prev, c_tail)
-    return out
-
-
-def _put(dest: FloatArray, values: FloatArray, centre: FloatArray | None) -> FloatArray:
-    """dest = values (sums) or |values - centre| (deviations); returns dest."""
-    if centre is None:
-        dest[...] = values
-    else:
-        np.subtract(values, centre, out=dest)
-        np.abs(dest, out=dest)
-    return dest
+    padded = np.zeros((blocks_count + 1) * n)
+    padded[n : n + len(x)] = x
+    return padded.reshape(blocks_count + 1, n)
