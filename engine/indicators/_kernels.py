@@ -52,20 +52,31 @@ def window_sums(
 ) -> FloatArray:
     """Sums of x[t-n+1 .. t] (divided by `divisor`) for t = n-1 .. len(x)-1.
 
-    Cumulative-sum differences, restarted every ANCHOR values (one small reused
-    buffer), so the error stays below ANCHOR * eps * max|x|.
+    Cumulative-sum differences, restarted every ANCHOR values, so the error
+    stays below ANCHOR * eps * max|x|. Two segments run at once as the real and
+    imaginary parts of one complex cumsum (see ChainPair): np.cumsum is bound
+    by the latency of its additions, and two independent chains overlap.
     """
     m = len(x) - n + 1
     if out is None:
         out = np.empty(max(m, 0))
-    buf = np.empty(min(ANCHOR, max(m, 0)) + n - 1)
-    for start in range(0, m, ANCHOR):
-        stop = min(start + ANCHOR, m)
-        c = np.cumsum(x[start : stop + n - 1], out=buf[: stop - start + n - 1])
-        out[start] = c[n - 1]
-        np.subtract(c[n:], c[: len(c) - n], out=out[start + 1 : stop])
-        if divisor != 1.0:
-            out[start:stop] /= divisor
+    buf = np.empty(min(ANCHOR, max(m, 0)) + n - 1, np.complex128)
+    for first in range(0, m, 2 * ANCHOR):
+        segments = [(s, min(s + ANCHOR, m)) for s in (first, first + ANCHOR) if s < m]
+        z = buf[: segments[0][1] - segments[0][0] + n - 1]
+        parts = (z.real, z.imag)
+        for part, (start, stop) in zip(parts, segments, strict=False):
+            part[: stop - start + n - 1] = x[start : stop + n - 1]
+            part[stop - start + n - 1 :] = 0.0
+        if len(segments) == 1:
+            z.imag[...] = 0.0
+        np.cumsum(z, out=z)
+        for part, (start, stop) in zip(parts, segments, strict=False):
+            c = part[: stop - start + n - 1]
+            out[start] = c[n - 1]
+            np.subtract(c[n:], c[: len(c) - n], out=out[start + 1 : stop])
+    if divisor != 1.0:
+        out /= divisor
     return out
 
 
