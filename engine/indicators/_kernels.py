@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+ComplexArray = npt.NDArray[np.complex128]
 
 TA_EPSILON = 1e-14
 """TA-Lib's zero test: -1e-14 < v < 1e-14 (TA_IS_ZERO)."""
@@ -121,6 +122,45 @@ class Chain:
             np.cumsum(z, out=z)
             self.carry = float(z[-1])
         return z[emit::2]
+
+
+class ChainPair:
+    """Two independent TA-Lib running sums replayed together, as the real and
+    imaginary parts of one complex cumsum.
+
+    Complex addition adds the two parts separately (two IEEE additions, no
+    mixing), so each part is bit-identical to its own `Chain`; but np.cumsum is
+    bound by the latency of its additions, and two independent chains overlap,
+    so the pair costs little more than one chain. Same operand rules as Chain:
+    per k, S += a[k] then S += b[k] (negated when the flag says so).
+    """
+
+    __slots__ = ("_sub_a", "_sub_b", "_z", "carry")
+
+    def __init__(self, first: tuple[FloatArray, FloatArray], sub_a: bool, sub_b: bool) -> None:
+        self.carry = complex(seq_sum(first[0]), seq_sum(first[1]))
+        self._sub_a, self._sub_b = sub_a, sub_b
+        self._z = np.empty(2 * CHUNK, np.complex128)
+
+    def step(
+        self, a: tuple[FloatArray, FloatArray], b: tuple[FloatArray, FloatArray]
+    ) -> ComplexArray:
+        """Apply len(a[0]) <= CHUNK pairs of operations to both sums (all four operand
+        arrays of that length); return z with z[0::2] the sums after each a and
+        z[1::2] after each b (.real: the first sum, .imag: the second), as a
+        view that the next step overwrites."""
+        z = self._z[: 2 * len(a[0])]
+        for slot, operands, negate in ((0, a, self._sub_a), (1, b, self._sub_b)):
+            for part, values in zip((z.real, z.imag), operands, strict=True):
+                if negate:
+                    np.negative(values, out=part[slot::2])
+                else:
+                    part[slot::2] = values
+        if len(z):
+            z[0] += self.carry
+            np.cumsum(z, out=z)
+            self.carry = complex(z[-1])
+        return z
 
 
 def smooth(

@@ -160,14 +160,15 @@ def bollinger(
 
 
 def _bands_into(arr: FloatArray, n: int, up: float, down: float, bands: Bands) -> None:
-    """Fill the bands from t = n-1, chunk by chunk (both running sums replayed exactly)."""
-    sums = k.Chain(arr[: n - 1], False, True)
-    squares = k.Chain(np.square(arr[: n - 1]), False, True)
+    """Fill the bands from t = n-1, chunk by chunk (both running sums replayed exactly,
+    together: the sum as the real part, the sum of squares as the imaginary part)."""
+    sums = k.ChainPair((arr[: n - 1], np.square(arr[: n - 1])), False, True)
     for start, stop in k.chunks(len(arr) - n + 1):
         new, old = arr[n - 1 + start : n - 1 + stop], arr[start:stop]
         t0, t1 = n - 1 + start, n - 1 + stop
-        mid = np.divide(sums.step(new, old, 0), n, out=bands.middle[t0:t1])
-        var = squares.step(np.square(new), np.square(old), 0) / n
+        after_add = sums.step((new, np.square(new)), (old, np.square(old)))[0::2]
+        mid = np.divide(after_add.real, n, out=bands.middle[t0:t1])
+        var = after_add.imag / n
         var -= np.square(mid)
         sd = np.sqrt(np.maximum(var, 0.0))
         sd[var < k.TA_EPSILON] = 0.0

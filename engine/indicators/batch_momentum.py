@@ -215,15 +215,14 @@ def _mfi_into(
     leaving the window, then add the new one) replayed exactly."""
     bars = (h, lo, c, v)
     first_pos, first_neg = _flows(bars, 1, n + 1)
-    pos_sum = k.Chain(first_pos, True, False)
-    neg_sum = k.Chain(first_neg, True, False)
-    out[n] = _mfi_value(pos_sum.carry, neg_sum.carry)
+    sums = k.ChainPair((first_pos, first_neg), True, False)  # real: positive, imag: negative
+    out[n] = _mfi_value(sums.carry.real, sums.carry.imag)
     for start, stop in k.chunks(len(c) - n - 1):
         t0, t1 = n + 1 + start, n + 1 + stop
         pos, neg = _flows(bars, t0 - n, t1)  # the leaving flows, then the new ones
         size = t1 - t0
-        ps = pos_sum.step(pos[:size], pos[n:], 1)
-        ns = neg_sum.step(neg[:size], neg[n:], 1)
+        both = sums.step((pos[:size], neg[:size]), (pos[n:], neg[n:]))[1::2]
+        ps, ns = both.real, both.imag
         total = ps + ns
         _ratio_into(out[t0:t1], ps, total, total < 1.0)
 
