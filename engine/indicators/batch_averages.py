@@ -91,20 +91,42 @@ def _wma_into(x: FloatArray, n: int, out: FloatArray) -> None:
 
     Replays TA-Lib's two chains per bar t: sub += x[t]; sub -= x[t-n] (nothing at
     t = n-1); sum += x[t]*n; emit sum; sum -= sub. Both start from the plain sums
-    of x[i] and x[i]*(i+1), i < n-1 (periodSub also takes x[n-1] then).
+    of x[i] and x[i]*(i+1), i < n-1. They run as one ChainPair, pipelined: each
+    step advances periodSub over chunk c (real part) and periodSum over chunk
+    c-1 (imaginary part), which needs the periodSub values of the step before.
     """
     divider = float(n * (n + 1) // 2)
-    subs = k.Chain(x[:n], False, True)
-    sums = k.Chain(x[: n - 1] * np.arange(1.0, float(n)), False, True)
-    for start, stop in k.chunks(len(x) - n + 1):
-        t0, t1 = n - 1 + start, n - 1 + stop
-        if start == 0:  # periodSub at t = n-1 is the plain sum; steps start at t = n
-            head = subs.carry
-            sub = np.concatenate(([head], subs.step(x[t0 + 1 : t1], x[t0 + 1 - n : t1 - n], 1)))
+    chains = k.ChainPair((x[: n - 1], x[: n - 1] * np.arange(1.0, float(n))), False, True)
+    ranges = [(n - 1 + start, n - 1 + stop) for start, stop in k.chunks(len(x) - n + 1)]
+    subs = np.empty(0)  # periodSub at each bar of the previous chunk
+    zeros = np.zeros(k.CHUNK)
+    for c in range(len(ranges) + 1):
+        size = max(t1 - t0 for t0, t1 in ranges[max(c - 1, 0) : c + 1])
+        if c < len(ranges):
+            t0, t1 = ranges[c]
+            leaving = x[max(t0 - n, 0) : t1 - n]
+            if t0 == n - 1:  # nothing leaves at t = n-1 (adding -0.0 changes no sum)
+                leaving = np.concatenate(([0.0], leaving))
+            sub_ops = _padded(x[t0:t1], size, zeros), _padded(leaving, size, zeros)
         else:
-            sub = subs.step(x[t0:t1], x[t0 - n : t1 - n], 1)
-        num = sums.step(x[t0:t1] * float(n), sub, 0)
-        np.divide(num, divider, out=out[t0:t1])
+            sub_ops = zeros[:size], zeros[:size]
+        if c > 0:
+            p0, p1 = ranges[c - 1]
+            sum_ops = _padded(x[p0:p1] * float(n), size, zeros), _padded(subs, size, zeros)
+        else:
+            sum_ops = zeros[:size], zeros[:size]
+        z = chains.step((sub_ops[0], sum_ops[0]), (sub_ops[1], sum_ops[1]))
+        if c > 0:
+            np.divide(z.imag[0 : 2 * (p1 - p0) : 2], divider, out=out[p0:p1])
+        if c < len(ranges):
+            subs = z.real[1 : 2 * (t1 - t0) : 2].copy()
+
+
+def _padded(values: FloatArray, size: int, zeros: FloatArray) -> FloatArray:
+    """values followed by zeros up to `size` (a no-op when already that long)."""
+    if len(values) == size:
+        return values
+    return np.concatenate((values, zeros[: size - len(values)]))
 
 
 def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
