@@ -1,11 +1,14 @@
 """A fixed-capacity window of the most recent bars of one symbol (DESIGN.md §2).
 
-Storage: one numpy array per field, each twice the capacity long. Bars are
-written one after another; when the write position reaches the end, the last
-``capacity - 1`` bars are copied back to the front (once every ``capacity + 1``
-pushes). So ``push`` costs six scalar stores, amortised O(1), and the retained
-bars are always one contiguous slice: every query is a slice, never a
-wrap-around concatenation.
+Storage: one numpy array per field, each twice the capacity long, holding the
+retained bars as one contiguous slice (every query is a slice, never a
+wrap-around concatenation). ``push`` itself only appends the bar to a list of
+*pending* bars: most backtests never query the window (indicator streams keep
+their own state), and a list append costs a fraction of six numpy scalar
+stores. The first query after some pushes writes the pending bars into the
+arrays in one pass per field (``_sync``). When nobody queries, the pending list
+is trimmed to the newest ``capacity`` bars every ``capacity`` pushes, so memory
+stays bounded and each bar is stored at most once.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class MarketDataWindow:
     """
 
     __slots__ = ("_buf", "_capacity", "_close", "_end", "_high", "_last",
-                 "_last_ts", "_low", "_open", "_start", "_ts", "_volume")
+                 "_last_ts", "_low", "_open", "_pending", "_start", "_ts", "_volume")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if type(capacity) is not int or capacity < 1:
@@ -46,8 +49,9 @@ class MarketDataWindow:
         self._volume: FloatArray = np.zeros(size)
         self._ts: IntArray = np.zeros(size, dtype=np.int64)
         self._buf = (self._open, self._high, self._low, self._close, self._volume, self._ts)
-        self._start = 0  # index of the oldest retained bar
-        self._end = 0  # one past the newest
+        self._start = 0  # index of the oldest retained bar in the arrays
+        self._end = 0  # one past the newest written to the arrays
+        self._pending: list[Bar] = []  # accepted, newer than the arrays' bars
         self._last: Bar | None = None
         self._last_ts = -1
 
@@ -57,7 +61,7 @@ class MarketDataWindow:
         return self._capacity
 
     def __len__(self) -> int:
-        return self._end - self._start
+        return min(self._end - self._start + len(self._pending), self._capacity)
 
     def push(self, bar: Bar) -> bool:
         """Append ``bar``; True if appended, False if an identical duplicate was dropped.
@@ -69,20 +73,13 @@ class MarketDataWindow:
         last = self._last
         if last is not None and (ts <= self._last_ts or bar.symbol != last.symbol):
             return self._reject_or_drop(bar, last)
-        end = self._end
-        if end == len(self._ts):
-            end = self._compact()
-        o, h, lo, c, v, t = self._buf
-        o[end] = bar.open
-        h[end] = bar.high
-        lo[end] = bar.low
-        c[end] = bar.close
-        v[end] = bar.volume
-        t[end] = ts
-        end += 1
-        self._end = end
-        if end - self._start > self._capacity:
-            self._start += 1
+        pending = self._pending
+        pending.append(bar)
+        if len(pending) >= 2 * self._capacity:
+            # nobody queried for a while: the arrays' bars and the older half of
+            # the pending ones have all left the window
+            del pending[: self._capacity]
+            self._start = self._end = 0
         self._last = bar
         self._last_ts = ts
         return True
@@ -106,9 +103,35 @@ class MarketDataWindow:
             f"{bar.timestamp} is older than the latest accepted timestamp {self._last_ts}"
         )
 
-    def _compact(self) -> int:
-        """Move the newest ``capacity - 1`` bars to the front; return the new end."""
-        keep = self._capacity - 1
+    def _sync(self) -> None:
+        """Write the pending bars into the arrays (before any query reads them)."""
+        pending = self._pending
+        if not pending:
+            return
+        capacity = self._capacity
+        if len(pending) >= capacity:  # they alone fill the window
+            del pending[: len(pending) - capacity]
+            self._start = self._end = 0
+        k = len(pending)
+        end = self._end
+        if end + k > len(self._ts):
+            end = self._compact(capacity - k)
+        if k == 1:
+            bar = pending[0]
+            o, h, lo, c, v, t = self._buf
+            o[end], h[end], lo[end], c[end], v[end], t[end] = (*bar[2:7], bar[1])
+        else:
+            columns = list(zip(*pending, strict=True))  # symbol, timestamp, open, ... ask
+            fields = (columns[2], columns[3], columns[4], columns[5], columns[6], columns[1])
+            for arr, values in zip(self._buf, fields, strict=True):
+                arr[end : end + k] = values
+        pending.clear()
+        self._end = end = end + k
+        self._start = max(self._start, end - capacity)
+
+    def _compact(self, keep: int) -> int:
+        """Move the newest ``keep`` (at most) written bars to the front; return the new end."""
+        keep = min(keep, self._end - self._start)
         src = self._end - keep
         for arr in self._buf:
             arr[:keep] = arr[src : self._end]
@@ -121,6 +144,7 @@ class MarketDataWindow:
         return self._last
 
     def _span(self, n: int | None) -> tuple[int, int]:
+        self._sync()
         if n is None:
             return self._start, self._end
         if type(n) is not int or not 1 <= n <= self._capacity:
@@ -174,6 +198,7 @@ class MarketDataWindow:
 
     def arrays(self) -> dict[str, FloatArray]:
         """Copies of the retained "high", "low", "close", "volume", oldest to newest."""
+        self._sync()
         lo, hi = self._start, self._end
         return {
             "high": self._high[lo:hi].copy(),
