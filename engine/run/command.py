@@ -9,7 +9,6 @@ mismatch or shadow error; 2 — a usage or data error (printed by engine/cli.py)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -125,7 +124,7 @@ def _run(
     try:
         shown, orchestrator.progress = progress_bar(None if args.json else feed.total)
         with shown:
-            status = asyncio.run(orchestrator.run())
+            status = _orchestrate(orchestrator, feed)
     except TandemError as exc:
         status, failure = "failed", exc
     finally:
@@ -145,6 +144,16 @@ def _run(
         },
     )
     return summary, failure
+
+
+def _orchestrate(orchestrator: Orchestrator, feed: Feed) -> str:
+    """Run the orchestrator: without an event loop for a feed with a plain iterator
+    (simulated, CSV), else (a live feed) under asyncio."""
+    if callable(getattr(feed, "iter_bars", None)):
+        return orchestrator.run_sync()
+    import asyncio
+
+    return asyncio.run(orchestrator.run())
 
 
 def _reloader(

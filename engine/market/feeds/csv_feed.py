@@ -24,7 +24,6 @@ file is a FeedError naming the path.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -369,6 +368,8 @@ class CsvFeed:
             self.stats.reject("conflict", where, reason, bar.symbol, ts)
 
     async def _aiter(self) -> AsyncIterator[Bar]:
+        import asyncio  # only for async iteration: a backtest runs without an event loop
+
         for count, bar in enumerate(self.iter_bars(), 1):
             yield bar
             if count % YIELD_EVERY == 0:

@@ -9,7 +9,6 @@ timestamp, symbols in the order given).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -143,6 +142,8 @@ class SimulatedFeed:
             produced += n
 
     async def _aiter(self) -> AsyncIterator[Bar]:
+        import asyncio  # only for async iteration: a backtest runs without an event loop
+
         for count, bar in enumerate(self.iter_bars(), 1):
             yield bar
             if count % BLOCK == 0:
