@@ -10,6 +10,7 @@ Errors derived from ``TandemError`` are printed without a traceback unless
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -174,8 +175,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     return verify_main(args)
 
 
+def _single_threaded_blas() -> None:
+    """Tandem does no BLAS work (no linalg, no matrix products), but numpy's OpenBLAS
+    starts a thread per core when numpy is imported: ≈ 45 ms of CPU on 2 cores
+    (more with more cores). One thread, unless the user set it; must run before
+    numpy is imported."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m engine`` and the ``tandem`` script."""
+    _single_threaded_blas()
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
