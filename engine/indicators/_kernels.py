@@ -180,15 +180,27 @@ def smooth(
     # and a strategy run (streaming indicators only) never needs it.
     from scipy.signal import lfilter
 
-    if out is None:
-        out = np.empty(len(x))
     gain = 1.0 - a if b is None else b
     state = np.array([a * y0])
+    if out is None and len(x) <= ANCHOR:  # one call: lfilter's own array, no copy
+        y: FloatArray = lfilter([gain], [1.0, -a], x, zi=state)[0]
+        return y
+    if out is None:
+        out = np.empty(len(x))
     for start in range(0, len(x), ANCHOR):
         stop = min(start + ANCHOR, len(x))
         y, state = lfilter([gain], [1.0, -a], x[start:stop], zi=state)
         out[start:stop] = y
     return out
+
+
+def smooth_rows(rows: FloatArray, a: float, y0: FloatArray, b: float) -> FloatArray:
+    """`smooth` of each row of a (k, m) array (m <= ANCHOR) in one lfilter call, the
+    row r starting from y0[r]; same values as k separate calls."""
+    from scipy.signal import lfilter  # lazily, as in smooth
+
+    y: FloatArray = lfilter([b], [1.0, -a], rows, axis=-1, zi=(a * y0)[:, None])[0]
+    return y
 
 
 def _rolling_extreme(x: FloatArray, n: int, op: np.ufunc) -> FloatArray:
@@ -220,16 +232,34 @@ def rolling_min(x: FloatArray, n: int) -> FloatArray:
     return _rolling_extreme(x, n, np.minimum)
 
 
-def true_range(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
-    """TA-Lib's TRANGE for bars 1 .. len-1 (length len-1), bit-exact."""
+def true_range(
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    out: FloatArray | None = None,
+    scratch: FloatArray | None = None,
+) -> FloatArray:
+    """TA-Lib's TRANGE for bars 1 .. len-1 (length len-1), bit-exact.
+
+    When high >= low on every bar, TA-Lib's max(h - l, |pc - h|, |pc - l|) is
+    max(h, pc) - min(l, pc) bit for bit (that difference is the largest exact
+    one, and rounding keeps the order), in three passes instead of seven.
+    `out` and `scratch` (len-1 values each) avoid allocating.
+    """
     prev_close = close[:-1]
     h, lo = high[1:], low[1:]
-    greatest = h - lo
-    scratch = np.subtract(prev_close, h)
-    np.maximum(greatest, np.abs(scratch, out=scratch), out=greatest)
-    np.subtract(prev_close, lo, out=scratch)
-    np.maximum(greatest, np.abs(scratch, out=scratch), out=greatest)
-    return greatest
+    size = len(h)
+    out = np.empty(size) if out is None else out
+    scratch = np.empty(size) if scratch is None else scratch
+    if bool(np.greater_equal(h, lo).all()):
+        np.maximum(h, prev_close, out=out)
+        out -= np.minimum(lo, prev_close, out=scratch)
+        return out
+    np.subtract(h, lo, out=out)
+    np.abs(np.subtract(prev_close, h, out=scratch), out=scratch)
+    np.maximum(out, scratch, out=out)
+    np.abs(np.subtract(prev_close, lo, out=scratch), out=scratch)
+    return np.maximum(out, scratch, out=out)
 
 
 def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:

@@ -31,16 +31,23 @@ def atr(high: object, low: object, close: object, period: int = 14) -> FloatArra
     return out
 
 
-def _directional_moves(h: FloatArray, lo: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _directional_moves(
+    h: FloatArray, lo: FloatArray, buffers: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """TA-Lib's +DM and -DM for bars 1.. (a tie gives neither).
 
     -DM = down when down > 0 and up < down, i.e. down > max(up, 0); +DM = up when
     up > 0 and up > down, i.e. up > max(down, 0). Multiplying by the mask is exact.
+    `buffers` (4 rows of len-1 values) avoids allocating; rows 0 and 1 are returned.
     """
-    up = np.diff(h)
-    down = lo[:-1] - lo[1:]
-    minus = down * (down > np.maximum(up, 0.0))
-    plus = up * (up > np.maximum(down, 0.0))
+    size = len(h) - 1
+    plus, minus, up, down = np.empty((4, size)) if buffers is None else buffers[:, :size]
+    np.subtract(h[1:], h[:-1], out=up)
+    np.subtract(lo[:-1], lo[1:], out=down)
+    mask = np.greater(down, np.maximum(up, 0.0, out=minus))
+    np.multiply(down, mask, out=minus)
+    np.greater(up, np.maximum(down, 0.0, out=plus), out=mask)
+    np.multiply(up, mask, out=plus)
     return plus, minus
 
 
@@ -68,9 +75,11 @@ class _Adx:
         self.h, self.lo, self.c, self.n = h, lo, c, n
         plus, minus = _directional_moves(h[:n], lo[:n])  # bars 1..n-1: plain sums
         tr = k.true_range(h[:n], lo[:n], c[:n])
-        self.sums = [k.seq_sum(tr), k.seq_sum(plus), k.seq_sum(minus)]
+        self.sums = np.array([k.seq_sum(tr), k.seq_sum(plus), k.seq_sum(minus)])
         self.sum_dx = 0.0
         self.adx = 0.0
+        # reused by every chunk: tr, +DM, -DM (smoothed together), then scratch
+        self.buffers = np.empty((6, min(k.CHUNK, len(c))))
 
     def run(self, out: FloatArray) -> None:
         """Fill out[2n-1:]."""
@@ -93,17 +102,18 @@ class _Adx:
         """DX of bars t0..t1-1 (>= n) and whether TA-Lib's zero tests let it count."""
         h, lo, c = self.h[t0 - 1 : t1], self.lo[t0 - 1 : t1], self.c[t0 - 1 : t1]
         a = 1.0 - 1.0 / self.n
-        raw = (k.true_range(h, lo, c), *_directional_moves(h, lo))
-        tr, plus_di, minus_di = (
-            k.smooth(x, a, s, b=1.0, out=x) for x, s in zip(raw, self.sums, strict=True)
-        )
-        self.sums = [float(tr[-1]), float(plus_di[-1]), float(minus_di[-1])]
+        size = t1 - t0
+        k.true_range(h, lo, c, self.buffers[0, :size], self.buffers[5, :size])
+        _directional_moves(h, lo, self.buffers[1:5])
+        tr, plus_di, minus_di = k.smooth_rows(self.buffers[:3, :size], a, self.sums, 1.0)
+        self.sums = np.array([tr[-1], plus_di[-1], minus_di[-1]])
         with np.errstate(divide="ignore", invalid="ignore"):  # all >= 0: zero test is < 1e-14
             for di in (minus_di, plus_di):
                 di /= tr
                 di *= 100.0
-            di_sum = minus_di + plus_di
-            valid = (tr >= k.TA_EPSILON) & (di_sum >= k.TA_EPSILON)
+            di_sum = np.add(minus_di, plus_di, out=self.buffers[5, :size])
+            valid = np.greater_equal(tr, k.TA_EPSILON)
+            valid &= di_sum >= k.TA_EPSILON
             dx = np.subtract(minus_di, plus_di, out=minus_di)
             np.abs(dx, out=dx)
             dx /= di_sum
