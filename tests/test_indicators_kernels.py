@@ -1,0 +1,62 @@
+"""The numpy kernels' shortcuts against the plain computation they replace.
+
+Each shortcut claims bit-identity (paired complex cumsums, the 3-pass true
+range); these tests check the claim on series where rounding order matters,
+and against TA-Lib where TA-Lib has the same function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import talib
+
+from engine.indicators import _kernels as k
+from engine.indicators import atr
+
+
+def _jumpy(n: int, seed: int) -> np.ndarray:
+    """Values spread over 1e-8 .. 1e9, so sums depend on their order."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(1.0, 2.0, n) * 10.0 ** rng.integers(-8, 10, n)
+
+
+def test_true_range_both_paths_match_talib() -> None:
+    """high >= low everywhere (3-pass path) and with inverted bars (TA-Lib's formula)."""
+    close = _jumpy(5000, 1)
+    spread = np.random.default_rng(2).uniform(0.0, 0.5, 5000)
+    high, low = close * (1 + spread), close * (1 - spread)
+    for h, lo in ((high, low), (low, high), (np.where(spread > 0.25, low, high), low)):
+        ours = k.true_range(h, lo, close)
+        theirs = talib.TRANGE(h, lo, close)[1:]
+        assert np.array_equal(ours, theirs)
+        assert np.array_equal(atr(h, lo, close, 1)[1:], theirs)
+
+
+def test_chain_pair_equals_two_chains() -> None:
+    """The real and imaginary parts replay two Chains bit for bit, across steps."""
+    x, y = _jumpy(3007, 3), _jumpy(3007, 4)
+    pair = k.ChainPair((x[:7], y[:7]), True, False)
+    chain_x, chain_y = k.Chain(x[:7], True, False), k.Chain(y[:7], True, False)
+    for start in range(7, len(x), 1000):
+        stop = min(start + 1000, len(x))
+        a, b = x[start:stop], x[start - 7 : stop - 7]
+        c, d = y[start:stop], y[start - 7 : stop - 7]
+        z = pair.step((a, c), (b, d))
+        assert np.array_equal(z[0::2].real, chain_x.step(a, b, 0))  # after each a
+        assert np.array_equal(z[1::2].imag, chain_y.step(c, d, 1))  # after each b
+    assert pair.carry == complex(chain_x.carry, chain_y.carry)
+
+
+def test_window_sums_equal_one_segment_at_a_time() -> None:
+    """Two anchored segments per complex cumsum give the plain per-segment values."""
+    x = _jumpy(3 * k.ANCHOR + 123, 5)
+    for n in (1, 2, 30, 1000):
+        m = len(x) - n + 1
+        expected = np.empty(m)
+        for start in range(0, m, k.ANCHOR):
+            stop = min(start + k.ANCHOR, m)
+            c = np.cumsum(x[start : stop + n - 1])
+            expected[start] = c[n - 1]
+            expected[start + 1 : stop] = c[n:] - c[: len(c) - n]
+        assert np.array_equal(k.window_sums(x, n), expected)
+        assert np.array_equal(k.window_sums(x, n, divisor=n), expected / n)
