@@ -48,19 +48,21 @@ class IndicatorApi:
         self.values: list[float | None] = []
         self._open: list[_Open] = []
         self._by_key: dict[tuple[str, Params], _Open] = {}
+        #: (update_hlcv, slot, width) per open stream: what on_bar needs, unpacked
+        self._updates: list[tuple[Any, int, int]] = []
 
     def on_bar(self, bar: Bar) -> None:
         """Feed ``bar`` to every open stream (call after window.push, before the strategy)."""
         values = self.values
         h, lo, c, v = bar.high, bar.low, bar.close, bar.volume
-        for entry in self._open:
-            value = entry.stream.update_hlcv(h, lo, c, v)
-            if entry.width == 1:
-                values[entry.slot] = value
+        for update, slot, width in self._updates:
+            value = update(h, lo, c, v)
+            if width == 1:
+                values[slot] = value
             elif value is None:
-                values[entry.slot:entry.slot + entry.width] = (None,) * entry.width
+                values[slot:slot + width] = (None,) * width
             else:
-                values[entry.slot:entry.slot + entry.width] = value
+                values[slot:slot + width] = value
         if self.observer is not None and self._open:
             self.observer.bar_values(self.symbol, bar, values.copy())
 
@@ -99,6 +101,7 @@ class IndicatorApi:
             self.values.extend(value)
         self._open.append(entry)
         self._by_key[(name, params)] = entry
+        self._updates.append((stream.update_hlcv, entry.slot, width))
         if self.observer is not None:
             self.observer.stream_opened(self.symbol, name, params, history, _served(entry))
         return entry

@@ -6,7 +6,7 @@ import math
 from collections import deque
 
 from engine.indicators._validate import MAX_NBDEV, check_period, check_real
-from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, seq_sum
+from engine.indicators.streaming_base import TA_ZERO, Stream, seq_sum
 
 # --- close-only ------------------------------------------------------------
 
@@ -14,16 +14,25 @@ from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, seq_s
 class SmaStream(Stream):
     """Streaming SMA (TA-Lib order); first value after `period` bars."""
 
-    __slots__ = ("_mean",)
+    __slots__ = ("_n", "_sum", "_window")
     name = "sma"
 
     def __init__(self, period: int) -> None:
         super().__init__()
-        self._mean = RunningMean(check_period("sma", "period", period, 1))
+        self._n = check_period("sma", "period", period, 1)
+        self._sum = 0.0
+        self._window: deque[float] = deque(maxlen=self._n)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
-        v = self._mean.push(close)
-        self._value = v
+        # RunningMean.push, inlined: the hot path of every SMA strategy
+        w = self._window
+        w.append(close)
+        s = self._sum + close
+        if len(w) < self._n:
+            self._sum = s
+            return None
+        self._sum = s - w[0]
+        v = self._value = s / self._n
         return v
 
 
