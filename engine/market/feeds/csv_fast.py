@@ -27,9 +27,10 @@ import numpy.typing as npt
 
 from engine.market.bar import Bar, trusted_bars
 
-#: Lines per block: large enough to amortise numpy's per-call cost, small
-#: enough that one bad row only sends a few thousand rows down the slow path.
-BLOCK_LINES: Final = 4096
+#: Lines per block: large enough to amortise numpy's per-call cost, small enough
+#: to stay in cache (measured best at 512-1024) and that one bad row only sends a
+#: few hundred rows down the slow path.
+BLOCK_LINES: Final = 512
 MS_LOW: Final = 100_000_000_000  # epoch numbers in [MS_LOW, MS_HIGH) are milliseconds
 MS_HIGH: Final = 100_000_000_000_000
 US_HIGH: Final = 100_000_000_000_000_000
