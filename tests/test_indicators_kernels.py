@@ -1,4 +1,4 @@
-"""The numpy kernels' shortcuts against the plain computation they replace.
+"""The numpy kernels' shortcuts against the plain computations they replace.
 
 Each shortcut claims bit-identity (paired complex cumsums, the 3-pass true
 range); these tests check the claim on series where rounding order matters,
@@ -8,10 +8,13 @@ and against TA-Lib where TA-Lib has the same function.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import talib
 
+from engine.errors import IndicatorError
 from engine.indicators import _kernels as k
 from engine.indicators import atr
+from engine.indicators._validate import as_series
 
 
 def _jumpy(n: int, seed: int) -> np.ndarray:
@@ -60,3 +63,13 @@ def test_window_sums_equal_one_segment_at_a_time() -> None:
             expected[start + 1 : stop] = c[n:] - c[: len(c) - n]
         assert np.array_equal(k.window_sums(x, n), expected)
         assert np.array_equal(k.window_sums(x, n, divisor=n), expected / n)
+
+
+def test_finiteness_check_survives_an_overflowing_sum() -> None:
+    """The one-pass finiteness test falls back to the exact one when finite values
+    overflow their sum; NaN and infinities are still found, by index."""
+    huge = as_series("sma", "x", [1e308, 1e308, -1e308])
+    assert np.array_equal(huge, [1e308, 1e308, -1e308])
+    for bad, index in (([1e308, 1e308, np.inf], 2), ([np.nan, 1.0], 0), ([1.0, -np.inf], 1)):
+        with pytest.raises(IndicatorError, match=rf"'x' must be finite, got .* at index {index}"):
+            as_series("sma", "x", bad)

@@ -40,12 +40,22 @@ def as_series(func: str, arg: str, values: object, *, require_finite: bool = Tru
         raise IndicatorError(
             f"{func}: argument '{arg}' must be 1-D, got an array of shape {arr.shape}"
         )
-    if require_finite and not np.isfinite(arr).all():
+    if require_finite and not _all_finite(arr):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise IndicatorError(
             f"{func}: argument '{arg}' must be finite, got {arr[bad]!r} at index {bad}"
         )
     return arr
+
+
+def _all_finite(arr: FloatArray) -> bool:
+    """Whether every value is finite: one summing pass (a NaN or an infinity makes the
+    sum non-finite), and the exact test only when the sum is not finite (which an
+    overflow of finite values can also cause)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(np.add.reduce(arr)):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 def same_length(func: str, **arrays: FloatArray) -> int:
