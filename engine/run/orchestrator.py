@@ -147,11 +147,12 @@ class Orchestrator:
         read = 0
         for bar in bars:
             read += 1
-            runner = runners.get(bar.symbol)
+            symbol = bar.symbol
+            runner = runners.get(symbol)
             if runner is None:
                 self.unrouted += 1
                 continue
-            if bar.symbol in done:
+            if symbol in done:
                 continue
             if reloader is not None:
                 reloader.check()
@@ -159,7 +160,7 @@ class Orchestrator:
             if journal.pending:
                 journal.flush_if_due()
             if limit is not None and runner.stats.bars >= limit:
-                done.add(bar.symbol)
+                done.add(symbol)
                 if len(done) == len(runners):
                     self._seen += read
                     return None

@@ -93,13 +93,16 @@ class SymbolRunner:
         self.stopped: str | None = None
         self._transitions_seen = machine.transition_count
         self._new_version = True
+        # bound once: on_bar runs for every bar
+        self._push = window.push
+        self._update_indicators = api.on_bar
 
     # -- the per-bar flow -------------------------------------------------------
 
     def on_bar(self, bar: Bar) -> bool:
         """Process one bar; False when it was a duplicate or rejected by the window."""
         try:
-            if not self.window.push(bar):
+            if not self._push(bar):
                 self.stats.duplicate_bars += 1
                 return False
         except MarketDataError as exc:
@@ -110,7 +113,7 @@ class SymbolRunner:
         if self._new_version:
             self._journal_version(bar.timestamp)
         exit_trade = machine.auto_exit(bar)
-        self.api.on_bar(bar)
+        self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:
             try:

@@ -28,7 +28,7 @@ from engine.strategy.params import ParamValue, apply_overrides
 from engine.strategy.sandbox import Sandbox
 
 FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
-_WHICH = {State.IDLE: 1, State.ANALYZING: 2, State.IN_POSITION: 3}
+_IDLE, _ANALYZING = State.IDLE, State.ANALYZING
 _RESERVED = frozenset({"state", "position"})  # context names the engine sets
 _MAX_LOG = 4000  # characters per log line
 _MAX_LOG_LINES = 100  # log lines per call; the rest are dropped (logging is outside the budget)
@@ -82,6 +82,7 @@ class LuaStrategy:
             self._host, instruction_budget=instruction_budget, memory_mb=memory_mb,
             time_limit_s=time_limit_s,
         )
+        self._lua_step = self._sandbox.step
         self._load(_decode(raw, self.path))
         self._lines = self._sandbox.lines_defined()
 
@@ -105,7 +106,9 @@ class LuaStrategy:
 
         Raises LuaStrategyError on any error; the machine is then unchanged.
         """
-        which = _WHICH[machine.state]
+        # (identity tests: a dict keyed by the enum would call Enum.__hash__, in Python)
+        state = machine.state
+        which = 1 if state is _IDLE else 2 if state is _ANALYZING else 3
         pos = machine.position
         upnl = None if pos is None else pos.unrealized_pnl(bar.close)
         self._log_left = _MAX_LOG_LINES
@@ -116,12 +119,11 @@ class LuaStrategy:
             if api is not self._api:
                 self._bind(api)
             synced = self._synced
-            if synced is None or synced[0] != machine.transition_count or synced[1] is not pos:
+            if synced is None or synced[1] is not pos or synced[0] != machine.transition_count:
                 self._sync(machine, bar)
-            result = self._sandbox.step(
-                which, symbol, bar.timestamp, bar.open, bar.high, bar.low, bar.close,
-                bar.volume, bar.bid, bar.ask, upnl, *api.values,
-            )
+            # bar[1:] = timestamp, open, high, low, close, volume, bid, ask (one slice
+            # instead of eight attribute reads)
+            result = self._lua_step(which, symbol, *bar[1:], upnl, *api.values)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
             self._synced = None

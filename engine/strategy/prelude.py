@@ -467,7 +467,8 @@ local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
   local md = {symbol = cur_symbol, timestamp = ts, open = o, high = h, low = l, close = c,
               volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
   if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
-  arm()
+  -- arm(), inlined: this runs every bar, under the instruction hook
+  used, armed, exhausted, memfail, where, over, t0 = 0, true, false, false, nil, nil, nil
   local ok, r = xpcall(call_user, handler, fns[which], md, context, indicators)
   armed = false
   if ok and r == nil and not exhausted and not memfail then return end  -- no action
