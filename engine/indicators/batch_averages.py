@@ -31,8 +31,8 @@ def sma(x: object, period: int) -> FloatArray:
     """Simple moving average (TA-Lib SMA), period in [1, 100000].
 
     Warm-up: the first `period - 1` outputs are NaN; out[t] = mean(x[t-period+1 .. t]).
-    Computed with a re-anchored cumulative sum (last-bit differences from TA-Lib's
-    running sum; period 1 returns x exactly).
+    Computed with a running sum like TA-Lib's, restarted from a fresh window sum
+    every 65536 values (last-bit differences from TA-Lib; period 1 returns x exactly).
     """
     arr = as_series("sma", "x", x)
     n = check_period("sma", "period", period, 1)
