@@ -9,11 +9,13 @@ mismatch or shadow error; 2 — a usage or data error (printed by engine/cli.py)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
     )
     load = partial(_load_strategy, args, overrides)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in symbols}
-    with Journal(args.journal) as journal:
+    with _startup_objects_frozen(), Journal(args.journal) as journal:
         run_id = _start_run(journal, args, paths, strategies)
         try:
             summary, failure = _run(
@@ -80,6 +82,18 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
     if failure is not None:
         raise failure  # after the summary: what ran until the failure is reported
     return _exit_code(args, summary)
+
+
+@contextlib.contextmanager
+def _startup_objects_frozen() -> Iterator[None]:
+    """Modules and start-up objects live for the whole run: keep the cyclic garbage
+    collector from scanning them again and again (halves its time in a backtest);
+    back to normal afterwards (callers in a long-lived process, e.g. tests)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _start_run(

@@ -112,7 +112,8 @@ class SymbolRunner:
         machine = self.machine
         if self._new_version:
             self._journal_version(bar.timestamp)
-        exit_trade = machine.auto_exit(bar)
+        # auto_exit returns None at once without a position: skip the call when flat
+        exit_trade = None if machine.position is None else machine.auto_exit(bar)
         self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:
