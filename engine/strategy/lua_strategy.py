@@ -123,7 +123,8 @@ class LuaStrategy:
                 self._sync(machine, bar)
             # bar[1:] = timestamp, open, high, low, close, volume, bid, ask (one slice
             # instead of eight attribute reads)
-            result = self._lua_step(which, symbol, *bar[1:], upnl, *api.values)
+            values = api.values
+            result = self._lua_step(which, symbol, *bar[1:], upnl, len(values), *values)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
             self._synced = None

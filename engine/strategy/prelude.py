@@ -8,10 +8,10 @@ except through the functions in that environment.
 
 Calling convention with Python (DESIGN.md §10: one crossing per bar):
 
-* ``glue.step(which, symbol, ts, o, h, l, c, v, bid, ask, upnl, ...)`` calls
+* ``glue.step(which, symbol, ts, o, h, l, c, v, bid, ask, upnl, n, ...)`` calls
   strategy function ``which`` (1 detect, 2 filter, 3 manage); ``symbol`` is
-  nil when unchanged since the last call; the varargs are the flattened values
-  of every indicator stream the strategy has opened, in slot order. It
+  nil when unchanged since the last call; the ``n`` varargs are the flattened
+  values of every indicator stream the strategy has opened, in slot order. It
   returns nothing (the function returned nil) or a status code followed by
   plain values: ``OK, key1, value1, ...`` (the returned table, already checked
   to hold only string keys and scalar values), ``ERR, message, traceback``,
@@ -458,8 +458,12 @@ local function finish(which, ok, r)
   return flatten(r, NAMES[which])
 end
 
-local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, ...)
-  vals = {...}
+local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, nvals, ...)
+  if nvals <= 4 then
+    vals[1], vals[2], vals[3], vals[4] = ...  -- the usual few: no table per call
+  else
+    vals = {...}
+  end
   hl_valid = false
   if sym ~= nil then cur_symbol = sym end
   local mid = c
