@@ -105,12 +105,13 @@ class _Adx:
         size = t1 - t0
         k.true_range(h, lo, c, self.buffers[0, :size], self.buffers[5, :size])
         _directional_moves(h, lo, self.buffers[1:5])
-        tr, plus_di, minus_di = k.smooth_rows(self.buffers[:3, :size], a, self.sums, 1.0)
-        self.sums = np.array([tr[-1], plus_di[-1], minus_di[-1]])
+        smoothed = k.smooth_rows(self.buffers[:3, :size], a, self.sums, 1.0)
+        self.sums = smoothed[:, -1].copy()
+        tr, plus_di, minus_di = smoothed
         with np.errstate(divide="ignore", invalid="ignore"):  # all >= 0: zero test is < 1e-14
-            for di in (minus_di, plus_di):
-                di /= tr
-                di *= 100.0
+            di = smoothed[1:]  # +DI, -DI = 100 * (DM / TR), both rows at once
+            di /= tr
+            di *= 100.0
             di_sum = np.add(minus_di, plus_di, out=self.buffers[5, :size])
             valid = np.greater_equal(tr, k.TA_EPSILON)
             valid &= di_sum >= k.TA_EPSILON
