@@ -47,6 +47,12 @@ def plain_block(lines: list[str], width: int) -> bool:
     return set(map(str.count, lines, repeat(","))) == {width - 1}  # blank lines too
 
 
+PRICE_FIELDS: Final = ("open", "high", "low", "close", "volume")
+#: One parsed row: the timestamp as an int, the prices and volume as floats.
+ROW: Final = np.dtype([("timestamp", np.int64), ("open", np.float64), ("high", np.float64),
+                       ("low", np.float64), ("close", np.float64), ("volume", np.float64)])
+
+
 def parse_block(
     lines: list[str], width: int, time_col: int, price_cols: tuple[int, ...],
     symbol: str, last_ts: int,
@@ -56,20 +62,19 @@ def parse_block(
     of the last accepted bar (-1 for none)."""
     if not plain_block(lines, width):
         return None
-    try:
-        prices = np.loadtxt(lines, np.float64, comments=None, delimiter=",", quotechar=None,
-                            usecols=price_cols, ndmin=2)
-        stamps = np.loadtxt(lines, np.int64, comments=None, delimiter=",", quotechar=None,
-                            usecols=(time_col,), ndmin=1)
+    try:  # one pass: each cell parsed by its field's type
+        rows = np.loadtxt(lines, ROW, comments=None, delimiter=",", quotechar=None,
+                          usecols=(time_col, *price_cols), ndmin=1)
     except ValueError:  # a cell numpy does not parse (maybe one Python would): replay
         return None
-    if len(prices) != len(lines) or len(stamps) != len(lines):  # pragma: no cover - guarded
+    if len(rows) != len(lines):  # pragma: no cover - plain_block rules out blank lines
         return None
-    ts = epoch_to_ms(stamps)
-    if ts is None or not increasing(ts, last_ts) or not valid_prices(prices):
+    ts = epoch_to_ms(rows["timestamp"])
+    o, h, lo, c, v = (rows[name] for name in PRICE_FIELDS)
+    if ts is None or not increasing(ts, last_ts) or not valid_prices(o, h, lo, c, v):
         return None
-    o, h, lo, c, v = prices.T.tolist()
-    return list(trusted_bars(symbol, ts.tolist(), o, h, lo, c, v))
+    return list(trusted_bars(symbol, ts.tolist(), o.tolist(), h.tolist(), lo.tolist(),
+                             c.tolist(), v.tolist()))
 
 
 def epoch_to_ms(stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
@@ -91,10 +96,12 @@ def increasing(ts: npt.NDArray[np.int64], last_ts: int) -> bool:
     return bool(ts[0] > last_ts and (ts[1:] > ts[:-1]).all())
 
 
-def valid_prices(prices: npt.NDArray[np.float64]) -> bool:
+def valid_prices(
+    o: npt.NDArray[np.float64], h: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64], v: npt.NDArray[np.float64],
+) -> bool:
     """Every row obeys DESIGN.md §2: prices finite and > 0, volume finite and
     >= 0, low <= min(open, close) <= max(open, close) <= high (NaN fails)."""
-    o, h, lo, c, v = prices.T
     ok = (lo > 0.0) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c) & (c <= h)
     ok &= (v >= 0.0) & (v < np.inf)
     return bool(ok.all())
