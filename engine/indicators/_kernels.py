@@ -7,7 +7,9 @@ Two kinds of running sums appear here on purpose:
   operands out in that order and taking `np.cumsum` (strictly sequential)
   performs the very same floating-point operations. Used where TA-Lib's
   rounding must be matched: cancellation (BBANDS' sum of squares, MFI's money
-  flows) or drift beyond the contract (WMA's periodSum).
+  flows) or drift beyond the contract (WMA's periodSum). `ChainPair` runs two
+  such sums as one complex cumsum (np.cumsum is bound by the latency of its
+  additions, and two independent chains overlap).
 * `window_sums` is a faster running sum, restarted every `ANCHOR` values
   from a freshly summed window so its error stays below about
   `2 * ANCHOR * eps * max|x|` per mean (~1.5e-11 relative), well inside
