@@ -133,7 +133,8 @@ class Journal:
         self._flush_interval = flush_interval_s
         #: records written but not yet committed
         self.pending = 0
-        self._oldest_pending = 0.0
+        #: time.monotonic() by which the pending records must be committed
+        self.flush_deadline = 0.0
         self.run_id: int | None = None
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False)
@@ -333,7 +334,7 @@ class Journal:
 
     def flush_if_due(self) -> None:
         """Commit pending records when the oldest may be a second old (cheap otherwise)."""
-        if self.pending and time.monotonic() - self._oldest_pending >= self._flush_interval:
+        if self.pending and time.monotonic() >= self.flush_deadline:
             self.flush()
 
     def flush(self) -> None:
@@ -368,7 +369,7 @@ class Journal:
     def _write(self, sql: str, row: tuple[object, ...]) -> None:
         with self._lock:
             if self.pending == 0:
-                self._oldest_pending = time.monotonic()
+                self.flush_deadline = time.monotonic() + self._flush_interval
             self._db.execute(sql, row)
             self.pending += 1
 

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
@@ -144,6 +145,7 @@ class Orchestrator:
         or None when the run must stop (every symbol reached --bars, or a signal)."""
         runners, limit, reloader = self.runners, self.bars_limit, self.reloader
         journal, done = self.journal, self._done
+        monotonic = time.monotonic
         read = 0
         for bar in bars:
             read += 1
@@ -157,8 +159,8 @@ class Orchestrator:
             if reloader is not None:
                 reloader.check()
             runner.on_bar(bar)
-            if journal.pending:
-                journal.flush_if_due()
+            if journal.pending and monotonic() >= journal.flush_deadline:
+                journal.flush()  # journal.flush_if_due(), inlined: this runs every bar
             if limit is not None and runner.stats.bars >= limit:
                 done.add(symbol)
                 if len(done) == len(runners):
