@@ -62,3 +62,20 @@ def test_check_unknown_param(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     code = main(["check", str(STRATEGIES / "sma_crossover.lua"), "--param", "slwo=3"])
     assert code == 2
     assert "did you mean 'slow'" in capsys.readouterr().err
+
+
+def test_check_shows_the_first_log_lines_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, """
+      n = 0
+      function detect_opportunity(md, ctx, ind)
+        n = n + 1
+        ind.log("bar", n)
+      end""")
+    code = main(["check", str(path), "--bars", "30"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "log       30 line(s), the first shown:" in out
+    # log(...) joins its arguments with tabs, as print does
+    assert "  bar\t1\n" in out and "  bar\t20\n" in out and "bar\t21" not in out

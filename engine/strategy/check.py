@@ -24,6 +24,7 @@ from engine.strategy.params import parse_overrides
 
 SYMBOL = "BTCUSDT"
 MAX_ERRORS_SHOWN = 10
+MAX_LOG_SHOWN = 20
 
 
 @dataclass
@@ -115,6 +116,14 @@ def simulated_bars(bars: int, seed: int) -> Iterable[Bar]:
     return SimulatedFeed([SYMBOL], seed=seed, bars=bars).iter_bars()
 
 
+def format_log(lines: list[str], total: int) -> list[str]:
+    """The strategy's first ``log(...)`` lines, as shown by ``check``."""
+    if total == 0:
+        return ["log       none"]
+    shown = [f"log       {total} line(s)" + (", the first shown:" if total > len(lines) else ":")]
+    return shown + [f"  {line}" for line in lines]
+
+
 def format_report(strategy: LuaStrategy, report: CheckReport, seed: int) -> str:
     """The human-readable summary printed by ``check``."""
     params = " ".join(f"{k}={v}" for k, v in sorted(strategy.params.items())) or "none"
@@ -147,13 +156,23 @@ def format_report(strategy: LuaStrategy, report: CheckReport, seed: int) -> str:
 def check_main(args: argparse.Namespace) -> int:
     """Entry point of ``python -m engine check``: 0 if the strategy ran without
     errors, 1 if some calls failed; a load error raises (the CLI prints it, exit 2)."""
+    logged: list[str] = []
+    total = 0
+
+    def keep(message: str) -> None:
+        nonlocal total
+        total += 1
+        if len(logged) < MAX_LOG_SHOWN:
+            logged.append(message)
+
     strategy = LuaStrategy(
         args.file,
         params=parse_overrides(args.param),
         instruction_budget=args.lua_budget,
         memory_mb=args.lua_memory_mb,
-        log=lambda message: None,
+        log=keep,
     )
     report = exercise(strategy, simulated_bars(args.bars, args.seed))
     print(format_report(strategy, report, args.seed))
+    print("\n".join(format_log(logged, total)))
     return 1 if report.errors else 0
