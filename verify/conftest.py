@@ -3,7 +3,7 @@
 HYPOTHESIS_PROFILE selects the profile:
 * ``dev`` (default outside make): 25 examples per verify property;
 * ``ci`` (``make test``): derandomized, no example database, ``print_blob``,
-  no deadline — the same examples on every run; 200 per verify property;
+  no deadline — the same examples on every run; 300 per verify property;
 * ``thorough`` (``make verify-thorough``): 10,000 examples per property.
 The profile is global to the session; the verify properties' own example counts
 are in ``verify/profiles.py`` (the tests/ suites keep hypothesis' default).

@@ -12,7 +12,7 @@ import os
 
 from hypothesis import settings
 
-EXAMPLES = {"dev": 25, "ci": 200, "thorough": 10_000}
+EXAMPLES = {"dev": 25, "ci": 300, "thorough": 10_000}
 
 
 def profile_name() -> str:
