@@ -54,12 +54,20 @@ pytest: setup
 
 test: setup lint typecheck ocaml-test pytest
 
-bench: setup
+# The peers of bench/backtest.py live in their own venv: never project dependencies.
+PEERS := bench/.venv-peers
+$(PEERS)/.installed:
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet backtesting backtrader
+	@touch $@
+
+bench: setup $(PEERS)/.installed
 	$(PY) bench/indicators.py
 	$(PY) bench/core.py
 	$(PY) bench/strategy.py
 	$(PY) bench/bridge.py
 	$(PY) bench/shadow.py
+	$(PY) bench/backtest.py
 
 verify-thorough: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q verify
