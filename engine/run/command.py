@@ -66,7 +66,7 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
     )
     load = partial(_load_strategy, args, overrides)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in symbols}
-    with _startup_objects_frozen(), Journal(args.journal) as journal:
+    with _run_gc(), Journal(args.journal) as journal:
         run_id = _start_run(journal, args, paths, strategies)
         try:
             summary, failure = _run(
@@ -84,15 +84,29 @@ def run_main(args: argparse.Namespace, observer_factory: ObserverFactory | None 
     return _exit_code(args, summary)
 
 
+#: Net container allocations between young-generation collections during a run.
+RUN_GC_THRESHOLD = 10_000
+
+
 @contextlib.contextmanager
-def _startup_objects_frozen() -> Iterator[None]:
-    """Modules and start-up objects live for the whole run: keep the cyclic garbage
-    collector from scanning them again and again (halves its time in a backtest);
-    back to normal afterwards (callers in a long-lived process, e.g. tests)."""
+def _run_gc() -> Iterator[None]:
+    """Cyclic garbage collection tuned for the run; back to normal afterwards
+    (callers in a long-lived process, e.g. tests).
+
+    Modules and start-up objects live for the whole run: frozen, the collector
+    does not scan them again and again. And the per-bar objects (bars, results)
+    are freed by reference counting as the window moves on, so the net count of
+    live new containers stays in the low thousands: at the default threshold
+    (700) a 100k-bar backtest ran ~100 young collections that found almost
+    nothing (≈ 9-15 ms); at RUN_GC_THRESHOLD it runs none. Cyclic garbage is
+    still collected, once that many containers accumulate."""
+    threshold = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(RUN_GC_THRESHOLD, *threshold[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
