@@ -48,18 +48,21 @@ class IndicatorApi:
         self.values: list[float | None] = []
         self._open: list[_Open] = []
         self._by_key: dict[tuple[str, Params], _Open] = {}
-        #: (update_hlcv, slot, width) per open stream: what on_bar needs, unpacked
-        self._updates: list[tuple[Any, int, int]] = []
+        #: what on_bar needs per open stream, unpacked: (update_hlcv, slot) of the
+        #: single-output streams (most of them), (update_hlcv, slot, width) of the others
+        self._singles: list[tuple[Any, int]] = []
+        self._multis: list[tuple[Any, int, int]] = []
 
     def on_bar(self, bar: Bar) -> None:
         """Feed ``bar`` to every open stream (call after window.push, before the strategy)."""
         values = self.values
         h, lo, c, v = bar.high, bar.low, bar.close, bar.volume
-        for update, slot, width in self._updates:
+        # (the streams are independent: the update order between the lists is free)
+        for update, slot in self._singles:
+            values[slot] = update(h, lo, c, v)
+        for update, slot, width in self._multis:
             value = update(h, lo, c, v)
-            if width == 1:
-                values[slot] = value
-            elif value is None:
+            if value is None:
                 values[slot:slot + width] = (None,) * width
             else:
                 values[slot:slot + width] = value
@@ -101,7 +104,10 @@ class IndicatorApi:
             self.values.extend(value)
         self._open.append(entry)
         self._by_key[(name, params)] = entry
-        self._updates.append((stream.update_hlcv, entry.slot, width))
+        if width == 1:
+            self._singles.append((stream.update_hlcv, entry.slot))
+        else:
+            self._multis.append((stream.update_hlcv, entry.slot, width))
         if self.observer is not None:
             self.observer.stream_opened(self.symbol, name, params, history, _served(entry))
         return entry
