@@ -189,15 +189,17 @@ class SymbolRunner:
             s.gross_profit += trade.pnl
         else:
             s.gross_loss -= trade.pnl
+        # str() of a StrEnum member is its value, without Enum.value's Python-level
+        # descriptor (this and the transitions run on every state change)
         self.journal.record_trade(
             self.symbol,
-            side=trade.side.value,
+            side=str(trade.side),
             quantity=trade.quantity,
             entry_timestamp=trade.entry_time,
             entry_price=trade.entry_price,
             exit_timestamp=trade.exit_time,
             exit_price=trade.exit_price,
-            exit_reason=trade.exit_reason.value,
+            exit_reason=str(trade.exit_reason),
             fees=trade.fees,
             pnl=trade.pnl,
         )
@@ -210,7 +212,7 @@ class SymbolRunner:
         self._transitions_seen = count
         for t in self.machine.history[-new:]:
             self.journal.record_transition(
-                self.symbol, t.timestamp, t.from_state.value, t.to_state.value, t.reason, t.note
+                self.symbol, t.timestamp, str(t.from_state), str(t.to_state), t.reason, t.note
             )
 
     def _journal_version(self, timestamp: int) -> None:
