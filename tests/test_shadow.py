@@ -141,7 +141,9 @@ def baseline(
     journal = tmp_path / "plain.sqlite"
     code, summary, _ = run(capsys, journal, strategy, *argv)
     assert code == 0 and summary["shadow"]["compared"] == 0
-    return trades(journal, summary["run_id"])
+    closed = trades(journal, summary["run_id"])
+    assert closed, f"{strategy.name} closed no trade: comparing its trades would prove nothing"
+    return closed
 
 
 def candidate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, after: int) -> Path:
