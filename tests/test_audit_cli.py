@@ -69,6 +69,11 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
         (["--param", "quantity=nan"], ["'quantity'", "'nan'", "not a finite number"]),
         (["--strategy-for", "ETHUSDT"], ["--strategy-for 'ETHUSDT'", "SYMBOL=FILE"]),
         (["--symbols", ""], ["--symbols", "invalid symbol ''"]),
+        (["--symbols", "BTCUSDT,BTCUSDT"], ["--symbols", "BTCUSDT is listed twice"]),
+        (["--symbols", "BTCUSDT,ETHUSDT", "--strategy-for", "ETHUSDT=nope.lua"],
+         ["nope.lua", "does not exist"]),
+        (["--strategy-for", f"BTCUSDT={SMA}", "--strategy-for", f"BTCUSDT={SMA}"],
+         ["--strategy-for BTCUSDT is given twice"]),
     ],
 )
 def test_bad_run_options_name_the_flag_and_value(
@@ -150,6 +155,14 @@ def test_verify_data_without_a_valid_bar_is_an_error(
     code = main(["verify", "--data", str(csv)])
     err = _error_line(capsys)
     assert code == 2 and "empty.csv" in err and "no valid bars" in err
+
+
+def test_verify_with_an_empty_indicator_list_is_an_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["verify", "--indicators", "", "--bars", "100"])
+    err = _error_line(capsys)
+    assert code == 2 and "--indicators" in err
 
 
 def test_a_strategy_erring_every_bar_stops_with_exit_1_and_no_traceback(
