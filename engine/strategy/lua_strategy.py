@@ -166,15 +166,15 @@ class LuaStrategy:
     def _sync(self, machine: StateMachine, bar: Bar) -> None:
         """Mirror context, state and position into Lua (only after changes)."""
         pos = machine.position
-        flat: list[object] = []
-        for key, value in machine.context.items():
-            flat += (key, value)
+        # as_dict(): a plain dict's items, not the Mapping mixin's Python-level view;
+        # str() of a StrEnum member is its value, without Enum.value's descriptor
+        flat = [x for item in machine.context.as_dict().items() for x in item]
+        state = str(machine.state)
         if pos is None:
-            self._sandbox.set_context(machine.state.value, False, None, None, None, None, None,
-                                      None, *flat)
+            self._sandbox.set_context(state, False, None, None, None, None, None, None, *flat)
         else:
             self._sandbox.set_context(
-                machine.state.value, True, pos.side.value, pos.entry_price, pos.quantity,
+                state, True, str(pos.side), pos.entry_price, pos.quantity,
                 pos.stop_loss, pos.take_profit, pos.unrealized_pnl(bar.close), *flat,
             )
         self._synced = (machine.transition_count, pos)
