@@ -36,21 +36,27 @@ MS_HIGH: Final = 100_000_000_000_000
 US_HIGH: Final = 100_000_000_000_000_000
 
 
-def plain_block(lines: list[str], width: int) -> bool:
+def plain_block(lines: list[str], width: int, *, count_cells: bool = True) -> bool:
     """True when the csv module would read every line as one row of ``width``
-    cells split at its commas (so that numpy's tokenizer sees the same cells)."""
+    cells split at its commas (so that numpy's tokenizer sees the same cells).
+    ``count_cells=False`` leaves the cell count to the caller."""
     text = "".join(lines)
     if '"' in text or "\0" in text:  # quoting, or a row the csv module refuses
         return False
-    if max(map(len, lines)) > csv.field_size_limit():  # a cell the csv module refuses
+    limit = csv.field_size_limit()
+    if len(text) > limit and max(map(len, lines)) > limit:  # a cell the csv module refuses
         return False
-    return set(map(str.count, lines, repeat(","))) == {width - 1}  # blank lines too
+    if not count_cells:
+        return "," in text  # (not only blank lines, which numpy would warn about)
+    return set(map(str.count, lines, repeat(","))) == {width - 1}
 
 
 PRICE_FIELDS: Final = ("open", "high", "low", "close", "volume")
 #: One parsed row: the timestamp as an int, the prices and volume as floats.
 ROW: Final = np.dtype([("timestamp", np.int64), ("open", np.float64), ("high", np.float64),
                        ("low", np.float64), ("close", np.float64), ("volume", np.float64)])
+#: The file columns of ROW's fields in the usual layout: all six, in ROW's order.
+ROW_ORDER: Final = (0, 1, 2, 3, 4, 5)
 
 
 def parse_block(
@@ -60,14 +66,20 @@ def parse_block(
     """The bars of ``lines`` (a block of a file without bid/ask/symbol columns),
     or None when any row needs the row-by-row path. ``last_ts`` is the timestamp
     of the last accepted bar (-1 for none)."""
-    if not plain_block(lines, width):
+    cols = (time_col, *price_cols)
+    # The usual layout (timestamp,open,high,low,close,volume): without ``usecols``
+    # numpy itself refuses a row of any other cell count than ROW's six, so the
+    # per-line comma count (≈ 0.1 µs a line) is left to it; a blank line, which
+    # numpy skips, shows as a missing row below.
+    canonical = width == len(ROW_ORDER) and cols == ROW_ORDER
+    if not plain_block(lines, width, count_cells=not canonical):
         return None
     try:  # one pass: each cell parsed by its field's type
         rows = np.loadtxt(lines, ROW, comments=None, delimiter=",", quotechar=None,
-                          usecols=(time_col, *price_cols), ndmin=1)
+                          usecols=None if canonical else cols, ndmin=1)
     except ValueError:  # a cell numpy does not parse (maybe one Python would): replay
         return None
-    if len(rows) != len(lines):  # pragma: no cover - plain_block rules out blank lines
+    if len(rows) != len(lines):  # a blank line
         return None
     ts = epoch_to_ms(rows["timestamp"])
     o, h, lo, c, v = (rows[name] for name in PRICE_FIELDS)
