@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from engine.errors import TandemError
+from engine.errors import ConfigError, TandemError
 
 EXIT_ERROR = 2
 
@@ -156,7 +156,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Upper bounds keep absurd values from turning into overflows or memory errors deep
+# inside the run; the lower bounds of run-only options are checked in engine.run.config.
+_MAX_WINDOW = 1_000_000
+_MAX_BARS = {"run": 2**63 - 1, "check": 10_000_000, "verify": 10_000_000}
+_LUA_BUDGET = (1_000, 10**12)
+_LUA_MEMORY_MB = (1.0, 65_536.0)
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    """Reject out-of-range numbers shared by several commands, naming flag and value."""
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed {args.seed}: must be in [0, 2**63)")
+    bars_max = _MAX_BARS[args.command]
+    if args.bars is not None and not 1 <= args.bars <= bars_max:
+        raise ConfigError(f"--bars {args.bars}: must be in [1, {bars_max:,}]")
+    if args.command == "verify":
+        return
+    lo, hi = _LUA_BUDGET
+    if not lo <= args.lua_budget <= hi:
+        raise ConfigError(f"--lua-budget {args.lua_budget}: must be in [{lo:,}, {hi:,}]")
+    mlo, mhi = _LUA_MEMORY_MB
+    if not mlo <= args.lua_memory_mb <= mhi:  # NaN fails both comparisons
+        raise ConfigError(f"--lua-memory-mb {args.lua_memory_mb}: must be in [{mlo:g}, {mhi:g}]")
+    if args.command == "run":
+        _check_run_ranges(args)
+
+
+def _check_run_ranges(args: argparse.Namespace) -> None:
+    if args.window > _MAX_WINDOW:
+        raise ConfigError(f"--window {args.window}: must be at most {_MAX_WINDOW:,} bars")
+    if not args.shadow_ocaml:
+        # A CI job asking for --shadow-strict without --shadow-ocaml would pass
+        # while checking nothing: refuse instead of ignoring the flag.
+        given = [
+            flag
+            for flag, used in (
+                ("--shadow-strict", args.shadow_strict),
+                ("--shadow-sample", args.shadow_sample != 1.0),
+                ("--shadow-timeout", args.shadow_timeout != 5.0),
+            )
+            if used
+        ]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only applies with --shadow-ocaml; add it")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _check_ranges(args)
     if args.command == "run":
         from engine.run.command import run_main
 
