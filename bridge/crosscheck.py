@@ -488,14 +488,21 @@ def _print_table(rows: list[dict[str, Any]], title: str, caption: str) -> None:
             str(r["compared"]),
             "-" if r["max_scaled_error"] is None else f"{r['max_scaled_error']:.3g}",
             "-" if r["max_ulp"] is None else str(r["max_ulp"]),
-            f"{100.0 * r['bit_identical']:.2f}%",
-            "ok" if r["ok"] else f"[bold red]FAIL[/] {r['problem']}",
+            f"{100.0 * r['bit_identical']:.2f}%" if r["compared"] else "-",
+            _verdict(r),
         )
         previous = label
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)
     console.print(table)
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if not row["ok"]:
+        return f"[bold red]FAIL[/] {row['problem']}"
+    # Nothing compared proves nothing: say so rather than "ok".
+    return "ok" if row["compared"] else "n/a: series shorter than the lookback"
 
 
 #: The verify command pushes at most this many bars to each OCaml stream, one round
@@ -529,9 +536,17 @@ def verify_main(args: argparse.Namespace) -> int:
     else:
         caption = (
             "scaled error = |a-b| / contract bound (<= 1 passes); py = Python, oc = OCaml; "
-            f"OCaml streams are pushed the last {VERIFY_MAX_PUSH} bars after seeding"
+            f"OCaml streams are pushed the last {min(VERIFY_MAX_PUSH, jobs[0].length)} bars "
+            "after seeding"
         )
         _print_table(rows, f"Tandem verify: {jobs[0].length} bars, {source}", caption)
+        empty = sum(1 for r in rows if not r["compared"])
+        if empty:
+            print(
+                f"note: {empty} of {len(rows)} comparisons had no values to compare "
+                f"(the {jobs[0].length}-bar series is shorter than their lookback)",
+                file=sys.stderr,
+            )
         print("agreement contract: " + ("holds" if ok else "FAILS"), file=sys.stdout)
     return EXIT_OK if ok else EXIT_CONTRACT
 

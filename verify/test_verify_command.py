@@ -104,3 +104,17 @@ def test_missing_ocaml_executable_names_where_it_looked(
 def test_bad_bar_count_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--bars", "0"]) == 2
     assert "--bars" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("ocaml")
+def test_a_series_shorter_than_the_lookback_is_flagged_not_passed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # ADX(14) needs 28 bars: with 20 nothing is compared, which proves nothing.
+    code = main(["verify", "--bars", "20", "--indicators", "adx"])
+    captured = capsys.readouterr()
+    assert code == 0  # the contract did not fail ...
+    assert "n/a: series shorter than the lookback" in captured.out  # ... but nothing passed
+    assert " ok " not in captured.out
+    assert "note: 10 of 10 comparisons had no values to compare" in captured.err
+    assert "pushed the last 20 bars" in captured.out.replace("\n", " ")
