@@ -62,6 +62,15 @@ def test_not_numbers(name: str) -> None:
     _raises(lambda: _call(spec, **{field: ["a", "b"]}), f"'{_arg_name(spec, field)}'")
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_complex_input_is_refused_not_truncated(name: str) -> None:
+    # numpy's float64 cast would silently drop the imaginary part.
+    spec = SPECS[name]
+    field = spec.inputs[0]
+    values = np.linspace(10.0, 20.0, 50) + 1j
+    _raises(lambda: _call(spec, **{field: values}), f"'{_arg_name(spec, field)}'", "complex")
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if len(SPECS[n].inputs) > 1])
 def test_length_mismatch(name: str) -> None:
     spec = SPECS[name]

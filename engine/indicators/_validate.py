@@ -29,6 +29,11 @@ def as_series(func: str, arg: str, values: object, *, require_finite: bool = Tru
     and, unless `require_finite` is False (the OCaml bridge, whose server checks
     finiteness itself), non-finite values (naming the first bad index).
     """
+    if np.iscomplexobj(values):
+        # numpy would drop the imaginary part with only a warning.
+        raise IndicatorError(
+            f"{func}: argument '{arg}' must hold real numbers, got complex values"
+        )
     try:
         arr = np.ascontiguousarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
