@@ -14,8 +14,19 @@ export HYPOTHESIS_PROFILE
 
 setup: $(STAMP) ocaml
 
+# Debian's own python3 needs python3-venv for `-m venv` (ensurepip); install it
+# the same way as the OCaml toolchain when that is what fails.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing python3-venv"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+	    $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "error: '$(PYTHON) -m venv' failed. Install Python's venv module (Debian: sudo apt-get install python3-venv) and run make again." >&2; \
+	    exit 1; \
+	  fi; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
