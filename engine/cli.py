@@ -38,8 +38,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--feed",
         default="sim",
         metavar="FEED",
-        help="sim (seeded random walk, default), csv:PATH (header or Binance kline CSV), "
-        "or binance (live klines over WebSocket)",
+        help="sim (seeded random walk, the default; 10,000 bars per symbol unless --bars), "
+        "csv:PATH (header or Binance kline CSV), or binance (live klines over WebSocket)",
     )
     p.add_argument("--symbols", default="BTCUSDT", help="comma-separated symbols (default BTCUSDT)")
     p.add_argument("--interval", default="1m", help="bar interval, e.g. 1m, 5m, 1h (default 1m)")
