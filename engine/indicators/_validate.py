@@ -29,7 +29,8 @@ def as_series(func: str, arg: str, values: object, *, require_finite: bool = Tru
     and, unless `require_finite` is False (the OCaml bridge, whose server checks
     finiteness itself), non-finite values (naming the first bad index).
     """
-    if np.iscomplexobj(values):
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "c":
         # numpy would drop the imaginary part with only a warning.
         raise IndicatorError(
             f"{func}: argument '{arg}' must hold real numbers, got complex values"
