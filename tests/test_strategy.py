@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from test_strategy_support import Harness, load, write
 
-from engine.state import State
+from engine.errors import StrategyError
+from engine.indicators.api import IndicatorApi
+from engine.market.bar import Bar
+from engine.market.window import MarketDataWindow
+from engine.state import State, StateMachine
 from engine.strategy import LuaStrategy, LuaStrategyError
 
 # -- loading ---------------------------------------------------------------
@@ -537,3 +541,39 @@ def test_context_refusing_a_key_leaves_the_machine_unchanged(tmp_path: Path) -> 
         h.next()
     assert info.value.kind == "action" and "''" in str(info.value)
     assert h.machine.state is State.IDLE and len(h.machine.context) == 0
+
+
+def test_traceback_names_the_strategy_function_not_the_engine_glue(tmp_path: Path) -> None:
+    path = tmp_path / "strat.lua"
+    path.write_text(
+        "local function helper(x)\n"
+        "  return x.missing.field\n"
+        "end\n"
+        "function detect_opportunity(md, ctx, ind)\n"
+        "  local v = helper(md)\n"
+        "  return v\n"
+        "end\n"
+        "function filter_commitment() end\n"
+        "function manage_position() end\n"
+    )
+    strategy = LuaStrategy(path)
+    machine = StateMachine()
+    window = MarketDataWindow(10)
+    bar = Bar("BTCUSDT", 0, 100.0, 101.0, 99.0, 100.5, 1.0)
+    window.push(bar)
+    api = IndicatorApi("BTCUSDT", window)
+    api.on_bar(bar)
+    with pytest.raises(StrategyError) as info:
+        strategy.step(bar, machine, api)
+    text = str(info.value)
+    assert "strat.lua:2: in upvalue 'helper'" in text
+    assert "strat.lua:5: in function 'detect_opportunity'" in text
+    assert "local 'f'" not in text
+
+
+def test_load_traceback_ends_in_the_main_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "strat.lua"
+    path.write_text("x = 1\nerror('boom')\n")
+    with pytest.raises(StrategyError) as info:
+        LuaStrategy(path)
+    assert "strat.lua:2: in the main chunk" in str(info.value)

@@ -208,7 +208,8 @@ class LuaStrategy:
             )
         if status == prelude.MEMORY:
             return self._memory_error(function)
-        message, trace = str(result[1]), _user_frames(str(result[2]), self._chunk)
+        message = str(result[1])
+        trace = _user_frames(str(result[2]), self._chunk, function)
         location = _location(message, trace, self._chunk)
         if location and not message.startswith(location):
             message = f"{location}: {message}"
@@ -308,10 +309,19 @@ def _decode(raw: bytes, path: str) -> str:
         raise LuaStrategyError(f"strategy {path} is not UTF-8 text: {exc}", kind="load") from exc
 
 
-def _user_frames(trace: str, path: str) -> str:
-    """The traceback lines that point into the script itself."""
+#: How Lua names the frame of the user's entry point: the glue calls it as its local `f`.
+_GLUE_FRAME = "in local 'f'"
+
+
+def _user_frames(trace: str, path: str, function: str | None) -> str:
+    """The traceback lines that point into the script itself, the entry frame named
+    after the strategy function (or the main chunk while loading) instead of the
+    glue's local variable."""
+    entry = f"in function '{function}'" if function else "in the main chunk"
     lines = [ln.strip() for ln in trace.splitlines()]
-    return "\n".join(f"  {ln}" for ln in lines if ln.startswith(path + ":"))
+    return "\n".join(
+        f"  {ln.replace(_GLUE_FRAME, entry)}" for ln in lines if ln.startswith(path + ":")
+    )
 
 
 def _location(message: str, trace: str, path: str) -> str | None:
