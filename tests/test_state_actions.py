@@ -121,3 +121,10 @@ def test_non_string_key_is_refused() -> None:
     err = error_of({"action": "exit", 1: "x"})
     assert err.field == "1"
     assert "non-string key" in str(err)
+
+
+def test_parse_action_names_the_state_when_given() -> None:
+    with pytest.raises(ActionError) as info:
+        parse_action({"action": "enter_long", "quantity": 1.0, "stop_los": 95.0}, "analyzing")
+    assert info.value.state == "analyzing" and info.value.field == "stop_los"
+    assert str(info.value).endswith("(state analyzing)")

@@ -35,6 +35,7 @@ class ActionError(StrategyError):
         self.action = action
         self.field = field
         self.value = value
+        self.problem = problem
         self.state = state
 
 
@@ -120,12 +121,22 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def parse_action(fields: Mapping[str, object]) -> Action:
+def parse_action(fields: Mapping[str, object], state: str | None = None) -> Action:
     """Turn a strategy's action table into an Action, or raise ActionError.
 
     Checks the table only (names, presence, types, finiteness); whether the
     action fits the machine's state and the bar is checked by the machine.
+    ``state``, when given, is named in the error (DESIGN.md §4).
     """
+    try:
+        return _parse(fields)
+    except ActionError as exc:
+        if state is None:
+            raise
+        raise ActionError(exc.action, exc.field, exc.value, exc.problem, state) from None
+
+
+def _parse(fields: Mapping[str, object]) -> Action:
     name = _action_name(fields)
     cls, spec = _SPECS[name]
     kwargs: dict[str, object] = {}

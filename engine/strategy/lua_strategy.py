@@ -155,7 +155,7 @@ class LuaStrategy:
             if which == 1:
                 machine.begin_analysis(fields, bar)
                 return None
-            return machine.execute(parse_action(fields), bar)
+            return machine.execute(parse_action(fields, machine.state.value), bar)
         except StrategyError as exc:
             where = f"{self._chunk}:{self._lines[which - 1]}"
             raise LuaStrategyError(
