@@ -160,6 +160,13 @@ def test_quantity_must_be_positive(cls: Any, qty: float) -> None:
     refuse(analyzing(), cls(qty), FLAT, "quantity")
 
 
+@pytest.mark.parametrize("cls", [EnterLong, EnterShort])
+def test_quantity_whose_notional_overflows_is_refused(cls: Any) -> None:
+    # 1e306 units at 100 is 1e308 of notional: the exit side and the P&L would be inf.
+    err = refuse(analyzing(), cls(1e306), FLAT, "quantity")
+    assert "overflow" in str(err)
+
+
 @pytest.mark.parametrize("price", [98.99, 101.01])
 @pytest.mark.parametrize("cls", [EnterLong, EnterShort])
 def test_entry_price_must_lie_in_bar(cls: Any, price: float) -> None:

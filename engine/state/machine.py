@@ -212,6 +212,10 @@ class StateMachine:
         if action.take_profit is not None:
             self._check_target(action, side, action.take_profit, price, where)
         fee = self._costs.fee(price, action.quantity)
+        if not math.isfinite(price * action.quantity * 2.0):
+            # P&L, fees and equity would turn into inf/NaN (headroom for the exit side).
+            raise self._error(action, "quantity", action.quantity,
+                              f"makes the notional at price {price:g} overflow")
         self._position = Position(bar.symbol, side, action.quantity, price, bar.timestamp, fee,
                                   action.stop_loss, action.take_profit)
         self.account.pay_fee(fee)
