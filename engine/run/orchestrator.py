@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tandem.run")
 
+#: How many rejected feed records are logged one by one before only counting.
+LOGGED_REJECTIONS = 20
+
 #: Bars between housekeeping passes in the feed loop (progress, rejected-bar records).
 HOUSEKEEPING_EVERY = 1024
 #: Seconds between housekeeping passes while the feed is idle (live feeds).
@@ -190,6 +193,7 @@ class Orchestrator:
                 self.feed_duplicates[symbol] += 1
                 continue
             self.feed_rejected[symbol] += 1
+            self._log_rejection(rec.where, rec.reason)
             self.journal.record_rejected_bar(
                 rec.symbol,
                 rec.timestamp,
@@ -201,6 +205,17 @@ class Orchestrator:
         self.journal.flush_if_due()
         if self.progress is not None:
             self.progress(self._seen)
+
+    def _log_rejection(self, where: str, reason: str) -> None:
+        """Log the first rejections with their place (DESIGN §2: counted *and* logged);
+        a file with thousands of bad rows must not flood the terminal: the rest are
+        counted in the summary and all of them are in the journal."""
+        n = sum(self.feed_rejected.values())
+        if n <= LOGGED_REJECTIONS:
+            log.warning("rejected %s: %s", where, reason)
+        elif n == LOGGED_REJECTIONS + 1:
+            log.warning("more rejected records: counted in the summary and listed in the "
+                        "journal's rejected_bars table, no longer logged")
 
     @contextlib.contextmanager
     def _signals(self, loop: asyncio.AbstractEventLoop | None) -> Iterator[None]:
