@@ -410,14 +410,7 @@ def test_a_feed_failing_mid_run_reports_what_ran_and_exits_2(
     assert status == "failed"
 
 
-def _ocaml_server() -> bool:
-    import os
-
-    exe = os.environ.get("TANDEM_OCAML_BIN") or ROOT / "_build/default/ocaml/bin/tandem_ocaml.exe"
-    return Path(exe).is_file()
-
-
-@pytest.mark.skipif(not _ocaml_server(), reason="the OCaml server is not built (dune build)")
+@pytest.mark.usefixtures("ocaml_server")
 def test_shadow_mode_changes_no_trade_and_reports_its_comparisons(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
 ) -> None:

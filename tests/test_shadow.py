@@ -29,9 +29,7 @@ PROXY = DATA / "shadow_proxy.py"
 ALL_OUTPUTS = 20
 
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
-pytestmark = pytest.mark.skipif(
-    not SERVER.is_file(), reason=f"OCaml server not built ({SERVER}); run `dune build`"
-)
+pytestmark = pytest.mark.usefixtures("ocaml_server")
 
 #: Long above its 10-bar SMA, flat below.
 SMA_TREND = """
@@ -182,8 +180,7 @@ def test_trades_are_identical_with_and_without_shadow(
 ) -> None:
     found = strategies(tmp_path)
     shipped = [p for p in found.values() if p.parent == ROOT / "strategies"]
-    if name == "shipped" and not shipped:
-        pytest.skip("no strategies/*.lua yet")
+    assert name != "shipped" or shipped, "strategies/*.lua should ship example strategies"
     for path in shipped if name == "shipped" else [found[name]]:
         argv = ("--bars", "1200", "--symbols", "BTCUSDT,ETHUSDT", "--window", "200")
         expected = baseline(capsys, tmp_path, path, *argv)

@@ -23,7 +23,7 @@ from engine.indicators import streaming
 from engine.market.bar import Bar
 
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
-needs_server = pytest.mark.skipif(not SERVER.is_file(), reason="OCaml server not built")
+needs_server = pytest.mark.usefixtures("ocaml_server")
 
 
 def test_push_frame_is_byte_identical_to_the_protocol_encoder() -> None:

@@ -54,9 +54,11 @@ def _ocaml_available() -> bool:
 
 @pytest.fixture(scope="session")
 def ocaml() -> Iterator[Any]:
-    """The session's OCaml server (``bridge.OcamlIndicators``), or a skip."""
+    """The session's OCaml server (``bridge.OcamlIndicators``). ``make test`` builds
+    it first, so a missing server fails: a skip would hide a missing part."""
     if not _ocaml_available():
-        pytest.skip("OCaml indicator server not built (run `dune build`): OCaml pairs skipped")
+        pytest.fail("OCaml indicator server not built: run `make` (or `dune build`)",
+                    pytrace=False)
     from bridge import OcamlIndicators
 
     with OcamlIndicators() as client:
