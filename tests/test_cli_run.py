@@ -40,23 +40,7 @@ end
 """
 
 #: Uses indicators: long above the 10-bar SMA, flat below; shorts never.
-SMA_TREND = """
-function detect_opportunity(m, ctx, ind)
-  local s = ind.sma(10)
-  if s ~= nil and m.close > s then return {} end
-  return nil
-end
-
-function filter_commitment(m, ctx, ind)
-  return { action = "enter_long", quantity = 0.5 }
-end
-
-function manage_position(m, ctx, ind)
-  local s = ind.sma(10)
-  if s ~= nil and m.close < s then return { action = "exit" } end
-  return nil
-end
-"""
+SMA_TREND = Path(__file__).resolve().parent / "data" / "sma_trend.lua"
 
 
 @pytest.fixture
@@ -69,7 +53,7 @@ def churn(tmp_path: Path) -> Path:
 @pytest.fixture
 def trend(tmp_path: Path) -> Path:
     path = tmp_path / "trend.lua"
-    path.write_text(SMA_TREND)
+    path.write_text(SMA_TREND.read_text())
     return path
 
 

@@ -31,22 +31,8 @@ ALL_OUTPUTS = 20
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
 pytestmark = pytest.mark.usefixtures("ocaml_server")
 
-#: Long above its 10-bar SMA, flat below.
-SMA_TREND = """
-function detect_opportunity(m, ctx, ind)
-  local s = ind.sma(10)
-  if s ~= nil and m.close > s then return {} end
-  return nil
-end
-function filter_commitment(m, ctx, ind)
-  return { action = "enter_long", quantity = 0.5 }
-end
-function manage_position(m, ctx, ind)
-  local s = ind.sma(10)
-  if s ~= nil and m.close < s then return { action = "exit" } end
-  return nil
-end
-"""
+#: Long above its 10-bar SMA, flat below (shared with tests/test_cli_run.py).
+SMA_TREND = DATA / "sma_trend.lua"
 
 #: Opens streams late (after the window has slid) and shorts on a MACD cross.
 LATE_OPENS = """
@@ -163,7 +149,7 @@ def candidate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, after:
 
 def strategies(tmp_path: Path) -> dict[str, Path]:
     found = {
-        "sma_trend": write(tmp_path, "sma_trend.lua", SMA_TREND),
+        "sma_trend": SMA_TREND,
         "late_opens": write(tmp_path, "late_opens.lua", LATE_OPENS),
         "many_params": write(tmp_path, "many_params.lua", MANY_PARAMS),
         "all_indicators": ALL_INDICATORS,
@@ -241,7 +227,7 @@ def test_bad_sample_rate_is_a_usage_error(
 def test_missing_executable_is_counted_and_the_run_is_intact(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    strategy = SMA_TREND
     expected = baseline(capsys, tmp_path, strategy, "--bars", "500")
     missing = tmp_path / "no_such_server"
     monkeypatch.setenv("TANDEM_OCAML_BIN", str(missing))
@@ -303,7 +289,7 @@ def test_candidate_hanging_mid_run_times_out_and_is_replaced(
 def test_candidate_that_never_answers_is_given_up(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    strategy = SMA_TREND
     expected = baseline(capsys, tmp_path, strategy, "--bars", "300")
     candidate(monkeypatch, tmp_path, "hang", after=0)
     monkeypatch.delenv("TANDEM_PROXY_ONCE")  # every restart hangs too
@@ -320,7 +306,7 @@ def test_candidate_that_never_answers_is_given_up(
 def test_corrupt_reply_is_a_protocol_error_and_the_candidate_is_replaced(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    strategy = SMA_TREND
     argv = ("--bars", "3000")
     expected = baseline(capsys, tmp_path, strategy, *argv)
     candidate(monkeypatch, tmp_path, "corrupt", after=500)  # more batches to come
@@ -358,7 +344,7 @@ def test_stream_the_candidate_refuses_is_an_error_and_the_others_go_on(
 def test_lying_candidate_is_recorded_with_context_and_fails_strict(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    strategy = SMA_TREND
     expected = baseline(capsys, tmp_path, strategy, "--bars", "400")
     candidate(monkeypatch, tmp_path, "lie", after=100)
     journal = tmp_path / "lie.sqlite"
@@ -391,7 +377,7 @@ def test_lying_candidate_is_recorded_with_context_and_fails_strict(
 def test_one_ulp_lie_is_inside_the_contract(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    strategy = write(tmp_path, "trend.lua", SMA_TREND)
+    strategy = SMA_TREND
     candidate(monkeypatch, tmp_path, "lie_low", after=100)
     journal = tmp_path / "lie_low.sqlite"
     code, summary, _ = run(capsys, journal, strategy, "--bars", "400", "--shadow-ocaml",
