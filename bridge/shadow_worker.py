@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bridge import protocol as p
-from bridge.shadow_channel import Channel, Reply, push_frame
+from bridge.shadow_channel import Channel, Reply, fixed_replies, push_frames, request_ids
 from bridge.shadow_compare import Difference, differences
 from bridge.shadow_mirror import (
     BarLog,
@@ -230,13 +230,23 @@ class Candidate:
         assert self._channel is not None
         started = time.perf_counter()
         replies = self._channel.exchange([f for f, _ in frames_ids], [e for _, e in frames_ids])
-        elapsed = time.perf_counter() - started
+        self._timed(time.perf_counter() - started, len(frames_ids))
+        return replies
+
+    def _timed(self, elapsed: float, requests: int) -> None:
         stats = self.stats
         stats.round_trips += 1
         if len(stats.latencies) < 1_000_000:
             stats.latencies.append(elapsed)
-            stats.per_request.append(elapsed / max(1, len(frames_ids)))
-        return replies
+            stats.per_request.append(elapsed / max(1, requests))
+
+    def _send_receive(self, out: bytes, count: int) -> memoryview:
+        """``Channel.send_receive`` of ``count`` pipelined requests, timed like ``_exchange``."""
+        assert self._channel is not None
+        started = time.perf_counter()
+        data = self._channel.send_receive(out, count)
+        self._timed(time.perf_counter() - started, count)
+        return data
 
     def _healthy(self) -> None:
         """A push or open went through: faults are no longer "in a row"."""
@@ -285,45 +295,76 @@ class Candidate:
         groups: Mapping[str, list[BarEvent]],
         batch: Mapping[str, FloatArray],
     ) -> None:
+        """One pipelined exchange: every bar of the batch to its symbol's live streams
+        (frames grouped by symbol: the symbols' streams are independent), then checks."""
         channel = self._channel
         assert channel is not None
-        layouts = {s: self.mirrors[s].live_layout() for s in groups}
-        frames, expect, owner = [], [], []
-        for symbol, bar, _ in events:
-            layout = layouts[symbol]
-            if not layout.live:
-                continue
-            rid = channel.next_id()
-            frames.append(push_frame(rid, layout.ids_bytes, len(layout.live),
-                                     (bar.high, bar.low, bar.close, bar.volume)))
-            expect.append((p.Kind.PUSH, rid))
-            owner.append(symbol)
+        segments: list[tuple[str, int, int]] = []  # symbol, first request id, bars
+        frames: list[bytes] = []
+        for symbol in groups:
+            layout = self.mirrors[symbol].live_layout()
+            if layout.live:
+                first = channel.reserve_ids(len(batch[symbol]))
+                frames.append(push_frames(first, layout.ids_bytes, batch[symbol]))
+                segments.append((symbol, first, len(batch[symbol])))
         try:
-            replies = self._exchange(list(zip(frames, expect, strict=True)))
+            count = sum(n for _, _, n in segments)
+            data = self._send_receive(b"".join(frames), count)
+            ocaml = self._fixed(data, segments)
+            replies = None if ocaml is not None else channel.split(data, [
+                (p.Kind.PUSH, int(rid)) for _, first, n in segments
+                for rid in request_ids(first, n)])
         except BridgeError as exc:
             self._fault(exc)
             self.stats.unchecked += len(events)
             return
         self._healthy()
-        by_symbol: dict[str, list[Reply]] = {s: [] for s in groups}
-        for symbol, reply in zip(owner, replies, strict=True):
-            by_symbol[symbol].append(reply)
-        for symbol, group in groups.items():
-            self._check_symbol(self.mirrors[symbol], group, by_symbol[symbol], batch[symbol])
+        if ocaml is None:
+            assert replies is not None
+            ocaml = self._decode_each(segments, replies)
+        for symbol, values in ocaml.items():
+            self._check_symbol(self.mirrors[symbol], groups[symbol], values, batch[symbol])
+
+    def _decode_each(
+        self, segments: Sequence[tuple[str, int, int]], replies: Sequence[Reply]
+    ) -> dict[str, FloatArray]:
+        """The slow path of ``_fixed``: decode symbol by symbol, handling refusals and
+        faults (a fault takes every stream down, so later symbols have none live)."""
+        out: dict[str, FloatArray] = {}
+        pos = 0
+        for symbol, _, n in segments:
+            mirror = self.mirrors[symbol]
+            mine, pos = replies[pos : pos + n], pos + n
+            if mirror.live_layout().live:
+                values = self._decode(mirror, mine)
+                if values is not None:
+                    out[symbol] = values
+        return out
+
+    def _fixed(
+        self, data: memoryview, segments: Sequence[tuple[str, int, int]]
+    ) -> dict[str, FloatArray] | None:
+        """Every symbol's values (bars × output columns) when every reply is a full
+        answer of every live stream, in turn (the usual case), checked in bulk; else None."""
+        out: dict[str, FloatArray] = {}
+        offset = 0
+        for symbol, first, n in segments:
+            layout = self.mirrors[symbol].live_layout()
+            words = fixed_replies(data, offset, n, p.Kind.PUSH, first, layout.words)
+            if words is None or not (words[:, layout.header_idx] == layout.header_expected).all():
+                return None
+            out[symbol] = words[:, layout.value_idx].view(np.float64)
+            offset += n * (p.FRAME_HEADER_SIZE + 8 * layout.words)
+        return out if offset == len(data) else None
 
     def _check_symbol(
         self,
         mirror: SymbolMirror,
         group: Sequence[BarEvent],
-        replies: Sequence[Reply],
+        ocaml: FloatArray,
         rows: FloatArray,
     ) -> None:
         layout = mirror.live_layout()
-        if not layout.live:
-            return
-        ocaml = self._decode(mirror, replies)
-        if ocaml is None:
-            return
         rate = self.config.sample
         picked = [k for k, event in enumerate(group)
                   if event[2] is not None and (rate >= 1.0 or mirror.sampled(rate))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -14,11 +15,12 @@ import pytest
 
 from bridge import protocol as p
 from bridge.shadow import ShadowObserver
-from bridge.shadow_channel import push_frame
+from bridge.shadow_channel import _count_frames, fixed_replies, push_frame, push_frames
 from bridge.shadow_compare import differences
 from bridge.shadow_mirror import BarLog, SymbolMirror, make_layout, new_stream, python_matrix
 from bridge.shadow_types import RateLimitedLog, ShadowConfig
 from bridge.transport import DEFAULT_EXECUTABLE
+from engine.errors import BridgeError
 from engine.indicators import streaming
 from engine.market.bar import Bar
 
@@ -32,6 +34,48 @@ def test_push_frame_is_byte_identical_to_the_protocol_encoder() -> None:
     expected = b"".join(p.encode_push(42, ids, bar))
     ids_bytes = np.array(ids, dtype="<u4").tobytes()
     assert push_frame(42, ids_bytes, len(ids), bar) == expected
+
+
+def test_bulk_push_frames_equal_the_protocol_encoder_bar_by_bar_across_id_wrap() -> None:
+    ids = [3, 7, 4_000_000_000]
+    rows = np.array([[101.5, 99.25, 100.0, 12345.0], [-0.0, 1e-300, 2.5, 0.0],
+                     [1e300, -7.0, 3.0, 4.0]])
+    first = 0xFFFFFFFF  # request ids wrap to 0, 1 like Channel.next_id
+    expected = b"".join(b"".join(p.encode_push(rid, ids, tuple(row)))
+                        for rid, row in zip([first, 0, 1], rows, strict=True))
+    assert push_frames(first, np.array(ids, dtype="<u4").tobytes(), rows) == expected
+
+
+def _reply(rid: int, words: list[int], kind: int = p.Kind.PUSH | 0x80) -> bytes:
+    body = np.array(words, dtype="<u8").tobytes()
+    return struct.pack("<IBBHI", 8 + len(body), kind, 0, 0, rid) + body
+
+
+def test_fixed_replies_returns_the_bodies_only_when_every_frame_is_as_expected() -> None:
+    good = b"xx" + _reply(9, [1, 2]) + _reply(10, [3, 4])  # two stray bytes before: offset
+    words = fixed_replies(memoryview(good), 2, 2, p.Kind.PUSH, 9, 2)
+    assert words is not None
+    np.testing.assert_array_equal(words, [[1, 2], [3, 4]])
+    bad = {
+        "wrong id": _reply(9, [1, 2]) + _reply(11, [3, 4]),
+        "an error reply": _reply(9, [1, 2]) + _reply(10, [3, 4], kind=p.Kind.ERROR),
+        "another size": _reply(9, [1, 2]) + _reply(10, [3]) + b"\0" * 8,
+        "cut short": _reply(9, [1, 2]) + _reply(10, [3]),
+    }
+    for why, data in bad.items():
+        assert fixed_replies(memoryview(data), 0, 2, p.Kind.PUSH, 9, 2) is None, why
+
+
+def test_frame_counting_in_runs_equals_counting_one_by_one() -> None:
+    sizes = [3, 3, 3, 1, 1, 5, 3, 3, 2, 2, 2, 2]
+    data = b"".join(_reply(i, list(range(w))) for i, w in enumerate(sizes))
+    ends = np.cumsum([12 + 8 * w for w in sizes])
+    for cut in range(len(data) + 1):  # every way the bytes can have arrived so far
+        done, scan = _count_frames(bytearray(data[:cut]), 0, 0)
+        assert done == int(np.sum(ends <= cut))
+        assert scan == (int(ends[done - 1]) if done else 0)
+    with pytest.raises(BridgeError, match="frame length 4"):
+        _count_frames(bytearray(data + struct.pack("<I", 4) + b"\0" * 20), 0, 0)
 
 
 def test_bar_log_returns_exact_bars_since_a_start_and_none_once_trimmed() -> None:
