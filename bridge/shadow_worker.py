@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -129,8 +130,7 @@ class Candidate:
         groups: dict[str, list[BarEvent]] = {}
         for event in events:
             groups.setdefault(event[0], []).append(event)
-        batch = {s: np.array([(b.high, b.low, b.close, b.volume) for _, b, _ in g])
-                 for s, g in groups.items()}
+        batch = {s: bar_rows(g) for s, g in groups.items()}
         ready = self._ready()  # before logging: a re-seed must not include these bars
         for symbol, rows in batch.items():
             self._mirror(symbol).log.extend(rows)
@@ -366,16 +366,21 @@ class Candidate:
     ) -> None:
         layout = mirror.live_layout()
         rate = self.config.sample
-        picked = [k for k, event in enumerate(group)
-                  if event[2] is not None and (rate >= 1.0 or mirror.sampled(rate))]
-        if not picked:
-            return
+        served = [event[2] for event in group]
+        picked: Sequence[int]
+        if rate >= 1.0 and None not in served:  # the usual case: compare every bar
+            picked = range(len(group))
+        else:
+            picked = [k for k, values in enumerate(served)
+                      if values is not None and (rate >= 1.0 or mirror.sampled(rate))]
+            if not picked:
+                return
+            served = [served[k] for k in picked]
+            ocaml = ocaml[picked]
         streams = [mirror.streams[i] for i in layout.live]
-        served = [group[k][2] for k in picked]
         python = python_matrix(served, layout)  # type: ignore[arg-type]  # None filtered
         times = [group[k][1].timestamp for k in picked]
-        self._compare(mirror, streams, python, ocaml[picked], times, rows[: picked[-1] + 1],
-                      picked)
+        self._compare(mirror, streams, python, ocaml, times, rows[: picked[-1] + 1], picked)
 
     def _decode(self, mirror: SymbolMirror, replies: Sequence[Reply]) -> FloatArray | None:
         """The replies' values as (bars × output columns), or None after a fault."""
@@ -478,6 +483,12 @@ class Candidate:
             self._channel.close()
             self._channel = None
         self.logger.finish()
+
+
+def bar_rows(events: Sequence[BarEvent]) -> FloatArray:
+    """The bars of ``events`` as an (n, 4) array of high, low, close, volume."""
+    fields = chain.from_iterable([(b.high, b.low, b.close, b.volume) for _, b, _ in events])
+    return np.fromiter(fields, np.float64, 4 * len(events)).reshape(-1, 4)
 
 
 def replies_bodies(replies: Sequence[Reply]) -> list[memoryview]:

@@ -142,6 +142,16 @@ def test_differences_follow_the_contract() -> None:
     assert not by_column[5].check.ok and by_column[5].check.scaled_error == math.inf
 
 
+def test_nan_payloads_and_signed_zeros_are_no_differences() -> None:
+    # OCaml's nan has other bits than numpy's; the bit-for-bit fast test must not count it
+    other_nan = np.array([0x7FF0000000000001, 0xFFF8000000000000], dtype=np.uint64)
+    python = np.array([[math.nan, math.nan, 0.0, 2.5]])
+    ocaml = np.array([[*other_nan.view(np.float64), -0.0, 2.5]])
+    assert differences(python, ocaml, ["sma"] * 4, lambda row, col: 1.0) == []
+    ocaml[0, 3] = 2.6
+    assert [d.column for d in differences(python, ocaml, ["sma"] * 4, lambda r, c: 1.0)] == [3]
+
+
 def test_rate_limited_log_keeps_a_burst_then_counts(caplog: pytest.LogCaptureFixture) -> None:
     limiter = RateLimitedLog(interval=3600.0, burst=3)
     with caplog.at_level(logging.WARNING, logger="tandem.shadow"):
