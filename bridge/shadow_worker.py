@@ -16,6 +16,8 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from itertools import chain
+from operator import itemgetter
+from typing import cast
 
 import numpy as np
 
@@ -68,15 +70,15 @@ class Candidate:
 
     def process(self, items: Sequence[BarEvent | OpenEvent]) -> None:
         """Handle a batch of events in order; opens split the pipelined pushes."""
-        bars: list[BarEvent] = []
-        for item in items:
-            if len(item) == 3:
-                bars.append(item)
-            else:
-                self._bars(bars)
-                bars = []
-                self._open(*item)
-        self._bars(bars)
+        start = 0
+        sizes = list(map(len, items))  # 3: a bar, 5: an opened stream (rare)
+        bars = cast(Sequence[BarEvent], items)  # in the slices between opens
+        while 5 in sizes[start:]:
+            at = sizes.index(5, start)
+            self._bars(bars[start:at])
+            self._open(*cast(OpenEvent, items[at]))
+            start = at + 1
+        self._bars(bars[start:])
 
     def _mirror(self, symbol: str) -> SymbolMirror:
         mirror = self.mirrors.get(symbol)
@@ -127,9 +129,13 @@ class Candidate:
     def _bars(self, events: Sequence[BarEvent]) -> None:
         if not events:
             return
+        symbols = set(map(itemgetter(0), events))
         groups: dict[str, list[BarEvent]] = {}
-        for event in events:
-            groups.setdefault(event[0], []).append(event)
+        if len(symbols) == 1:  # the usual batch: one symbol
+            groups[symbols.pop()] = list(events)
+        else:
+            for event in events:
+                groups.setdefault(event[0], []).append(event)
         batch = {s: bar_rows(g) for s, g in groups.items()}
         ready = self._ready()  # before logging: a re-seed must not include these bars
         for symbol, rows in batch.items():
