@@ -71,7 +71,8 @@ def main() -> None:
         lat = s["latency_ms"]
         print(f"  shadow: compared {s['compared']:,} mismatches {s['mismatches']} "
               f"errors {s['errors']} dropped {s['dropped']} round trips {s['round_trips']} "
-              f"latency p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms")
+              f"latency p50 {lat['p50']:.2f} ms p99 {lat['p99']:.2f} ms "
+              f"worker CPU {1e3 * s['worker_cpu_ms'] / args.bars:.2f} µs/bar")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ class ShadowStats:
     round_trips: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds per exchange
     per_request: list[float] = field(default_factory=list)  # seconds / requests in it
+    worker_cpu_s: float = 0.0  # CPU time of the worker thread so far
     first_error: str | None = None
 
 
