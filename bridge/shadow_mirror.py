@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -187,7 +188,7 @@ def python_matrix(served: Sequence[Served], layout: Layout) -> FloatArray:
     stream), which is several times cheaper than flattening bar by bar.
     """
     if not isinstance(served[0][0], tuple):
-        return np.array(served, dtype=np.float64)[:, layout.slot_idx]  # None becomes NaN
+        return _slot_matrix(served)[:, layout.slot_idx]  # type: ignore[arg-type]
     out = np.empty((len(served), int(layout.value_idx.size)))
     col = 0
     for i, w in zip(layout.live, layout.widths, strict=True):
@@ -199,6 +200,18 @@ def python_matrix(served: Sequence[Served], layout: Layout) -> FloatArray:
             out[:, col : col + w] = [nan if v is None else v for v in values]
         col += w
     return out
+
+
+def _slot_matrix(served: Sequence[Sequence[float | None]]) -> FloatArray:
+    """Flat slot lists as a (bars × slots) matrix, None as NaN."""
+    width = len(served[0])
+    if len(set(map(len, served))) == 1:
+        try:  # the usual case after the warm-up: floats only, read in one C loop
+            flat = np.fromiter(chain.from_iterable(served), np.float64, len(served) * width)
+            return flat.reshape(len(served), width)
+        except TypeError:  # a None somewhere
+            pass
+    return np.array(served, dtype=np.float64)  # None becomes NaN
 
 
 @dataclass(slots=True)
