@@ -188,7 +188,9 @@ def python_matrix(served: Sequence[Served], layout: Layout) -> FloatArray:
     stream), which is several times cheaper than flattening bar by bar.
     """
     if not isinstance(served[0][0], tuple):
-        return _slot_matrix(served)[:, layout.slot_idx]  # type: ignore[arg-type]
+        matrix = _slot_matrix(served)  # type: ignore[arg-type]
+        # slot_idx is increasing: as long as the matrix is wide, it is 0, 1, … (no gather)
+        return matrix if matrix.shape[1] == layout.slot_idx.size else matrix[:, layout.slot_idx]
     out = np.empty((len(served), int(layout.value_idx.size)))
     col = 0
     for i, w in zip(layout.live, layout.widths, strict=True):

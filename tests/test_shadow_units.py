@@ -115,6 +115,8 @@ def test_value_matrix_from_flat_slots_and_from_named_tuples_agree() -> None:
     np.testing.assert_array_equal(python_matrix(named, layout), expected)
     floats_only = [[1.5, 0.1, 0.2, -0.1, 40.0], [2.5, 0.3, math.nan, 0.0, -0.0]]
     np.testing.assert_array_equal(python_matrix(floats_only, layout), [[1.5, 40.0], [2.5, -0.0]])
+    streams[1].dead = None  # every slot live: the matrix is the slots themselves
+    np.testing.assert_array_equal(python_matrix(floats_only, make_layout(streams)), floats_only)
     with pytest.raises(ValueError):  # slot lists of different lengths are a bug, not data
         python_matrix([[1.5, 0.1, 0.2, -0.1, 40.0], [2.5, 0.3, 0.1, 0.0]], layout)
     # the PUSH reply layout of the two live streams: count word, then header + value each
