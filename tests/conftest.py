@@ -2,13 +2,14 @@
 
 - `summary_line`: a callable taking one string; the lines appear in a "summary"
   section of the terminal report, with or without `-s`.
-- `ocaml_server`: the OCaml server executable. `make test` builds it first, so a
-  missing one is a failure, never a skip: a skip would hide a missing part.
+- `ocaml_server`: the OCaml server executable (built if missing). A server that
+  cannot be had is a failure, never a skip: a skip would hide a missing part.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,11 +38,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def ocaml_server() -> Path:
-    """The OCaml server executable ($TANDEM_OCAML_BIN or the dune build output)."""
-    from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR
+    """The OCaml server executable: $TANDEM_OCAML_BIN, else the dune build output,
+    built with `dune build` if it is missing. Fails loudly when there is none."""
+    from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR, REPO_ROOT
 
-    exe = Path(os.environ.get(ENV_VAR) or DEFAULT_EXECUTABLE)
-    if not exe.is_file():
-        pytest.fail(f"the OCaml server {exe} is missing: run `make` (or `dune build`)",
-                    pytrace=False)
-    return exe
+    env = os.environ.get(ENV_VAR)
+    if env:
+        if not Path(env).is_file():
+            pytest.fail(f"{ENV_VAR}={env} does not exist", pytrace=False)
+        return Path(env)
+    if not DEFAULT_EXECUTABLE.is_file():
+        done = subprocess.run(["dune", "build", "./ocaml/bin/tandem_ocaml.exe"], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0 or not DEFAULT_EXECUTABLE.is_file():
+            pytest.fail(f"`dune build` could not build {DEFAULT_EXECUTABLE} (run `make`):\n"
+                        f"{done.stderr}", pytrace=False)
+    return DEFAULT_EXECUTABLE

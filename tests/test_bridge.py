@@ -7,8 +7,6 @@ reference, with TA-Lib too. The server is built once per session if missing.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,6 @@ from hypothesis import strategies as st
 
 import engine.indicators as py
 from bridge import OcamlIndicators
-from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR, REPO_ROOT
 from engine.errors import IndicatorError
 from engine.indicators.contract import compare
 
@@ -39,24 +36,9 @@ PARAMS: dict[str, tuple[Any, ...]] = {
 }
 
 
-def built_server() -> Path:
-    """The server executable; runs `dune build` once if it is missing (fails loudly)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        if not Path(env).is_file():
-            pytest.fail(f"{ENV_VAR}={env} does not exist")
-        return Path(env)
-    if not DEFAULT_EXECUTABLE.is_file():
-        done = subprocess.run(["dune", "build", "./ocaml/bin/tandem_ocaml.exe"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=900, check=False)
-        if done.returncode != 0 or not DEFAULT_EXECUTABLE.is_file():
-            pytest.fail(f"`dune build` could not build {DEFAULT_EXECUTABLE}:\n{done.stderr}")
-    return DEFAULT_EXECUTABLE
-
-
 @pytest.fixture(scope="module")
-def ind() -> Iterator[OcamlIndicators]:
-    with OcamlIndicators(built_server()) as client:
+def ind(ocaml_server: Path) -> Iterator[OcamlIndicators]:
+    with OcamlIndicators(ocaml_server) as client:
         yield client
 
 

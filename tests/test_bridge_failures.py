@@ -23,7 +23,7 @@ import pytest
 import engine.indicators as py
 from bridge import OcamlIndicators
 from bridge import protocol as p
-from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR, REPO_ROOT
+from bridge.transport import DEFAULT_EXECUTABLE, ENV_VAR
 from engine.errors import BridgeError, IndicatorError
 from engine.indicators.contract import compare
 
@@ -31,17 +31,9 @@ X = np.linspace(10.0, 20.0, 50)
 
 
 @pytest.fixture(scope="module")
-def server() -> Path:
-    """The real server; built with `dune build` if missing (fails loudly if it can't)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    if not DEFAULT_EXECUTABLE.is_file():
-        done = subprocess.run(["dune", "build", "./ocaml/bin/tandem_ocaml.exe"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=900, check=False)
-        if done.returncode != 0 or not DEFAULT_EXECUTABLE.is_file():
-            pytest.fail(f"`dune build` could not build {DEFAULT_EXECUTABLE}:\n{done.stderr}")
-    return DEFAULT_EXECUTABLE
+def server(ocaml_server: Path) -> Path:
+    """The real server (tests/conftest.py builds it if missing)."""
+    return ocaml_server
 
 
 @pytest.fixture
