@@ -9,10 +9,11 @@ action and field, with a "did you mean" suggestion, so a typo such as
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from typing import ClassVar
 
 from engine.errors import StrategyError
@@ -48,26 +49,27 @@ class CancelAnalysis:
 
 
 @dataclass(frozen=True, slots=True)
-class EnterLong:
-    """Analyzing -> InPosition (long). ``price`` None = market at the bar's close."""
+class _Entry:
+    """The fields of both entries. ``price`` None = market at the bar's close."""
 
     quantity: float
     price: float | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnterLong(_Entry):
+    """Analyzing -> InPosition (long)."""
+
     name: ClassVar[str] = "enter_long"
 
 
 @dataclass(frozen=True, slots=True)
-class EnterShort:
-    """Analyzing -> InPosition (short). ``price`` None = market at the bar's close."""
+class EnterShort(_Entry):
+    """Analyzing -> InPosition (short)."""
 
-    quantity: float
-    price: float | None = None
-    stop_loss: float | None = None
-    take_profit: float | None = None
-    reason: str | None = None
     name: ClassVar[str] = "enter_short"
 
 
@@ -100,16 +102,21 @@ class UpdateTakeProfit:
 
 Action = CancelAnalysis | EnterLong | EnterShort | Exit | UpdateStopLoss | UpdateTakeProfit
 
-_ENTRY_FIELDS = {"quantity": True, "price": False, "stop_loss": False, "take_profit": False}
+
+
+def _fields(cls: type[Action]) -> dict[str, bool]:
+    """An action's numeric fields -> required (no default), from its dataclass."""
+    return {
+        f.name: f.default is MISSING
+        for f in dataclasses.fields(cls)
+        if f.name != "reason"
+    }
+
 
 #: action name -> (class, {field: required}); "action" and "reason" are accepted everywhere.
 _SPECS: Mapping[str, tuple[type[Action], Mapping[str, bool]]] = {
-    "cancel_analysis": (CancelAnalysis, {}),
-    "enter_long": (EnterLong, _ENTRY_FIELDS),
-    "enter_short": (EnterShort, _ENTRY_FIELDS),
-    "exit": (Exit, {"price": False}),
-    "update_stop_loss": (UpdateStopLoss, {"stop_loss": True}),
-    "update_take_profit": (UpdateTakeProfit, {"take_profit": True}),
+    cls.name: (cls, _fields(cls))
+    for cls in (CancelAnalysis, EnterLong, EnterShort, Exit, UpdateStopLoss, UpdateTakeProfit)
 }
 
 ACTION_NAMES: tuple[str, ...] = tuple(_SPECS)
