@@ -157,8 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Upper bounds keep absurd values from turning into overflows or memory errors deep
-# inside the run; the lower bounds of run-only options are checked in engine.run.config.
-_MAX_WINDOW = 1_000_000
+# inside the run; the bounds of run-only options are checked in engine.run.config.
 _MAX_BARS = {"run": 2**63 - 1, "check": 10_000_000, "verify": 10_000_000}
 _LUA_BUDGET = (1_000, 10**12)
 _LUA_MEMORY_MB = (1.0, 65_536.0)
@@ -184,8 +183,6 @@ def _check_ranges(args: argparse.Namespace) -> None:
 
 
 def _check_run_ranges(args: argparse.Namespace) -> None:
-    if args.window > _MAX_WINDOW:
-        raise ConfigError(f"--window {args.window}: must be at most {_MAX_WINDOW:,} bars")
     if not args.shadow_ocaml:
         # A CI job asking for --shadow-strict without --shadow-ocaml would pass
         # while checking nothing: refuse instead of ignoring the flag.

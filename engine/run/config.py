@@ -12,6 +12,9 @@ from engine.errors import ConfigError
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: The largest --window accepted.
+MAX_WINDOW = 1_000_000
+
 
 def parse_symbols(text: str) -> list[str]:
     """``"btcusdt, ETHUSDT"`` → ``["BTCUSDT", "ETHUSDT"]`` (upper-cased, unique, in order)."""
@@ -66,6 +69,8 @@ def check_limits(
         raise ConfigError(f"--max-errors {max_errors}: must be at least 1")
     if window < 2:
         raise ConfigError(f"--window {window}: must keep at least 2 bars")
+    if window > MAX_WINDOW:  # beyond this the numpy buffers alone need gigabytes
+        raise ConfigError(f"--window {window}: must be at most {MAX_WINDOW:,} bars")
     for flag, value in (("--fee-bps", fee_bps), ("--slippage-bps", slippage_bps)):
         if not math.isfinite(value) or not 0.0 <= value < 10_000.0:
             raise ConfigError(f"{flag} {value}: must be a finite number in [0, 10000)")
