@@ -51,7 +51,7 @@ class Stream:
 
     @property
     def name(self) -> str:
-        """The registry name, e.g. "rsi"."""
+        """The registry name of the indicator."""
         return self.spec.name
 
     @property
