@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import TypeVar
 
-import numpy as np
 import numpy.typing as npt
 
 from bridge import protocol as p
-from bridge.results import MULTI_OUTPUT, Bands, FloatArray, Macd, Stoch
+from bridge.results import Bands, FloatArray, Macd, Stoch, result_type
 from bridge.transport import ServerProcess, locate_executable
 from engine.errors import BridgeError, IndicatorError
 from engine.indicators._validate import as_series
+from engine.indicators.registry import SPECS
 
 T = TypeVar("T")
 Result = FloatArray | Macd | Bands | Stoch | tuple[FloatArray, ...]
@@ -32,8 +32,10 @@ StreamValue = float | tuple[float, ...] | None
 Params = Sequence[float] | Mapping[str, float]
 Request = str | tuple[str, Params]
 
-# Parameters that are real numbers; every other parameter is an integer period.
-_REAL_PARAMS = frozenset({"nbdev_up", "nbdev_down"})
+# Parameters that are real numbers (the registry's); every other is an integer period.
+_REAL_PARAMS = frozenset(
+    q.name for spec in SPECS.values() for q in spec.params if q.kind == "float"
+)
 _FIELD_INDEX = MappingProxyType({f: i for i, f in enumerate(p.FIELDS)})
 _EXACT = 2**53  # ints below this travel exactly as float64
 _BRIDGE_CODES = frozenset({p.ErrorCode.MALFORMED, p.ErrorCode.VERSION, p.ErrorCode.INTERNAL})
@@ -95,7 +97,7 @@ def _server_error(error: p.ServerError) -> Exception:
 
 def _shape(name: str, outs: list[FloatArray]) -> Result:
     """The outputs as the engine function returns them: an array or a NamedTuple."""
-    multi = MULTI_OUTPUT.get(name)
+    multi = result_type(name)
     if multi is not None:
         return multi(*outs)
     return outs[0] if len(outs) == 1 else tuple(outs)
@@ -195,20 +197,13 @@ class OcamlIndicators:
         kind, rid, body = server.round_trip(
             p.encode_hello(self._request_id), self.handshake_timeout
         )
-        if kind == p.Kind.ERROR:
-            raise BridgeError(f"OCaml indicator server refused the handshake: "
-                              f"{p.decode_error(body).message}")
-        if kind != p.Kind.HELLO | 0x80 or rid != self._request_id:
-            raise BridgeError(f"OCaml indicator server answered the handshake with kind "
-                              f"0x{kind:02x}, request id {rid}")
+        if kind != p.Kind.ERROR and rid != self._request_id:
+            raise BridgeError(f"OCaml indicator server answered the handshake with request "
+                              f"id {rid}, expected {self._request_id}")
         try:
-            version, catalog = p.decode_hello(body)
-        except (p.ProtocolError, UnicodeDecodeError) as exc:
-            raise BridgeError(f"OCaml indicator server sent a corrupt catalog: {exc}") from exc
-        if version != p.VERSION:
-            raise BridgeError(f"OCaml indicator server speaks protocol {version}, "
-                              f"this client speaks {p.VERSION}")
-        return catalog
+            return p.decode_handshake(kind, body)
+        except p.ProtocolError as exc:
+            raise BridgeError(f"OCaml indicator server {exc}") from exc
 
     # --- round trips ----------------------------------------------------------
 
@@ -359,103 +354,36 @@ class OcamlIndicators:
             decode,
         )
 
-    def _array(self, name: str, args: Sequence[object], *params: object) -> FloatArray:
-        result = self._one(name, args, params)
-        assert isinstance(result, np.ndarray)
-        return result
-
     # --- engine.indicators' functions -----------------------------------------
 
-    def sma(self, x: npt.ArrayLike, period: int) -> FloatArray:
-        """Simple moving average (TA-Lib SMA)."""
-        return self._array("sma", (x,), period)
+    def __getattr__(self, name: str) -> Callable[..., Result]:
+        """``client.rsi(x, 14)`` and so on: every registry indicator, called like its
+        batch function (inputs, then parameters by position or name; missing ones
+        take the registry's defaults), returning what it returns."""
+        spec = SPECS.get(name)
+        if spec is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def ema(self, x: npt.ArrayLike, period: int) -> FloatArray:
-        """Exponential moving average seeded with an SMA (TA-Lib EMA)."""
-        return self._array("ema", (x,), period)
+        def call(*args: object, **kwargs: object) -> Result:
+            count = len(spec.inputs)
+            if len(args) < count:
+                raise TypeError(f"{name}() needs {count} input series "
+                                f"({', '.join(spec.inputs)}), got {len(args)}")
+            given = args[count:]
+            if len(given) > len(spec.params):
+                raise IndicatorError(f"{name}: takes at most {len(spec.params)} parameters "
+                                     f"({spec.signature()}), got {len(given)}")
+            unknown = sorted(set(kwargs) - {q.name for q in spec.params})
+            if unknown:
+                raise IndicatorError(f"{name}: unknown parameter {unknown[0]!r} "
+                                     f"(parameters: {spec.signature()})")
+            params = [*given, *(kwargs.get(q.name, q.default)
+                                for q in spec.params[len(given):])]
+            return self._one(name, args[:count], params)
 
-    def wma(self, x: npt.ArrayLike, period: int) -> FloatArray:
-        """Linearly weighted moving average (TA-Lib WMA)."""
-        return self._array("wma", (x,), period)
-
-    def rsi(self, x: npt.ArrayLike, period: int = 14) -> FloatArray:
-        """Relative strength index with Wilder smoothing (TA-Lib RSI)."""
-        return self._array("rsi", (x,), period)
-
-    def macd(self, x: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
-        """MACD line, signal and histogram (TA-Lib MACD)."""
-        result = self._one("macd", (x,), (fast, slow, signal))
-        assert isinstance(result, Macd)
-        return result
-
-    def bollinger(
-        self, x: npt.ArrayLike, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0
-    ) -> Bands:
-        """Bollinger bands: SMA ± population std (TA-Lib BBANDS)."""
-        result = self._one("bollinger", (x,), (period, nbdev_up, nbdev_down))
-        assert isinstance(result, Bands)
-        return result
-
-    def atr(
-        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
-    ) -> FloatArray:
-        """Average true range (TA-Lib ATR)."""
-        return self._array("atr", (high, low, close), period)
-
-    def stoch(
-        self,
-        high: npt.ArrayLike,
-        low: npt.ArrayLike,
-        close: npt.ArrayLike,
-        fastk: int = 5,
-        slowk: int = 3,
-        slowd: int = 3,
-    ) -> Stoch:
-        """Slow stochastic %K and %D with SMA smoothing (TA-Lib STOCH)."""
-        result = self._one("stoch", (high, low, close), (fastk, slowk, slowd))
-        assert isinstance(result, Stoch)
-        return result
-
-    def willr(
-        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
-    ) -> FloatArray:
-        """Williams %R (TA-Lib WILLR)."""
-        return self._array("willr", (high, low, close), period)
-
-    def cci(
-        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
-    ) -> FloatArray:
-        """Commodity channel index (TA-Lib CCI)."""
-        return self._array("cci", (high, low, close), period)
-
-    def adx(
-        self, high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
-    ) -> FloatArray:
-        """Average directional index (TA-Lib ADX)."""
-        return self._array("adx", (high, low, close), period)
-
-    def mfi(
-        self,
-        high: npt.ArrayLike,
-        low: npt.ArrayLike,
-        close: npt.ArrayLike,
-        volume: npt.ArrayLike,
-        period: int = 14,
-    ) -> FloatArray:
-        """Money flow index (TA-Lib MFI)."""
-        return self._array("mfi", (high, low, close, volume), period)
-
-    def obv(self, close: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
-        """On-balance volume (TA-Lib OBV)."""
-        return self._array("obv", (close, volume))
-
-    def roc(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
-        """Rate of change in percent (TA-Lib ROC)."""
-        return self._array("roc", (x,), period)
-
-    def mom(self, x: npt.ArrayLike, period: int = 10) -> FloatArray:
-        """Momentum x[t] - x[t-period] (TA-Lib MOM)."""
-        return self._array("mom", (x,), period)
+        call.__name__ = name
+        call.__doc__ = f"{spec.title} (TA-Lib {spec.talib_name}), computed by the OCaml server."
+        return call
 
     # --- streams ------------------------------------------------------------------
 

@@ -30,6 +30,12 @@ _ENTRY = struct.Struct("<BBHI")  # status, outputs, 0, length (values or message
 _COUNT = struct.Struct("<II")  # count, 0
 _BAR = struct.Struct("<dddd")
 _ERROR = struct.Struct("<HHI")  # code, 0, message length
+#: A PUSH frame up to its stream ids: the frame start, count, 0, then the bar.
+_PUSH_HEAD = struct.Struct("<" + _FRAME.format[1:] + _COUNT.format[1:] + _BAR.format[1:])
+#: The frame start as numpy record fields, for arrays of whole frames.
+_FRAME_FIELDS: list[tuple[str, str]] = [
+    ("length", "<u4"), ("kind", "u1"), ("zero", "u1"), ("zero2", "<u2"), ("id", "<u4")
+]
 FRAME_HEADER_SIZE = _FRAME.size  # 12: the length prefix plus the payload header
 PAYLOAD_HEADER_SIZE = 8
 MAX_PAYLOAD = 1 << 30
@@ -99,12 +105,15 @@ def frame(kind: Kind, request_id: int, body_size: int) -> bytes:
 def check_frame_length(length: int) -> None:
     """Raises ProtocolError unless a frame's length prefix is plausible."""
     if not PAYLOAD_HEADER_SIZE <= length <= MAX_PAYLOAD:
-        raise ProtocolError(f"reply frame length {length} outside [8, {MAX_PAYLOAD}]")
+        raise ProtocolError(f"frame length {length} outside [8, {MAX_PAYLOAD}]")
 
 
-def parse_frame_header(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
-    """(payload length, kind, request id) of a frame start; checks the length."""
-    length, kind, _, _, request_id = _FRAME.unpack_from(data, 0)
+def parse_frame_header(
+    data: bytes | bytearray | memoryview, offset: int = 0
+) -> tuple[int, int, int]:
+    """(payload length, kind, request id) of the frame starting at ``offset``; checks
+    the length."""
+    length, kind, _, _, request_id = _FRAME.unpack_from(data, offset)
     check_frame_length(length)
     return length, kind, request_id
 
@@ -144,8 +153,58 @@ def encode_series_request(
 def encode_push(request_id: int, stream_ids: Sequence[int], bar: Sequence[float]) -> list[bytes]:
     """A push of one bar (high, low, close, volume) to several streams."""
     count = len(stream_ids)
-    body = _COUNT.pack(count, 0) + _BAR.pack(*bar) + struct.pack(f"<{count}I", *stream_ids)
-    return [frame(Kind.PUSH, request_id, len(body)) + body]
+    return [push_frame(request_id, struct.pack(f"<{count}I", *stream_ids), count, bar)]
+
+
+def push_frame(request_id: int, ids_bytes: bytes, count: int, bar: Sequence[float]) -> bytes:
+    """A PUSH request of one bar to ``count`` streams whose u32 ids are ``ids_bytes``
+    (packed once per stream set by callers that push many bars to the same streams)."""
+    size = PAYLOAD_HEADER_SIZE + _COUNT.size + _BAR.size + len(ids_bytes)
+    h, lo, c, v = bar
+    return _PUSH_HEAD.pack(size, Kind.PUSH, 0, 0, request_id, count, 0, h, lo, c, v) + ids_bytes
+
+
+def request_ids(first_id: int, count: int) -> npt.NDArray[np.uint32]:
+    """``count`` consecutive u32 request ids from ``first_id``, wrapping at 2**32."""
+    ids = (np.arange(count, dtype=np.uint64) + np.uint64(first_id)) & np.uint64(0xFFFFFFFF)
+    return ids.astype(np.uint32)
+
+
+def push_frames(first_id: int, ids_bytes: bytes, rows: npt.NDArray[np.float64]) -> bytes:
+    """PUSH requests of every bar of ``rows`` (n × high, low, close, volume) to the
+    streams whose u32 ids are ``ids_bytes``, with request ids ``first_id`` + 0, 1, ….
+
+    Byte-identical to one ``push_frame`` per bar (tested), built as one numpy
+    record array instead of bar by bar.
+    """
+    ids = np.frombuffer(ids_bytes, dtype="<u4")
+    dtype = np.dtype([*_FRAME_FIELDS, ("count", "<u4"), ("zero3", "<u4"), ("bar", "<f8", (4,)),
+                      ("ids", "<u4", (ids.size,))])
+    frames = np.zeros(len(rows), dtype=dtype)
+    frames["length"] = PAYLOAD_HEADER_SIZE + _COUNT.size + _BAR.size + len(ids_bytes)
+    frames["kind"] = Kind.PUSH
+    frames["id"] = request_ids(first_id, len(rows))
+    frames["count"] = ids.size
+    frames["bar"] = rows
+    frames["ids"] = ids
+    return frames.tobytes()
+
+
+def fixed_replies(
+    data: memoryview, offset: int, count: int, kind: int, first_id: int, words: int
+) -> npt.NDArray[np.uint64] | None:
+    """The bodies of ``count`` replies at ``offset`` as (count × ``words``) u64 words, if
+    each is exactly a ``kind | 0x80`` reply of ``8 * words`` body bytes echoing request
+    ids ``first_id`` + 0, 1, …; else None (the caller splits the replies one by one).
+    """
+    dtype = np.dtype([*_FRAME_FIELDS, ("body", "<u8", (words,))])
+    if len(data) - offset < count * dtype.itemsize:
+        return None
+    frames = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    good = ((frames["length"] == PAYLOAD_HEADER_SIZE + 8 * words).all()
+            and (frames["kind"] == kind | 0x80).all()
+            and (frames["id"] == request_ids(first_id, count)).all())
+    return frames["body"] if good else None
 
 
 def encode_close(request_id: int, stream_ids: Sequence[int]) -> list[bytes]:
@@ -208,6 +267,23 @@ def decode_hello(body: memoryview) -> tuple[int, dict[str, IndicatorInfo]]:
         outputs = tuple(r.str8() for _ in range(r.body[r.take(1)]))
         catalog[name] = IndicatorInfo(name, inputs, tuple(params), outputs)
     return version, catalog
+
+
+def decode_handshake(kind: int, body: memoryview) -> dict[str, IndicatorInfo]:
+    """The catalog of a reply (of ``kind``) to ``encode_hello``, or ProtocolError
+    saying why the server cannot be used: it refused, answered with another kind,
+    sent a corrupt catalog or speaks another protocol version."""
+    if kind == Kind.ERROR:
+        raise ProtocolError(f"refused the handshake: {decode_error(body).message}")
+    if kind != Kind.HELLO | 0x80:
+        raise ProtocolError(f"answered the handshake with kind 0x{kind:02x}")
+    try:
+        version, catalog = decode_hello(body)
+    except (ProtocolError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"sent a corrupt catalog: {exc}") from exc
+    if version != VERSION:
+        raise ProtocolError(f"speaks protocol {version}, Tandem speaks {VERSION}")
+    return catalog
 
 
 def _decode_entries(body: memoryview, pos: int, count: int) -> list[Entry]:

@@ -214,7 +214,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from engine.strategy.check import check_main
 
         return check_main(args)
-    from bridge.crosscheck import verify_main
+    from bridge.verify_command import verify_main
 
     return verify_main(args)
 

@@ -11,10 +11,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from engine.indicators.registry import SPECS, IndicatorSpec, ParamSpec
+
 FloatArray = npt.NDArray[np.float64]
 Series = dict[str, FloatArray]
 
-PARAMS: Mapping[str, list[tuple[float, ...]]] = {
+#: Hand-picked parameter sets beyond the generated ones (swapped MACD periods,
+#: negative deviations, CCI periods past its buffer sizes, ...). Optional: an
+#: indicator without an entry is still covered by ``param_sets``.
+EXTRA_PARAMS: Mapping[str, list[tuple[float, ...]]] = {
     "sma": [(1,), (2,), (14,), (30,)],
     "ema": [(1,), (2,), (14,), (30,)],
     "wma": [(1,), (2,), (14,), (30,)],
@@ -31,6 +36,23 @@ PARAMS: Mapping[str, list[tuple[float, ...]]] = {
     "roc": [(1,), (10,), (30,)],
     "mom": [(1,), (10,), (30,)],
 }
+
+
+def param_sets(spec: IndicatorSpec) -> list[tuple[float, ...]]:
+    """Parameter sets for ``spec``, from the registry: its defaults, every integer
+    parameter at its minimum, one above it, and at 30; then the hand-picked extras."""
+    def at(value: Callable[[ParamSpec], float]) -> tuple[float, ...]:
+        return tuple(value(p) if p.kind == "int" else p.default for p in spec.params)
+
+    generated = [spec.defaults(), at(lambda p: p.minimum), at(lambda p: p.minimum + 1),
+                 at(lambda p: max(p.minimum, 30))]
+    return list(dict.fromkeys([*generated, *EXTRA_PARAMS.get(spec.name, [])]))
+
+
+PARAMS: Mapping[str, list[tuple[float, ...]]] = {
+    name: param_sets(spec) for name, spec in SPECS.items()
+}
+"""Parameter sets of every registry indicator (``param_sets``)."""
 
 
 def _bars(close: FloatArray, spread: FloatArray, volume: FloatArray) -> Series:

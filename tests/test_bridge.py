@@ -8,7 +8,7 @@ reference, with TA-Lib too. The server is built once per session if missing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,16 @@ import engine.indicators as py
 from bridge import OcamlIndicators
 from engine.errors import IndicatorError
 from engine.indicators.contract import compare
+from engine.indicators.registry import SPECS
 
-NAMES = ("sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch", "willr", "cci",
-         "adx", "mfi", "obv", "roc", "mom")
-INPUTS = {"atr": "hlc", "stoch": "hlc", "willr": "hlc", "cci": "hlc", "adx": "hlc",
-          "mfi": "hlcv", "obv": "cv"}
-FIELD = {"h": "high", "l": "low", "c": "close", "v": "volume"}
-# Parameters for the fixed-data comparison (required periods, non-default choices).
-PARAMS: dict[str, tuple[Any, ...]] = {
+NAMES = tuple(SPECS)
+# Non-default parameters for the fixed-data comparison; the others use the registry's.
+CHOSEN: dict[str, tuple[Any, ...]] = {
     "sma": (20,), "ema": (10,), "wma": (7,), "rsi": (9,), "macd": (5, 13, 4),
     "bollinger": (12, 1.5, 2.5), "atr": (10,), "stoch": (9, 4, 2), "willr": (10,),
     "cci": (20,), "adx": (7,), "mfi": (11,), "obv": (), "roc": (5,), "mom": (3,),
 }
+PARAMS: dict[str, tuple[Any, ...]] = {n: CHOSEN.get(n, s.defaults()) for n, s in SPECS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +61,7 @@ def bars(n: int, seed: int = 1, shape: str = "walk") -> dict[str, np.ndarray]:
 
 
 def args_for(name: str, data: dict[str, np.ndarray]) -> list[np.ndarray]:
-    return [data[FIELD[k]] for k in INPUTS.get(name, "c")]
+    return [data[f] for f in SPECS[name].inputs]
 
 
 def outputs(result: Any) -> list[np.ndarray]:
@@ -71,7 +69,7 @@ def outputs(result: Any) -> list[np.ndarray]:
 
 
 def assert_agrees(name: str, ours: Any, ref: Any, data: dict[str, np.ndarray]) -> None:
-    inputs = {FIELD[k]: data[FIELD[k]] for k in INPUTS.get(name, "c")}
+    inputs = {f: data[f] for f in SPECS[name].inputs}
     report = compare(name, outputs(ours), outputs(ref), inputs)
     assert report.ok, report.describe()
 
@@ -99,21 +97,19 @@ def test_each_function_matches_engine_and_talib_on_fixed_data(
 
 
 def talib_reference(name: str, data: dict[str, np.ndarray], params: tuple[Any, ...]) -> Any:
-    h, lo, c, v = (data[f] for f in ("high", "low", "close", "volume"))
-    calls: dict[str, Callable[[], Any]] = {
-        "sma": lambda: talib.SMA(c, *params), "ema": lambda: talib.EMA(c, *params),
-        "wma": lambda: talib.WMA(c, *params), "rsi": lambda: talib.RSI(c, *params),
-        "macd": lambda: talib.MACD(c, *params),
-        "bollinger": lambda: talib.BBANDS(c, params[0], params[1], params[2], 0),
-        "atr": lambda: talib.ATR(h, lo, c, *params),
-        "stoch": lambda: talib.STOCH(h, lo, c, params[0], params[1], 0, params[2], 0),
-        "willr": lambda: talib.WILLR(h, lo, c, *params),
-        "cci": lambda: talib.CCI(h, lo, c, *params),
-        "adx": lambda: talib.ADX(h, lo, c, *params), "mfi": lambda: talib.MFI(h, lo, c, v, *params),
-        "obv": lambda: talib.OBV(c, v), "roc": lambda: talib.ROC(c, *params),
-        "mom": lambda: talib.MOM(c, *params),
-    }
-    return calls[name]()
+    spec = SPECS[name]
+    twin = getattr(talib, spec.talib_name)
+    return twin(*(data[f] for f in spec.inputs), **spec.talib_kwargs(*params))
+
+
+def test_handshake_catalog_is_the_registry(ind: OcamlIndicators) -> None:
+    """The OCaml twin of each entry takes the same inputs, parameters (names and
+    defaults) and outputs, in the same order."""
+    for name, spec in SPECS.items():
+        info = ind.catalog[name]
+        assert info.inputs == spec.inputs, name
+        assert info.params == tuple((p.name, float(p.default)) for p in spec.params), name
+        assert info.outputs == spec.outputs, name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -161,17 +157,11 @@ SHAPES = st.sampled_from(["walk", "jumps", "constant", "runs", "tiny"])
 
 
 def draw_params(draw: st.DrawFn, name: str) -> tuple[Any, ...]:
-    i = lambda lo, hi: draw(st.integers(lo, hi))  # noqa: E731
-    if name == "macd":
-        fast = i(2, 15)
-        return (fast, i(fast + 1, 30), i(1, 12))
-    if name == "bollinger":
-        return (i(2, 30), draw(st.floats(0.0, 4.0)), draw(st.floats(0.0, 4.0)))
-    if name == "stoch":
-        return (i(1, 20), i(1, 6), i(1, 6))
-    if name == "obv":
-        return ()
-    return (i(1 if name in ("atr", "roc", "mom") else 2, 40),)
+    """Registry parameters: integers in [minimum, 40], reals in [0, 4]."""
+    return tuple(
+        draw(st.integers(int(p.minimum), 40)) if p.kind == "int" else draw(st.floats(0.0, 4.0))
+        for p in SPECS[name].params
+    )
 
 
 @st.composite
@@ -232,9 +222,9 @@ def test_batch_names_a_missing_series(ind: OcamlIndicators) -> None:
 def test_stream_continues_its_history_like_the_batch(ind: OcamlIndicators) -> None:
     data = bars(300, seed=4)
     for name in NAMES:
-        fields = [FIELD[k] for k in INPUTS.get(name, "c")]
+        fields = SPECS[name].inputs
         handle = ind.open_stream(name, PARAMS[name], {f: data[f][:200] for f in fields})
-        pushed = [ind.push(handle, *(float(data[f][i]) for f in FIELD.values()))
+        pushed = [ind.push(handle, *(float(data[f][i]) for f in ("high", "low", "close", "volume")))
                   for i in range(200, 300)]
         ind.close_stream(handle)
         ref = [o[200:] for o in outputs(getattr(py, name)(*args_for(name, data), *PARAMS[name]))]

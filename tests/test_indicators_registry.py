@@ -10,7 +10,8 @@ import talib.abstract
 from indicator_cases import PARAMS, walk
 
 import engine.indicators as ind
-from engine.indicators.registry import SPECS
+from engine.errors import IndicatorError
+from engine.indicators.registry import SPECS, ParamSpec
 
 DESIGN_DEFAULTS = {  # DESIGN.md §3 signatures
     "rsi": (14,), "macd": (12, 26, 9), "bollinger": (20, 2.0, 2.0), "atr": (14,),
@@ -19,16 +20,59 @@ DESIGN_DEFAULTS = {  # DESIGN.md §3 signatures
 }
 
 
-def test_the_fifteen_indicators_are_registered_read_only() -> None:
-    assert sorted(SPECS) == sorted(
-        ["sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch", "willr", "cci",
-         "adx", "mfi", "obv", "roc", "mom"]
-    )
+def test_the_designed_indicators_are_registered_read_only() -> None:
+    assert set(SPECS) >= {"sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch",
+                          "willr", "cci", "adx", "mfi", "obv", "roc", "mom"}
     with pytest.raises(TypeError):
         SPECS["sma"] = SPECS["ema"]  # type: ignore[index]
     for name, spec in SPECS.items():
         assert spec.name == name
-        assert spec.batch is getattr(ind, name)
+        assert spec.batch is getattr(ind, name)  # every registry indicator is public
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_each_stream_is_tied_to_its_own_entry(name: str) -> None:
+    spec = SPECS[name]
+    stream = spec.stream(*spec.defaults())
+    assert stream.spec is spec and stream.name == name and stream.inputs == spec.inputs
+    assert 0 < len(spec.outputs) <= 3 and len(spec.params) <= 3  # the Lua prelude's limits
+    assert spec.inputs and set(spec.inputs) <= {"high", "low", "close", "volume"}
+    assert "close" in spec.inputs  # streams read close-only input through update(number)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_stream_constructor_defaults_are_the_registrys(name: str) -> None:
+    spec = SPECS[name]
+    sig = list(inspect.signature(spec.stream).parameters.values())
+    assert [p.name for p in sig] == [p.name for p in spec.params]
+    for p, q in zip(sig, spec.params, strict=True):
+        assert p.default is inspect.Parameter.empty or p.default == q.default, (p, q)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_batch_and_stream_reject_each_parameter_past_its_range(name: str) -> None:
+    """The range written in the registry is the one the implementations enforce."""
+    spec = SPECS[name]
+    data = walk(50)
+    for i, p in enumerate(spec.params):
+        for value in (p.minimum, p.maximum):
+            params = [*spec.defaults()]
+            params[i] = value
+            spec.stream(*params)  # accepted
+        for value in _beyond(p):
+            params = [*spec.defaults()]
+            params[i] = value
+            with pytest.raises(IndicatorError, match=f"'{p.name}'"):
+                spec.stream(*params)
+            with pytest.raises(IndicatorError, match=f"'{p.name}'"):
+                spec.batch(*(data[f] for f in spec.inputs), *params)
+
+
+def _beyond(p: ParamSpec) -> list[float]:
+    """Values just outside ``p``'s range (and NaN for a real parameter)."""
+    if p.kind == "int":
+        return [p.minimum - 1, p.maximum + 1]
+    return [float(np.nextafter(p.maximum, np.inf)), float("nan")]
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -94,3 +138,13 @@ def test_resolve_by_name_position_and_default() -> None:
         "fastk_period": 14, "slowk_period": 3, "slowd_period": 3,
         "slowk_matype": 0, "slowd_matype": 0,
     }
+
+
+def test_the_docs_indicator_table_is_the_registrys() -> None:
+    from engine.indicators import doc_table
+
+    text = doc_table.DOC.read_text(encoding="utf-8")
+    assert doc_table.replace_block(text) == text, (
+        "docs/strategies.md's indicator table is stale: run python -m engine.indicators.doc_table"
+    )
+    assert text.count("| `") >= len(SPECS)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from bridge import protocol as p
+from bridge.protocol import fixed_replies, push_frame, push_frames
 from bridge.shadow import ShadowObserver
-from bridge.shadow_channel import _count_frames, fixed_replies, push_frame, push_frames
-from bridge.shadow_compare import differences
-from bridge.shadow_mirror import BarLog, SymbolMirror, make_layout, new_stream, python_matrix
-from bridge.shadow_types import RateLimitedLog, ShadowConfig
+from bridge.shadow.channel import _count_frames
+from bridge.shadow.compare import differences
+from bridge.shadow.mirror import BarLog, SymbolMirror, make_layout, new_stream, python_matrix
+from bridge.shadow.settings import RateLimitedLog, ShadowConfig
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.errors import BridgeError
 from engine.indicators import streaming
@@ -230,7 +231,7 @@ def test_past_the_hard_limit_shadow_stops_checking_and_says_so() -> None:
 def test_an_internal_error_is_counted_and_the_streams_are_reseeded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import bridge.shadow_worker as worker
+    import bridge.shadow.candidate as worker
 
     real = worker.python_matrix
     calls = []

@@ -457,7 +457,7 @@ def test_unknown_indicator_is_nil(tmp_path: Path) -> None:
 def test_every_registry_indicator_is_exposed(tmp_path: Path) -> None:
     from engine.indicators.registry import SPECS
 
-    names = ", ".join(f'"{n}"' for n in SPECS)
+    names = ", ".join(f'"{spec.lua}"' for spec in SPECS.values())
     strategy = load(tmp_path, f"""
       function detect_opportunity(md, c, ind)
         local missing = {{}}
@@ -469,7 +469,7 @@ def test_every_registry_indicator_is_exposed(tmp_path: Path) -> None:
     h = Harness(strategy)
     h.next()
     assert h.machine.context["missing"] == ""
-    assert len(SPECS) == 15
+    assert len(SPECS) >= 15  # DESIGN.md §3's fifteen, at least
 
 
 @pytest.mark.parametrize("field", ["state", "position"])

@@ -14,13 +14,15 @@ from typing import Any
 
 from hypothesis import example, given
 
+from engine.indicators.registry import SPECS
 from verify.cases import Case
 from verify.harness import assert_agree
 from verify.pinned import PINNED
 from verify.profiles import verify_settings
 from verify.strategies import cases
 
-INDICATORS = (
+#: The indicators of DESIGN.md §3; the registry may add more, never lose one.
+DESIGNED = (
     "sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch",
     "willr", "cci", "adx", "mfi", "obv", "roc", "mom",
 )  # fmt: skip
@@ -39,11 +41,9 @@ def _agreement_property(name: str) -> Callable[..., None]:
     return prop
 
 
-for _name in INDICATORS:
+for _name in SPECS:
     globals()[f"test_{_name}_implementations_agree"] = _agreement_property(_name)
 
 
-def test_registry_covers_exactly_the_designed_indicators() -> None:
-    from engine.indicators.registry import SPECS
-
-    assert sorted(SPECS) == sorted(INDICATORS)
+def test_registry_covers_the_designed_indicators() -> None:
+    assert set(DESIGNED) <= set(SPECS)

@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import example, given
 
 from engine.errors import IndicatorError
+from engine.indicators.registry import SPECS
 from verify.cases import Case
 from verify.harness import assert_all_reject
 from verify.pinned import PINNED_ERRORS
 from verify.profiles import verify_settings
 from verify.strategies import bad_cases
-from verify.test_agreement import INDICATORS
 
 #: Which implementations take part, by the kind of bad input.
 _TAKES_PART = {
@@ -55,5 +55,5 @@ def _error_property(name: str) -> Callable[..., None]:
     return prop
 
 
-for _name in INDICATORS:
+for _name in SPECS:
     globals()[f"test_{_name}_bad_input_rejected_by_all"] = _error_property(_name)

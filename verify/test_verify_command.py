@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import bridge.crosscheck as crosscheck
+import bridge.verify_command as verify_command
 from engine.cli import main
 from verify.test_harness import Perturbed
 
@@ -50,12 +51,12 @@ def test_simulated_series_passes_with_every_pair_reported(
 def test_a_perturbed_implementation_makes_the_command_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real = crosscheck._implementations
+    real = verify_command._implementations
 
     def with_bad(ocaml: object) -> list[crosscheck.Implementation]:
         return [*real(ocaml), Perturbed(crosscheck.PythonBatch())]
 
-    monkeypatch.setattr(crosscheck, "_implementations", with_bad)
+    monkeypatch.setattr(verify_command, "_implementations", with_bad)
     code = main(["verify", "--bars", "300", "--indicators", "ema"])
     out = capsys.readouterr().out
     assert code == 1

@@ -73,17 +73,19 @@ def same_length(func: str, **arrays: FloatArray) -> int:
     return next(iter(lengths.values()), 0)
 
 
-def check_period(func: str, arg: str, value: object, minimum: int) -> int:
-    """Return `value` as an int in [minimum, MAX_PERIOD], or raise IndicatorError."""
+def check_period(
+    func: str, arg: str, value: object, minimum: int, maximum: int = MAX_PERIOD
+) -> int:
+    """Return `value` as an int in [minimum, maximum], or raise IndicatorError."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise IndicatorError(
-            f"{func}: argument '{arg}' must be an integer in [{minimum}, {MAX_PERIOD}], "
+            f"{func}: argument '{arg}' must be an integer in [{minimum}, {maximum}], "
             f"got {value!r}"
         )
     period = int(value)
-    if not minimum <= period <= MAX_PERIOD:
+    if not minimum <= period <= maximum:
         raise IndicatorError(
-            f"{func}: argument '{arg}' must be in [{minimum}, {MAX_PERIOD}], got {period}"
+            f"{func}: argument '{arg}' must be in [{minimum}, {maximum}], got {period}"
         )
     return period
 

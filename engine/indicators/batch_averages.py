@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from engine.indicators import _kernels as k
 from engine.indicators._kernels import FloatArray
-from engine.indicators._validate import MAX_NBDEV, as_series, check_period, check_real
+from engine.indicators._validate import as_series
+from engine.indicators.registry import SPECS, Bands, Macd
 
-
-class Macd(NamedTuple):
-    """MACD outputs: the MACD line, its signal line and their difference."""
-
-    macd: FloatArray
-    signal: FloatArray
-    histogram: FloatArray
-
-
-class Bands(NamedTuple):
-    """Bollinger Bands outputs."""
-
-    upper: FloatArray
-    middle: FloatArray
-    lower: FloatArray
+__all__ = ["Bands", "Macd", "bollinger", "ema", "macd", "sma", "wma"]
 
 
 def sma(x: object, period: int) -> FloatArray:
@@ -35,7 +20,7 @@ def sma(x: object, period: int) -> FloatArray:
     every 65536 values (last-bit differences from TA-Lib; period 1 returns x exactly).
     """
     arr = as_series("sma", "x", x)
-    n = check_period("sma", "period", period, 1)
+    n = SPECS["sma"].check_int("period", period)
     out = k.head_nan(len(arr), n - 1)
     if len(arr) >= n:
         if n == 1:
@@ -59,7 +44,7 @@ def ema(x: object, period: int) -> FloatArray:
     then out[t] = out[t-1] + k*(x[t] - out[t-1]). The first period-1 outputs are NaN.
     """
     arr = as_series("ema", "x", x)
-    n = check_period("ema", "period", period, 1)
+    n = SPECS["ema"].check_int("period", period)
     out = k.head_nan(len(arr), n - 1)
     if len(arr) >= n:
         _ema_into(out[n - 1 :], arr, n, n - 1, 0)
@@ -76,7 +61,7 @@ def wma(x: object, period: int) -> FloatArray:
     exactly: bit-identical to TA-Lib, drift included.
     """
     arr = as_series("wma", "x", x)
-    n = check_period("wma", "period", period, 1)
+    n = SPECS["wma"].check_int("period", period)
     out = k.head_nan(len(arr), n - 1)
     if len(arr) >= n:
         if n == 1:
@@ -141,9 +126,9 @@ def macd(x: object, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
     histogram = macd - signal.
     """
     arr = as_series("macd", "x", x)
-    f = check_period("macd", "fast", fast, 2)
-    s = check_period("macd", "slow", slow, 2)
-    g = check_period("macd", "signal", signal, 1)
+    f = SPECS["macd"].check_int("fast", fast)
+    s = SPECS["macd"].check_int("slow", slow)
+    g = SPECS["macd"].check_int("signal", signal)
     if s < f:
         f, s = s, f
     size, lookback = len(arr), (s - 1) + (g - 1)
@@ -172,9 +157,9 @@ def bollinger(
     order, since their cancellation decides the last bits of sd.
     """
     arr = as_series("bollinger", "x", x)
-    n = check_period("bollinger", "period", period, 2)
-    up = check_real("bollinger", "nbdev_up", nbdev_up, MAX_NBDEV)
-    down = check_real("bollinger", "nbdev_down", nbdev_down, MAX_NBDEV)
+    n = SPECS["bollinger"].check_int("period", period)
+    up = SPECS["bollinger"].check_float("nbdev_up", nbdev_up)
+    down = SPECS["bollinger"].check_float("nbdev_down", nbdev_down)
     bands = Bands(*(k.head_nan(len(arr), n - 1) for _ in range(3)))
     if len(arr) >= n:
         _bands_into(arr, n, up, down, bands)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from engine.indicators import _kernels as k
 from engine.indicators._kernels import FloatArray
-from engine.indicators._validate import as_series, check_period, same_length
+from engine.indicators._validate import as_series, same_length
+from engine.indicators.registry import SPECS, Stoch
 
-
-class Stoch(NamedTuple):
-    """Slow stochastic outputs (%K and %D)."""
-
-    k: FloatArray
-    d: FloatArray
+__all__ = ["Stoch", "cci", "hlc", "mfi", "mom", "roc", "rsi", "stoch", "willr"]
 
 
 def hlc(func: str, high: object, low: object, close: object) -> tuple[FloatArray, ...]:
@@ -45,7 +39,7 @@ def rsi(x: object, period: int = 14) -> FloatArray:
     so a constant series gives 0, as in TA-Lib.
     """
     arr = as_series("rsi", "x", x)
-    n = check_period("rsi", "period", period, 2)
+    n = SPECS["rsi"].check_int("period", period)
     out = k.head_nan(len(arr), n)
     if len(arr) > n:
         _rsi_into(arr, n, out)
@@ -90,9 +84,9 @@ def stoch(
     the lookback.
     """
     h, lo, c = hlc("stoch", high, low, close)
-    fk = check_period("stoch", "fastk", fastk, 1)
-    sk = check_period("stoch", "slowk", slowk, 1)
-    sd = check_period("stoch", "slowd", slowd, 1)
+    fk = SPECS["stoch"].check_int("fastk", fastk)
+    sk = SPECS["stoch"].check_int("slowk", slowk)
+    sd = SPECS["stoch"].check_int("slowd", slowd)
     lookback = (fk - 1) + (sk - 1) + (sd - 1)
     k_out, d_out = k.head_nan(len(c), lookback), k.head_nan(len(c), lookback)
     if len(c) > lookback:
@@ -136,7 +130,7 @@ def willr(high: object, low: object, close: object, period: int = 14) -> FloatAr
     HH == LL. Bit-identical to TA-Lib.
     """
     h, lo, c = hlc("willr", high, low, close)
-    n = check_period("willr", "period", period, 2)
+    n = SPECS["willr"].check_int("period", period)
     out = k.head_nan(len(c), n - 1)
     for start, stop in k.chunks(len(c) - n + 1):
         t0, t1 = n - 1 + start, n - 1 + stop
@@ -157,7 +151,7 @@ def cci(high: object, low: object, close: object, period: int = 14) -> FloatArra
     last bits of avg decide the result on flat windows.
     """
     h, lo, c = hlc("cci", high, low, close)
-    n = check_period("cci", "period", period, 2)
+    n = SPECS["cci"].check_int("period", period)
     out = k.head_nan(len(c), n - 1)
     if len(c) >= n:
         tp = h + lo
@@ -188,7 +182,7 @@ def mfi(
     h, lo, c = hlc("mfi", high, low, close)
     v = as_series("mfi", "volume", volume)
     same_length("mfi", high=h, volume=v)
-    n = check_period("mfi", "period", period, 2)
+    n = SPECS["mfi"].check_int("period", period)
     out = k.head_nan(len(c), n)
     if len(c) > n:
         _mfi_into(h, lo, c, v, n, out)
@@ -238,7 +232,7 @@ def roc(x: object, period: int = 10) -> FloatArray:
     out = ((x[t]/x[t-period]) - 1)*100, or 0.0 when x[t-period] is 0. Bit-identical.
     """
     arr = as_series("roc", "x", x)
-    n = check_period("roc", "period", period, 1)
+    n = SPECS["roc"].check_int("period", period)
     out = k.head_nan(len(arr), n)
     if len(arr) > n:
         prev = arr[:-n]
@@ -256,7 +250,7 @@ def roc(x: object, period: int = 10) -> FloatArray:
 def mom(x: object, period: int = 10) -> FloatArray:
     """Momentum (TA-Lib MOM), period in [1, 100000], lookback period: x[t] - x[t-period]."""
     arr = as_series("mom", "x", x)
-    n = check_period("mom", "period", period, 1)
+    n = SPECS["mom"].check_int("period", period)
     out = k.head_nan(len(arr), n)
     if len(arr) > n:
         np.subtract(arr[n:], arr[:-n], out=out[n:])

@@ -6,8 +6,9 @@ import numpy as np
 
 from engine.indicators import _kernels as k
 from engine.indicators._kernels import BoolArray, FloatArray
-from engine.indicators._validate import as_series, check_period, same_length
+from engine.indicators._validate import as_series, same_length
 from engine.indicators.batch_momentum import hlc
+from engine.indicators.registry import SPECS
 
 
 def atr(high: object, low: object, close: object, period: int = 14) -> FloatArray:
@@ -18,7 +19,7 @@ def atr(high: object, low: object, close: object, period: int = 14) -> FloatArra
     Period 1 returns the true range itself (TA-Lib's TRANGE).
     """
     h, lo, c = hlc("atr", high, low, close)
-    n = check_period("atr", "period", period, 1)
+    n = SPECS["atr"].check_int("period", period)
     out = k.head_nan(len(c), n)
     if len(c) > n:
         tr = k.true_range(h, lo, c)
@@ -61,7 +62,7 @@ def adx(high: object, low: object, close: object, period: int = 14) -> FloatArra
     adx = (adx*(period-1) + dx)/period, unchanged on bars whose DX was skipped.
     """
     h, lo, c = hlc("adx", high, low, close)
-    n = check_period("adx", "period", period, 2)
+    n = SPECS["adx"].check_int("period", period)
     out = k.head_nan(len(c), 2 * n - 1)
     if len(c) >= 2 * n:
         _Adx(h, lo, c, n).run(out)

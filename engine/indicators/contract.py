@@ -24,27 +24,19 @@ import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 
+from engine.indicators.registry import SPECS
+from engine.indicators.registry import Tolerance as ToleranceKind
+
 FloatArray = npt.NDArray[np.float64]
-ToleranceKind = Literal["price", "oscillator", "cci"]
 
 PRICE_RTOL = 1e-9
 OSCILLATOR_ATOL = 1e-7
 CCI_RTOL = 1e-7
-
-#: Which bound applies to which indicator (DESIGN.md §3); every other is "price".
-_KINDS: Mapping[str, ToleranceKind] = {
-    "rsi": "oscillator",
-    "stoch": "oscillator",
-    "willr": "oscillator",
-    "mfi": "oscillator",
-    "adx": "oscillator",
-    "cci": "cci",
-}
 
 _SIGN_BIT = 1 << 63
 _MAGNITUDE = np.int64(_SIGN_BIT - 1)
@@ -58,9 +50,11 @@ _KIND_NAMES: Mapping[str, ToleranceKind] = {
 
 
 def tolerance_kind(name: str) -> ToleranceKind:
-    """The tolerance kind of indicator ``name`` (any case); a kind maps to itself."""
+    """The tolerance kind of indicator ``name`` (any case; the registry's ``tolerance``);
+    a kind maps to itself, any other name to "price"."""
     key = name.lower()
-    return _KINDS.get(key) or _KIND_NAMES.get(key, "price")
+    spec = SPECS.get(key)
+    return spec.tolerance if spec is not None else _KIND_NAMES.get(key, "price")
 
 
 def input_scale(inputs: Mapping[str, FloatArray] | Iterable[FloatArray] | float) -> float:

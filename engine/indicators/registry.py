@@ -1,43 +1,42 @@
-"""The indicator catalogue: one IndicatorSpec per indicator, keyed by lower-case name.
+"""The indicator registry: the one table of indicator facts, keyed by lower-case name.
 
-Used by the Lua IndicatorApi, the OCaml bridge, the verification harness and
-shadow mode to call indicators generically: inputs, parameters with their
-defaults and TA-Lib's allowed ranges, outputs, tolerance kind (DESIGN.md §3),
-the batch function, the stream factory, the lookback, and the TA-Lib twin.
+One ``IndicatorSpec`` per indicator holds everything the rest of Tandem needs
+to know about it: a title, its inputs, its parameters (defaults and TA-Lib's
+inclusive ranges), its outputs (and, for several, the NamedTuple the batch
+function returns), the tolerance kind of the agreement contract, the lookback,
+its TA-Lib twin with the keyword names, its Lua name, and where its batch
+function and stream live. The batch functions and stream constructors check
+their parameters here (``ParamSpec.check``); the agreement contract, the Lua
+``indicators`` table, the OCaml bridge, the verification harness, shadow mode
+and the docs' indicator table all read this table.
+
+This module is pure data: it imports no implementation. ``IndicatorSpec.batch``
+and ``IndicatorSpec.stream`` import theirs by module path when first used, so
+the implementations can import their specs from here without an import cycle.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from engine.errors import IndicatorError
-from engine.indicators import batch
 from engine.indicators._validate import MAX_NBDEV, MAX_PERIOD, check_period, check_real
-from engine.indicators.streaming import (
-    AdxStream,
-    AtrStream,
-    BollingerStream,
-    CciStream,
-    EmaStream,
-    MacdStream,
-    MfiStream,
-    MomStream,
-    ObvStream,
-    RocStream,
-    RsiStream,
-    SmaStream,
-    StochStream,
-    Stream,
-    WillrStream,
-    WmaStream,
-)
 
+if TYPE_CHECKING:
+    from engine.indicators.streaming_base import Stream
+
+FloatArray = npt.NDArray[np.float64]
 ParamValue = int | float
 Tolerance = Literal["price", "oscillator", "cci"]
+"""The bound of the agreement contract an indicator is held to (engine.indicators.contract)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +51,85 @@ class ParamSpec:
     talib_name: str
 
     def check(self, func: str, value: object) -> ParamValue:
-        """Return `value` converted and range-checked, or raise IndicatorError."""
+        """Return `value` converted and range-checked, or raise IndicatorError naming
+        `func`, the parameter, the value and the valid range."""
         if self.kind == "int":
-            return check_period(func, self.name, value, int(self.minimum))
+            return check_period(func, self.name, value, int(self.minimum), int(self.maximum))
         return check_real(func, self.name, value, float(self.maximum))
 
 
 @dataclass(frozen=True, slots=True)
+class TalibTwin:
+    """The TA-Lib function an indicator reproduces, and the keywords it fixes
+    (SMA smoothing for BBANDS and STOCH); the others are ``ParamSpec.talib_name``."""
+
+    function: str
+    fixed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
 class IndicatorSpec:
-    """Everything needed to call, stream, size and cross-check one indicator."""
+    """Everything needed to call, stream, size, expose and cross-check one indicator.
+
+    ``batch`` and ``stream`` name the implementations as ``"module:attribute"``
+    inside ``engine.indicators``; ``result`` is the NamedTuple of a multi-output
+    indicator (its fields are the outputs), None for one output named "value".
+    """
 
     name: str
+    title: str
     inputs: tuple[str, ...]
     params: tuple[ParamSpec, ...]
-    outputs: tuple[str, ...]
     tolerance: Tolerance
-    batch: Callable[..., object]
-    stream: Callable[..., Stream]
     lookback_fn: Callable[..., int]
-    talib_name: str
-    talib_fixed: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    talib: TalibTwin
+    batch_path: str
+    stream_path: str
+    result: type[tuple[Any, ...]] | None = None
+    lua_name: str = ""
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Output names, in the order the batch function and the stream return them."""
+        fields: tuple[str, ...] | None = getattr(self.result, "_fields", None)
+        return fields if fields else ("value",)
+
+    @property
+    def lua(self) -> str:
+        """The name of ``indicators.<name>`` in Lua."""
+        return self.lua_name or self.name
+
+    @property
+    def batch(self) -> Callable[..., Any]:
+        """The batch function: ``batch(*inputs, *params)``."""
+        return _resolve(self.batch_path)  # type: ignore[no-any-return]
+
+    @property
+    def stream(self) -> Callable[..., Stream]:
+        """The stream class: ``stream(*params)``."""
+        return _resolve(self.stream_path)  # type: ignore[no-any-return]
+
+    @property
+    def talib_name(self) -> str:
+        """The TA-Lib function's name, e.g. "BBANDS"."""
+        return self.talib.function
+
+    def param(self, name: str) -> ParamSpec:
+        """The parameter called ``name`` (KeyError for a name the spec lacks)."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no parameter {name!r}")
+
+    def check_int(self, name: str, value: object) -> int:
+        """``value`` of the integer parameter ``name``, checked (``ParamSpec.check``)."""
+        checked = self.param(name).check(self.name, value)
+        assert isinstance(checked, int), f"{self.name}: {name} is not an integer parameter"
+        return checked
+
+    def check_float(self, name: str, value: object) -> float:
+        """``value`` of the real parameter ``name``, checked (``ParamSpec.check``)."""
+        return float(self.param(name).check(self.name, value))
 
     def lookback(self, *params: ParamValue) -> int:
         """Number of leading NaN outputs for these parameters (defaults if omitted)."""
@@ -117,86 +175,131 @@ class IndicatorSpec:
         parts = [f"{p.name}={p.default} in [{p.minimum:g}, {p.maximum:g}]" for p in self.params]
         return ", ".join(parts) or "none"
 
-    def talib_kwargs(self, *params: ParamValue) -> dict[str, ParamValue]:
-        """Keyword arguments for the TA-Lib twin (talib.abstract / talib.func)."""
-        values = self.resolve(params)
-        pairs = zip(self.params, values, strict=True)
-        kwargs: dict[str, ParamValue] = {p.talib_name: v for p, v in pairs}
-        kwargs.update(self.talib_fixed)
+    def talib_kwargs(self, *params: object) -> dict[str, Any]:
+        """Keyword arguments for the TA-Lib twin (``talib.func``): ``params`` as given
+        (unchecked: the twin judges them itself), defaults for the missing ones."""
+        if len(params) > len(self.params):
+            raise IndicatorError(
+                f"{self.name}: takes at most {len(self.params)} parameters, got {len(params)}"
+            )
+        values = (*params, *self.defaults()[len(params) :])
+        kwargs: dict[str, Any] = {p.talib_name: v for p, v in zip(self.params, values, strict=True)}
+        kwargs.update(self.talib.fixed)
         return kwargs
 
 
-def _period(default: int, minimum: int, name: str = "period") -> ParamSpec:
-    talib = "timeperiod" if name == "period" else name
+def _resolve(path: str) -> Any:
+    """``"module:attribute"`` inside engine.indicators -> the attribute (late binding)."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(f"engine.indicators.{module}"), attr)
+
+
+def _period(default: int, minimum: int) -> ParamSpec:
+    return ParamSpec("period", "int", default, minimum, MAX_PERIOD, "timeperiod")
+
+
+def _int(name: str, default: int, minimum: int, talib: str) -> ParamSpec:
     return ParamSpec(name, "int", default, minimum, MAX_PERIOD, talib)
+
+
+def _nbdev(name: str, talib: str) -> ParamSpec:
+    return ParamSpec(name, "float", 2.0, -MAX_NBDEV, MAX_NBDEV, talib)
 
 
 def _macd_lookback(fast: int, slow: int, signal: int) -> int:
     return max(fast, slow) - 1 + signal - 1
 
 
+class Macd(NamedTuple):
+    """MACD outputs: the MACD line, its signal line and their difference."""
+
+    macd: FloatArray
+    signal: FloatArray
+    histogram: FloatArray
+
+
+class Bands(NamedTuple):
+    """Bollinger Bands outputs."""
+
+    upper: FloatArray
+    middle: FloatArray
+    lower: FloatArray
+
+
+class Stoch(NamedTuple):
+    """Slow stochastic outputs (%K and %D)."""
+
+    k: FloatArray
+    d: FloatArray
+
+
 _CLOSE = ("close",)
 _HLC = ("high", "low", "close")
-_VALUE = ("value",)
 
 
-def _specs() -> dict[str, IndicatorSpec]:
-    minus_one: Callable[[int], int] = lambda n: n - 1  # noqa: E731
-    same: Callable[[int], int] = lambda n: n  # noqa: E731
-    specs = [
-        IndicatorSpec("sma", _CLOSE, (_period(30, 1),), _VALUE, "price",
-                      batch.sma, SmaStream, minus_one, "SMA"),
-        IndicatorSpec("ema", _CLOSE, (_period(30, 1),), _VALUE, "price",
-                      batch.ema, EmaStream, minus_one, "EMA"),
-        IndicatorSpec("wma", _CLOSE, (_period(30, 1),), _VALUE, "price",
-                      batch.wma, WmaStream, minus_one, "WMA"),
-        IndicatorSpec("rsi", _CLOSE, (_period(14, 2),), _VALUE, "oscillator",
-                      batch.rsi, RsiStream, same, "RSI"),
+def _minus_one(n: int) -> int:
+    return n - 1
+
+
+def _same(n: int) -> int:
+    return n
+
+
+def _specs() -> tuple[IndicatorSpec, ...]:
+    twin = TalibTwin
+    return (
+        IndicatorSpec("sma", "simple moving average", _CLOSE, (_period(30, 1),), "price",
+                      _minus_one, twin("SMA"), "batch_averages:sma", "streaming_close:SmaStream"),
+        IndicatorSpec("ema", "exponential moving average", _CLOSE, (_period(30, 1),), "price",
+                      _minus_one, twin("EMA"), "batch_averages:ema", "streaming_close:EmaStream"),
+        IndicatorSpec("wma", "weighted moving average", _CLOSE, (_period(30, 1),), "price",
+                      _minus_one, twin("WMA"), "batch_averages:wma", "streaming_close:WmaStream"),
+        IndicatorSpec("rsi", "relative strength index, 0..100", _CLOSE, (_period(14, 2),),
+                      "oscillator", _same, twin("RSI"),
+                      "batch_momentum:rsi", "streaming_close:RsiStream"),
         IndicatorSpec(
-            "macd", _CLOSE,
-            (ParamSpec("fast", "int", 12, 2, MAX_PERIOD, "fastperiod"),
-             ParamSpec("slow", "int", 26, 2, MAX_PERIOD, "slowperiod"),
-             ParamSpec("signal", "int", 9, 1, MAX_PERIOD, "signalperiod")),
-            ("macd", "signal", "histogram"), "price",
-            batch.macd, MacdStream, _macd_lookback, "MACD"),
+            "macd", "moving average convergence/divergence", _CLOSE,
+            (_int("fast", 12, 2, "fastperiod"), _int("slow", 26, 2, "slowperiod"),
+             _int("signal", 9, 1, "signalperiod")),
+            "price", _macd_lookback, twin("MACD"),
+            "batch_averages:macd", "streaming_close:MacdStream", Macd),
         IndicatorSpec(
-            "bollinger", _CLOSE,
-            (_period(20, 2),
-             ParamSpec("nbdev_up", "float", 2.0, -MAX_NBDEV, MAX_NBDEV, "nbdevup"),
-             ParamSpec("nbdev_down", "float", 2.0, -MAX_NBDEV, MAX_NBDEV, "nbdevdn")),
-            ("upper", "middle", "lower"), "price",
-            batch.bollinger, BollingerStream, lambda n, _u, _d: n - 1, "BBANDS",
-            MappingProxyType({"matype": 0})),
-        IndicatorSpec("atr", _HLC, (_period(14, 1),), _VALUE, "price",
-                      batch.atr, AtrStream, same, "ATR"),
+            "bollinger", "Bollinger bands", _CLOSE,
+            (_period(20, 2), _nbdev("nbdev_up", "nbdevup"), _nbdev("nbdev_down", "nbdevdn")),
+            "price", lambda n, _u, _d: n - 1, twin("BBANDS", MappingProxyType({"matype": 0})),
+            "batch_averages:bollinger", "streaming_close:BollingerStream", Bands),
+        IndicatorSpec("atr", "average true range", _HLC, (_period(14, 1),), "price",
+                      _same, twin("ATR"), "batch_volatility:atr", "streaming_hlc:AtrStream"),
         IndicatorSpec(
-            "stoch", _HLC,
-            (ParamSpec("fastk", "int", 5, 1, MAX_PERIOD, "fastk_period"),
-             ParamSpec("slowk", "int", 3, 1, MAX_PERIOD, "slowk_period"),
-             ParamSpec("slowd", "int", 3, 1, MAX_PERIOD, "slowd_period")),
-            ("k", "d"), "oscillator",
-            batch.stoch, StochStream, lambda f, k, d: f + k + d - 3, "STOCH",
-            MappingProxyType({"slowk_matype": 0, "slowd_matype": 0})),
-        IndicatorSpec("willr", _HLC, (_period(14, 2),), _VALUE, "oscillator",
-                      batch.willr, WillrStream, minus_one, "WILLR"),
-        IndicatorSpec("cci", _HLC, (_period(14, 2),), _VALUE, "cci",
-                      batch.cci, CciStream, minus_one, "CCI"),
-        IndicatorSpec("adx", _HLC, (_period(14, 2),), _VALUE, "oscillator",
-                      batch.adx, AdxStream, lambda n: 2 * n - 1, "ADX"),
-        IndicatorSpec("mfi", (*_HLC, "volume"), (_period(14, 2),), _VALUE, "oscillator",
-                      batch.mfi, MfiStream, same, "MFI"),
-        IndicatorSpec("obv", ("close", "volume"), (), _VALUE, "price",
-                      batch.obv, ObvStream, lambda: 0, "OBV"),
-        IndicatorSpec("roc", _CLOSE, (_period(10, 1),), _VALUE, "price",
-                      batch.roc, RocStream, same, "ROC"),
-        IndicatorSpec("mom", _CLOSE, (_period(10, 1),), _VALUE, "price",
-                      batch.mom, MomStream, same, "MOM"),
-    ]
-    return {s.name: s for s in specs}
+            "stoch", "slow stochastic, 0..100", _HLC,
+            (_int("fastk", 5, 1, "fastk_period"), _int("slowk", 3, 1, "slowk_period"),
+             _int("slowd", 3, 1, "slowd_period")),
+            "oscillator", lambda f, k, d: f + k + d - 3,
+            twin("STOCH", MappingProxyType({"slowk_matype": 0, "slowd_matype": 0})),
+            "batch_momentum:stoch", "streaming_hlc:StochStream", Stoch),
+        IndicatorSpec("willr", "Williams' %R, -100..0", _HLC, (_period(14, 2),), "oscillator",
+                      _minus_one, twin("WILLR"),
+                      "batch_momentum:willr", "streaming_hlc:WillrStream"),
+        IndicatorSpec("cci", "commodity channel index", _HLC, (_period(14, 2),), "cci",
+                      _minus_one, twin("CCI"), "batch_momentum:cci", "streaming_hlc:CciStream"),
+        IndicatorSpec("adx", "average directional index, 0..100", _HLC, (_period(14, 2),),
+                      "oscillator", lambda n: 2 * n - 1, twin("ADX"),
+                      "batch_volatility:adx", "streaming_hlc:AdxStream"),
+        IndicatorSpec("mfi", "money flow index, 0..100", (*_HLC, "volume"), (_period(14, 2),),
+                      "oscillator", _same, twin("MFI"),
+                      "batch_momentum:mfi", "streaming_hlc:MfiStream"),
+        IndicatorSpec("obv", "on-balance volume", ("close", "volume"), (), "price",
+                      lambda: 0, twin("OBV"), "batch_volatility:obv", "streaming_hlc:ObvStream"),
+        IndicatorSpec("roc", "rate of change, percent", _CLOSE, (_period(10, 1),), "price",
+                      _same, twin("ROC"), "batch_momentum:roc", "streaming_close:RocStream"),
+        IndicatorSpec("mom", "momentum, x[t] - x[t-period]", _CLOSE, (_period(10, 1),),
+                      "price", _same, twin("MOM"),
+                      "batch_momentum:mom", "streaming_close:MomStream"),
+    )
 
 
-SPECS: Mapping[str, IndicatorSpec] = MappingProxyType(_specs())
-"""The 15 indicators of DESIGN.md §3, read-only, keyed by lower-case name."""
+SPECS: Mapping[str, IndicatorSpec] = MappingProxyType({s.name: s for s in _specs()})
+"""Every indicator, read-only, keyed by lower-case name (in documentation order)."""
 
 
 def spec_for(name: str) -> IndicatorSpec:

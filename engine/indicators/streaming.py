@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from engine.errors import IndicatorError
 from engine.indicators._validate import as_series, same_length
+from engine.indicators.registry import spec_for
 from engine.indicators.streaming_base import BarLike, Stream, Value
 from engine.indicators.streaming_close import (
     BollingerStream,
@@ -89,8 +90,6 @@ def create(
     names ("high", "low", "close", "volume") to equal-length arrays, oldest
     first; only the indicator's own inputs are needed.
     """
-    from engine.indicators.registry import spec_for  # registry imports this module
-
     spec = spec_for(name)
     stream = spec.stream(*spec.resolve(params))
     if history is not None:

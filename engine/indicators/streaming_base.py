@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
 from engine.errors import IndicatorError
+
+if TYPE_CHECKING:
+    from engine.indicators.registry import IndicatorSpec
 
 Value = float | tuple[float, ...] | None
 
@@ -34,14 +37,27 @@ class BarLike(Protocol):
 
 
 class Stream:
-    """Base class: validation of `update` input and the `value` property."""
+    """Base class: validation of `update` input and the `value` property.
+
+    Each subclass names its registry entry as the class attribute ``spec``; its
+    name and inputs come from there.
+    """
 
     __slots__ = ("_value",)
-    name: ClassVar[str] = ""
-    inputs: ClassVar[tuple[str, ...]] = ("close",)
+    spec: ClassVar[IndicatorSpec]
 
     def __init__(self) -> None:
         self._value: Value = None
+
+    @property
+    def name(self) -> str:
+        """The registry name of the indicator."""
+        return self.spec.name
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The input fields update() reads, from the registry."""
+        return self.spec.inputs
 
     @property
     def value(self) -> Value:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from engine.indicators._validate import MAX_NBDEV, check_period, check_real
+from engine.indicators.registry import SPECS
 from engine.indicators.streaming_base import TA_ZERO, Stream, seq_sum
 
 # --- close-only ------------------------------------------------------------
@@ -15,11 +15,11 @@ class SmaStream(Stream):
     """Streaming SMA (TA-Lib order); first value after `period` bars."""
 
     __slots__ = ("_n", "_sum", "_window")
-    name = "sma"
+    spec = SPECS["sma"]
 
     def __init__(self, period: int) -> None:
         super().__init__()
-        self._n = check_period("sma", "period", period, 1)
+        self._n = self.spec.check_int("period", period)
         self._sum = 0.0
         self._window: deque[float] = deque(maxlen=self._n)
 
@@ -40,11 +40,11 @@ class EmaStream(Stream):
     """Streaming EMA: seeded with the SMA of the first `period` closes."""
 
     __slots__ = ("_count", "_k", "_n", "_prev", "_sum")
-    name = "ema"
+    spec = SPECS["ema"]
 
     def __init__(self, period: int) -> None:
         super().__init__()
-        self._n = check_period("ema", "period", period, 1)
+        self._n = self.spec.check_int("period", period)
         self._k = 2.0 / (self._n + 1)
         self._count = 0
         self._sum = 0.0
@@ -69,11 +69,11 @@ class WmaStream(Stream):
     """Streaming WMA with TA-Lib's running sums (and their drift)."""
 
     __slots__ = ("_div", "_n", "_psub", "_psum", "_trailing", "_window")
-    name = "wma"
+    spec = SPECS["wma"]
 
     def __init__(self, period: int) -> None:
         super().__init__()
-        n = self._n = check_period("wma", "period", period, 1)
+        n = self._n = self.spec.check_int("period", period)
         self._div = float((n * (n + 1)) >> 1)
         self._psub = 0.0
         self._psum = 0.0
@@ -105,11 +105,11 @@ class RsiStream(Stream):
     """Streaming RSI (Wilder): first value on bar `period` (0-based)."""
 
     __slots__ = ("_count", "_gain", "_loss", "_n", "_prev")
-    name = "rsi"
+    spec = SPECS["rsi"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._n = check_period("rsi", "period", period, 2)
+        self._n = self.spec.check_int("period", period)
         self._count = -1
         self._gain = 0.0
         self._loss = 0.0
@@ -166,13 +166,13 @@ class MacdStream(Stream):
         "_slow_ema",
         "_warm",
     )
-    name = "macd"
+    spec = SPECS["macd"]
 
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         super().__init__()
-        f = check_period("macd", "fast", fast, 2)
-        s = check_period("macd", "slow", slow, 2)
-        self._sig = check_period("macd", "signal", signal, 1)
+        f = self.spec.check_int("fast", fast)
+        s = self.spec.check_int("slow", slow)
+        self._sig = self.spec.check_int("signal", signal)
         if s < f:
             f, s = s, f
         self._fast, self._slow = f, s
@@ -221,13 +221,13 @@ class BollingerStream(Stream):
     """Streaming Bollinger Bands (SMA middle, population std, TA-Lib's sums)."""
 
     __slots__ = ("_down", "_n", "_sq", "_sum", "_up", "_window")
-    name = "bollinger"
+    spec = SPECS["bollinger"]
 
     def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0) -> None:
         super().__init__()
-        self._n = check_period("bollinger", "period", period, 2)
-        self._up = check_real("bollinger", "nbdev_up", nbdev_up, MAX_NBDEV)
-        self._down = check_real("bollinger", "nbdev_down", nbdev_down, MAX_NBDEV)
+        self._n = self.spec.check_int("period", period)
+        self._up = self.spec.check_float("nbdev_up", nbdev_up)
+        self._down = self.spec.check_float("nbdev_down", nbdev_down)
         self._sum = 0.0
         self._sq = 0.0
         self._window: deque[float] = deque(maxlen=self._n)
@@ -259,11 +259,11 @@ class RocStream(Stream):
     """Streaming ROC: ((x/x[t-period]) - 1)*100, 0.0 when x[t-period] is 0."""
 
     __slots__ = ("_window",)
-    name = "roc"
+    spec = SPECS["roc"]
 
     def __init__(self, period: int = 10) -> None:
         super().__init__()
-        n = check_period("roc", "period", period, 1)
+        n = self.spec.check_int("period", period)
         self._window: deque[float] = deque(maxlen=n + 1)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
@@ -281,11 +281,11 @@ class MomStream(Stream):
     """Streaming momentum: x - x[t-period]."""
 
     __slots__ = ("_window",)
-    name = "mom"
+    spec = SPECS["mom"]
 
     def __init__(self, period: int = 10) -> None:
         super().__init__()
-        n = check_period("mom", "period", period, 1)
+        n = self.spec.check_int("period", period)
         self._window: deque[float] = deque(maxlen=n + 1)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:

@@ -6,9 +6,8 @@ from collections import deque
 from functools import reduce
 from itertools import repeat
 from operator import add, sub
-from typing import ClassVar
 
-from engine.indicators._validate import check_period
+from engine.indicators.registry import SPECS
 from engine.indicators.streaming_base import (
     TA_ZERO,
     Extremes,
@@ -18,20 +17,15 @@ from engine.indicators.streaming_base import (
 )
 
 
-class _BarStream(Stream):
-    __slots__ = ()
-    inputs: ClassVar[tuple[str, ...]] = ("high", "low", "close")
-
-
-class AtrStream(_BarStream):
+class AtrStream(Stream):
     """Streaming ATR: mean of the first `period` true ranges, then Wilder smoothing."""
 
     __slots__ = ("_atr", "_count", "_n", "_prev_close")
-    name = "atr"
+    spec = SPECS["atr"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._n = check_period("atr", "period", period, 1)
+        self._n = self.spec.check_int("period", period)
         self._count = -1
         self._atr = 0.0
         self._prev_close = 0.0
@@ -58,17 +52,17 @@ class AtrStream(_BarStream):
         return a
 
 
-class StochStream(_BarStream):
+class StochStream(Stream):
     """Streaming slow stochastic (fast %K over `fastk` bars, two SMAs)."""
 
     __slots__ = ("_d", "_extremes", "_k")
-    name = "stoch"
+    spec = SPECS["stoch"]
 
     def __init__(self, fastk: int = 5, slowk: int = 3, slowd: int = 3) -> None:
         super().__init__()
-        self._extremes = Extremes(check_period("stoch", "fastk", fastk, 1))
-        self._k = RunningMean(check_period("stoch", "slowk", slowk, 1))
-        self._d = RunningMean(check_period("stoch", "slowd", slowd, 1))
+        self._extremes = Extremes(self.spec.check_int("fastk", fastk))
+        self._k = RunningMean(self.spec.check_int("slowk", slowk))
+        self._d = RunningMean(self.spec.check_int("slowd", slowd))
 
     def update_hlcv(
         self, high: float, low: float, close: float, volume: float
@@ -90,15 +84,15 @@ class StochStream(_BarStream):
         return v
 
 
-class WillrStream(_BarStream):
+class WillrStream(Stream):
     """Streaming Williams' %R over the last `period` bars."""
 
     __slots__ = ("_extremes",)
-    name = "willr"
+    spec = SPECS["willr"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._extremes = Extremes(check_period("willr", "period", period, 2))
+        self._extremes = Extremes(self.spec.check_int("period", period))
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         ext = self._extremes.push(high, low)
@@ -111,7 +105,7 @@ class WillrStream(_BarStream):
         return v
 
 
-class CciStream(_BarStream):
+class CciStream(Stream):
     """Streaming CCI: TA-Lib's n-slot circular buffer summed in slot order.
 
     O(period) per bar — the mean absolute deviation needs every value of the
@@ -119,11 +113,11 @@ class CciStream(_BarStream):
     """
 
     __slots__ = ("_count", "_n", "_slots")
-    name = "cci"
+    spec = SPECS["cci"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._n = check_period("cci", "period", period, 2)
+        self._n = self.spec.check_int("period", period)
         self._slots = [0.0] * self._n
         self._count = 0
 
@@ -143,15 +137,15 @@ class CciStream(_BarStream):
         return v
 
 
-class AdxStream(_BarStream):
+class AdxStream(Stream):
     """Streaming ADX with TA-Lib's phases: sums to bar n-1, DX sum to 2n-1, then smoothing."""
 
     __slots__ = ("_adx", "_count", "_mdm", "_n", "_pc", "_pdm", "_ph", "_pl", "_sum_dx", "_tr")
-    name = "adx"
+    spec = SPECS["adx"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._n = check_period("adx", "period", period, 2)
+        self._n = self.spec.check_int("period", period)
         self._count = -1
         self._ph = self._pl = self._pc = 0.0
         self._mdm = self._pdm = self._tr = 0.0
@@ -213,12 +207,11 @@ class MfiStream(Stream):
     """Streaming MFI: n-slot buffer of (positive, negative) money flows."""
 
     __slots__ = ("_count", "_flows", "_n", "_neg", "_pos", "_prev_tp")
-    name = "mfi"
-    inputs = ("high", "low", "close", "volume")
+    spec = SPECS["mfi"]
 
     def __init__(self, period: int = 14) -> None:
         super().__init__()
-        self._n = check_period("mfi", "period", period, 2)
+        self._n = self.spec.check_int("period", period)
         self._flows: deque[tuple[float, float]] = deque()
         self._count = -1
         self._pos = self._neg = 0.0
@@ -259,8 +252,7 @@ class ObvStream(Stream):
     """Streaming OBV, seeded with the first bar's volume."""
 
     __slots__ = ("_obv", "_prev")
-    name = "obv"
-    inputs = ("close", "volume")
+    spec = SPECS["obv"]
 
     def __init__(self) -> None:
         super().__init__()

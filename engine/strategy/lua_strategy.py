@@ -76,6 +76,7 @@ class LuaStrategy:
         self._log: LogFn = log or logging.getLogger(f"tandem.lua.{self.name}").info
         self._log_left = _MAX_LOG_LINES
         self._api: IndicatorApi | None = None
+        self._registry_names: dict[str, str] = {}  # Lua name -> registry name
         self._symbol: str | None = None
         self._synced: tuple[int, Position | None] | None = None
         self._sandbox = Sandbox(
@@ -184,8 +185,9 @@ class LuaStrategy:
         from engine.indicators.registry import SPECS
 
         self._sandbox.reset_indicators()
-        for name, spec in SPECS.items():
-            self._sandbox.add_indicator(name, len(spec.params), tuple(spec.outputs))
+        for spec in SPECS.values():
+            self._sandbox.add_indicator(spec.lua, len(spec.params), tuple(spec.outputs))
+        self._registry_names = {spec.lua: name for name, spec in SPECS.items()}
         self._api = api
 
     # -- errors ------------------------------------------------------------
@@ -272,7 +274,7 @@ class LuaStrategy:
     def _open(self, name: str, *args: Any) -> tuple[Any, ...]:
         if self._api is None:
             return (0, "no indicator API is bound")
-        slot, value = self._api.open(name, args)
+        slot, value = self._api.open(self._registry_names.get(name, name), args)
         if value is None:
             return (slot,)
         if isinstance(value, tuple):

@@ -7,7 +7,7 @@ from ``make_shadow_observer``. On the run's thread it only appends a tuple to
 a bounded queue (when full, the bar's comparison is dropped and counted, but
 the bar itself still reaches the candidate so its streams stay in step); a
 worker thread feeds the OCaml streams in pipelined batches and compares
-(``bridge.shadow_worker``). Nothing it does can block, slow more than the
+(``bridge.shadow.candidate``). Nothing it does can block, slow more than the
 queue append, raise into or change the run.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bridge.shadow_mirror import Served
-from bridge.shadow_types import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
-from bridge.shadow_worker import BarEvent, Candidate, OpenEvent
+from bridge.shadow.candidate import BarEvent, Candidate, OpenEvent
+from bridge.shadow.mirror import Served
+from bridge.shadow.settings import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
 from engine.errors import ConfigError
 from engine.market.bar import Bar
 from engine.run.observer import IndicatorValue, Params

@@ -18,8 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bridge import protocol as p
-from engine.indicators.contract import ToleranceKind, tolerance_kind
-from engine.indicators.registry import SPECS
+from engine.indicators.registry import SPECS, Tolerance
 from engine.run.observer import IndicatorValue, Params
 
 FloatArray = npt.NDArray[np.float64]
@@ -76,7 +75,7 @@ class MirrorStream:
     name: str
     params: Params
     outputs: tuple[str, ...]
-    kind: ToleranceKind
+    kind: Tolerance
     fields: tuple[int, ...]  # its input columns in the log
     start: int  # global log index of its first history bar
     field_max: FloatArray  # max |input| per column since ``start`` (scale of the bound)
@@ -104,7 +103,7 @@ def new_stream(name: str, params: Params, rows: FloatArray, start: int) -> Mirro
     fields = tuple(FIELDS.index(f) for f in spec.inputs)
     field_max = np.abs(rows).max(axis=0) if len(rows) else np.zeros(4)
     return MirrorStream(
-        name, params, spec.outputs, tolerance_kind(name), fields, start, field_max
+        name, params, spec.outputs, spec.tolerance, fields, start, field_max
     )
 
 

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import os
 import select
-import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from bridge import protocol as p
 from bridge.transport import ServerProcess, locate_executable
 from engine.errors import BridgeError
 
 _READ_CHUNK = 1 << 20
-_HEADER = struct.Struct("<IBBHI")  # payload length, kind, 0, 0, request id
-#: The start of a PUSH frame: header, count, 0, then the bar (docs/protocol.md).
-_PUSH_HEAD = struct.Struct("<IBBHIIIdddd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,66 +31,6 @@ class Reply:
 
     kind: int
     body: memoryview
-
-
-def push_frame(request_id: int, ids_bytes: bytes, count: int, bar: Sequence[float]) -> bytes:
-    """A PUSH request of one bar to ``count`` streams whose u32 ids are ``ids_bytes``.
-
-    Byte-identical to ``protocol.encode_push`` (tested), but with the id list
-    packed once per stream set instead of once per bar.
-    """
-    size = 8 + 8 + 32 + len(ids_bytes)
-    h, lo, c, v = bar
-    return _PUSH_HEAD.pack(size, p.Kind.PUSH, 0, 0, request_id, count, 0, h, lo, c, v) + ids_bytes
-
-
-def _push_dtype(count: int) -> np.dtype[np.void]:
-    """One PUSH frame to ``count`` streams as a packed record (docs/protocol.md)."""
-    return np.dtype([("length", "<u4"), ("kind", "u1"), ("zero", "u1"), ("zero2", "<u2"),
-                     ("id", "<u4"), ("count", "<u4"), ("zero3", "<u4"), ("bar", "<f8", (4,)),
-                     ("ids", "<u4", (count,))])
-
-
-def push_frames(first_id: int, ids_bytes: bytes, rows: npt.NDArray[np.float64]) -> bytes:
-    """PUSH requests of every bar of ``rows`` (n × high, low, close, volume) to the
-    streams whose u32 ids are ``ids_bytes``, with request ids ``first_id`` + 0, 1, ….
-
-    Byte-identical to one ``push_frame`` per bar (tested), built as one numpy
-    record array instead of bar by bar.
-    """
-    ids = np.frombuffer(ids_bytes, dtype="<u4")
-    frames = np.zeros(len(rows), dtype=_push_dtype(ids.size))
-    frames["length"] = 8 + 8 + 32 + len(ids_bytes)
-    frames["kind"] = p.Kind.PUSH
-    frames["id"] = request_ids(first_id, len(rows))
-    frames["count"] = ids.size
-    frames["bar"] = rows
-    frames["ids"] = ids
-    return frames.tobytes()
-
-
-def request_ids(first_id: int, count: int) -> npt.NDArray[np.uint32]:
-    """``count`` consecutive request ids from ``first_id``, wrapping like ``next_id``."""
-    ids = (np.arange(count, dtype=np.uint64) + np.uint64(first_id)) & np.uint64(0xFFFFFFFF)
-    return ids.astype(np.uint32)
-
-
-def fixed_replies(
-    data: memoryview, offset: int, count: int, kind: int, first_id: int, words: int
-) -> npt.NDArray[np.uint64] | None:
-    """The bodies of ``count`` replies at ``offset`` as (count × ``words``) u64 words, if
-    each is exactly a ``kind | 0x80`` reply of ``8 * words`` body bytes echoing request
-    ids ``first_id`` + 0, 1, …; else None (the caller splits the replies one by one).
-    """
-    dtype = np.dtype([("length", "<u4"), ("kind", "u1"), ("zero", "u1"), ("zero2", "<u2"),
-                      ("id", "<u4"), ("body", "<u8", (words,))])
-    if len(data) - offset < count * dtype.itemsize:
-        return None
-    frames = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    good = ((frames["length"] == p.PAYLOAD_HEADER_SIZE + 8 * words).all()
-            and (frames["kind"] == kind | 0x80).all()
-            and (frames["id"] == request_ids(first_id, count)).all())
-    return frames["body"] if good else None
 
 
 class Channel:
@@ -135,17 +70,10 @@ class Channel:
     def _hello(self, timeout: float) -> Mapping[str, p.IndicatorInfo]:
         rid = self.next_id()
         (reply,) = self.exchange([b"".join(p.encode_hello(rid))], [(p.Kind.HELLO, rid)], timeout)
-        if reply.kind != p.Kind.HELLO | 0x80:
-            raise BridgeError(f"OCaml indicator server refused the handshake: "
-                              f"{p.decode_error(reply.body).message}")
         try:
-            version, catalog = p.decode_hello(reply.body)
-        except (p.ProtocolError, UnicodeDecodeError) as exc:
-            raise BridgeError(f"OCaml indicator server sent a corrupt catalog: {exc}") from exc
-        if version != p.VERSION:
-            raise BridgeError(f"OCaml indicator server speaks protocol {version}, "
-                              f"shadow mode speaks {p.VERSION}")
-        return catalog
+            return p.decode_handshake(reply.kind, reply.body)
+        except p.ProtocolError as exc:
+            raise BridgeError(f"OCaml indicator server {exc}") from exc
 
     def exchange(
         self,
@@ -221,7 +149,7 @@ class Channel:
         replies: list[Reply] = []
         pos = 0
         for kind, rid in expect:
-            length, got_kind, _, _, got_id = _HEADER.unpack_from(data, pos)
+            length, got_kind, got_id = p.parse_frame_header(data, pos)
             if got_id != rid or got_kind not in (kind | 0x80, p.Kind.ERROR):
                 raise BridgeError(f"OCaml indicator server replied out of turn (kind "
                                   f"0x{got_kind:02x}, id {got_id}; expected id {rid})")
@@ -247,9 +175,10 @@ def _count_frames(buf: bytearray, done: int, scan: int) -> tuple[int, int]:
     """
     while len(buf) - scan >= p.FRAME_HEADER_SIZE:
         length = int.from_bytes(buf[scan : scan + 4], "little")
-        if not p.PAYLOAD_HEADER_SIZE <= length <= p.MAX_PAYLOAD:
-            raise BridgeError(f"OCaml indicator server sent a corrupt reply: frame length "
-                              f"{length} outside [8, {p.MAX_PAYLOAD}]")
+        try:
+            p.check_frame_length(length)
+        except p.ProtocolError as exc:
+            raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") from None
         size = 4 + length
         whole = (len(buf) - scan) // size  # frames of this size that would fit
         if whole == 0:

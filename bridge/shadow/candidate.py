@@ -22,9 +22,9 @@ from typing import cast
 import numpy as np
 
 from bridge import protocol as p
-from bridge.shadow_channel import Channel, Reply, fixed_replies, push_frames, request_ids
-from bridge.shadow_compare import Difference, differences
-from bridge.shadow_mirror import (
+from bridge.shadow.channel import Channel, Reply
+from bridge.shadow.compare import Difference, differences
+from bridge.shadow.mirror import (
     BarLog,
     FloatArray,
     MirrorStream,
@@ -36,7 +36,7 @@ from bridge.shadow_mirror import (
     open_frame,
     python_matrix,
 )
-from bridge.shadow_types import MismatchSink, RateLimitedLog, ShadowConfig, ShadowStats
+from bridge.shadow.settings import MismatchSink, RateLimitedLog, ShadowConfig, ShadowStats
 from engine.errors import BridgeError
 from engine.market.bar import Bar
 from engine.run.observer import IndicatorValue, Params
@@ -311,7 +311,7 @@ class Candidate:
             layout = self.mirrors[symbol].live_layout()
             if layout.live:
                 first = channel.reserve_ids(len(batch[symbol]))
-                frames.append(push_frames(first, layout.ids_bytes, batch[symbol]))
+                frames.append(p.push_frames(first, layout.ids_bytes, batch[symbol]))
                 segments.append((symbol, first, len(batch[symbol])))
         try:
             count = sum(n for _, _, n in segments)
@@ -319,7 +319,7 @@ class Candidate:
             ocaml = self._fixed(data, segments)
             replies = None if ocaml is not None else channel.split(data, [
                 (p.Kind.PUSH, int(rid)) for _, first, n in segments
-                for rid in request_ids(first, n)])
+                for rid in p.request_ids(first, n)])
         except BridgeError as exc:
             self._fault(exc)
             self.stats.unchecked += len(events)
@@ -356,7 +356,7 @@ class Candidate:
         offset = 0
         for symbol, first, n in segments:
             layout = self.mirrors[symbol].live_layout()
-            words = fixed_replies(data, offset, n, p.Kind.PUSH, first, layout.words)
+            words = p.fixed_replies(data, offset, n, p.Kind.PUSH, first, layout.words)
             if words is None or not (words[:, layout.header_idx] == layout.header_expected).all():
                 return None
             out[symbol] = words[:, layout.value_idx].view(np.float64)
