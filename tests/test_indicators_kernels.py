@@ -74,3 +74,19 @@ def test_finiteness_check_survives_an_overflowing_sum() -> None:
     for bad, index in (([1e308, 1e308, np.inf], 2), ([np.nan, 1.0], 0), ([1.0, -np.inf], 1)):
         with pytest.raises(IndicatorError, match=rf"'x' must be finite, got .* at index {index}"):
             as_series("sma", "x", bad)
+
+
+@pytest.mark.parametrize("n, size", [
+    (24, 24),                      # one window: the gather has a single column
+    (24, 24 * (k._GATHER_VALUES // 24 + 1)),  # the last chunk holds a single block
+])
+def test_cci_slot_sums_keep_order_with_a_single_column(n: int, size: int) -> None:
+    """numpy reduces a single column pairwise (8 partial sums), not row after row:
+    with values spread over 17 orders of magnitude the two orders differ, so
+    CCI's slot-order sums must not go through that path (found on a 24-bar series)."""
+    from engine.indicators import cci
+    tp = _jumpy(size, 7)
+    high, low, close = tp * 1.5, tp * 0.5, tp
+    ours = cci(high, low, close, n)
+    theirs = talib.CCI(high, low, close, timeperiod=n)
+    assert np.array_equal(ours, theirs, equal_nan=True)

@@ -292,14 +292,28 @@ def slot_order_mean_dev(x: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
         for r in range(n):
             g[: r + 1, :w] = c[: r + 1, 1:]  # this block's slots 0..r
             g[r + 1 :, :w] = c[r + 1 :, :-1]  # the previous block's r+1..n-1
-            mean = np.add.reduce(g[:, :w], axis=0, out=sums[r, :w])
+            mean = _sum_rows(g[:, :w], sums[r, :w])
             mean /= n
             np.subtract(g[:, :w], mean, out=g[:, :w])
-            np.add.reduce(np.abs(g[:, :w], out=g[:, :w]), axis=0, out=dev_sums[r, :w])
+            _sum_rows(np.abs(g[:, :w], out=g[:, :w]), dev_sums[r, :w])
         means[start:stop] = sums[:, :w].T
         devs[start:stop] = dev_sums[:, :w].T
     size = len(x)
     return means.ravel()[n - 1 : size], devs.ravel()[n - 1 : size]
+
+
+def _sum_rows(a: FloatArray, out: FloatArray) -> FloatArray:
+    """Column sums of `a` (shape (rows, w)) into `out`, adding row after row in order.
+
+    np.add.reduce along axis 0 adds row after row only while the output has
+    several elements; with a single column numpy reduces along the one
+    remaining axis with pairwise summation (8 partial sums from 8 rows up), a
+    different order. np.cumsum is sequential, so a single column goes through it.
+    """
+    if a.shape[1] == 1:
+        out[0] = np.cumsum(a[:, 0])[-1]
+        return out
+    return np.add.reduce(a, axis=0, out=out)
 
 
 _GATHER_VALUES = 1 << 15
