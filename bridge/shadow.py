@@ -29,7 +29,7 @@ from bridge.shadow_types import RETAIN_BARS, MismatchSink, ShadowConfig, percent
 from bridge.shadow_worker import BarEvent, Candidate, OpenEvent
 from engine.errors import ConfigError
 from engine.market.bar import Bar
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
 
 log = logging.getLogger("tandem.shadow")
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from bridge import protocol as p
 from engine.indicators.contract import ToleranceKind, tolerance_kind
 from engine.indicators.registry import SPECS
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
 
 FloatArray = npt.NDArray[np.float64]
 #: The values served for one bar: flat slots, or (name, params, value) per stream.

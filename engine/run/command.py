@@ -26,7 +26,7 @@ from engine.market.feeds import Feed, open_feed
 from engine.market.window import MarketDataWindow
 from engine.run.config import check_limits, parse_params, parse_symbols, strategy_paths
 from engine.run.journal import Journal
-from engine.run.observer import RunObserver
+from engine.observer import RunObserver
 from engine.run.orchestrator import Orchestrator
 from engine.run.reload import StrategyReloader
 from engine.run.report import progress_bar, render_summary
