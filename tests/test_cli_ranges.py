@@ -21,7 +21,7 @@ SMA = str(Path(__file__).resolve().parent.parent / "strategies" / "sma_crossover
     [
         (["--seed", str(2**63)], "--seed 9223372036854775808: must be in [0, 2**63)"),
         (["--seed", "-1"], "--seed -1"),
-        (["--window", "10000000000"], "--window 10000000000: must be at most 1,000,000 bars"),
+        (["--window", "10000000000"], "--window 10000000000: must be in [2, 1,000,000] bars"),
         (["--lua-budget", "99999999999999999999999"], "--lua-budget 99999999999999999999999"),
         (["--lua-budget", "999"], "--lua-budget 999: must be in [1,000,"),
         (["--lua-memory-mb", "0"], "--lua-memory-mb 0.0"),

@@ -9,7 +9,7 @@ import pytest
 from test_strategy_support import walk
 
 from engine.strategy import LuaStrategy
-from engine.strategy.check import exercise
+from engine.run.check import exercise
 
 STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
 EXAMPLES = sorted(STRATEGIES.glob("*.lua"))
