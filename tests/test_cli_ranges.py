@@ -29,6 +29,10 @@ SMA = str(Path(__file__).resolve().parent.parent / "strategies" / "sma_crossover
         (["--shadow-strict"], "--shadow-strict only applies with --shadow-ocaml"),
         (["--shadow-sample", "0.5"], "--shadow-sample only applies with --shadow-ocaml"),
         (["--shadow-timeout", "1"], "--shadow-timeout only applies with --shadow-ocaml"),
+        (["--shadow-sample", "1", "--shadow-strict"],
+         "--shadow-strict, --shadow-sample only applies with --shadow-ocaml"),
+        (["--shadow-ocaml", "--shadow-timeout", "inf"],
+         "--shadow-timeout must be a finite number of seconds > 0, got inf"),
     ],
 )
 def test_run_rejects_out_of_range_numbers(
