@@ -154,3 +154,17 @@ def test_check_and_verify_configs_check_their_own_ranges() -> None:
         VerifyConfig(bars=0)
     with pytest.raises(ConfigError, match=r"--seed 18446744073709551616"):
         VerifyConfig(seed=2**64)
+
+
+def test_a_config_travels_to_a_worker_and_derives_variants() -> None:
+    # what a sweep does: pickle configs into worker processes, vary one field
+    import dataclasses
+    import pickle
+
+    config = RunConfig(strategy=SMA, symbols=("BTCUSDT", "ETHUSDT"),
+                       shadow=ShadowOptions(sample=0.5))
+    assert pickle.loads(pickle.dumps(config)) == config
+    variant = dataclasses.replace(config, params={"fast": 7})
+    assert variant.params == {"fast": 7} and variant.symbols == config.symbols
+    with pytest.raises(ConfigError, match="--window 1"):  # a variant is checked again
+        dataclasses.replace(config, window=1)
