@@ -7,13 +7,12 @@ table or as JSON. Exit status 0 = the agreement contract holds, 1 = it fails.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +34,9 @@ from bridge.crosscheck import (
 from engine.errors import ConfigError, FeedError
 from engine.indicators.registry import SPECS
 
+if TYPE_CHECKING:
+    from engine.run.config import VerifyConfig
+
 EXIT_OK = 0
 EXIT_CONTRACT = 1
 
@@ -49,14 +51,12 @@ def bars_to_arrays(bars: Iterable[Any]) -> dict[str, FloatArray]:
     return {f: np.asarray(v, dtype=np.float64) for f, v in cols.items()}
 
 
-def load_data(args: argparse.Namespace) -> tuple[dict[str, FloatArray], str]:
+def load_data(args: VerifyConfig) -> tuple[dict[str, FloatArray], str]:
     """The verify data set: ``--data`` CSV (header or Binance kline, through CsvFeed,
     so bad rows are rejected as in a run) or ``--bars`` simulated bars (SimulatedFeed)."""
     from engine.market.feeds.csv_feed import CsvFeed
     from engine.market.feeds.simulated import SimulatedFeed
 
-    if args.bars is not None and args.bars < 1:
-        raise ConfigError(f"--bars: must be at least 1, got {args.bars}")
     if args.data:
         feed: Any = CsvFeed(args.data)  # --bars only sizes the simulated series
         data = bars_to_arrays(feed.iter_bars())
@@ -179,7 +179,7 @@ def _implementations(ocaml: Any) -> list[Implementation]:
     return impls
 
 
-def verify_main(args: argparse.Namespace) -> int:
+def verify_main(args: VerifyConfig) -> int:
     """``python -m engine verify``: 0 = contract holds, 1 = it fails (2 via TandemError)."""
     from bridge import OcamlIndicators
 

@@ -1,8 +1,10 @@
 """The command line: ``python -m engine {run,check,verify}`` (DESIGN.md §8).
 
-This is the composition root: it parses arguments, imports the handler of the
-chosen command lazily (so ``--help`` and start-up stay fast) and is the only
-place that wires ``bridge`` into the engine (``--shadow-ocaml``, ``verify``).
+This is the composition root: it parses arguments into the command's typed
+config (engine/run/config.py, the one home of every default and range: options
+not given are left out of the parsed namespace, so the config's defaults apply),
+imports the handler of the chosen command lazily and is the only place that
+wires ``bridge`` into the engine (``--shadow-ocaml``, ``verify``).
 Errors derived from ``TandemError`` are printed without a traceback unless
 ``--debug`` is given; the exit code is then 2.
 """
@@ -13,49 +15,91 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, TandemError
+
+if TYPE_CHECKING:
+    from engine.run.config import CheckConfig, RunConfig, RunOutput, VerifyConfig
 
 EXIT_ERROR = 2
 
 
+def _defaults(cls: type[Any]) -> dict[str, Any]:
+    """The field defaults of a config dataclass: the one home of every option's default."""
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def _add_strategy_options(p: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    """The options of engine.run.config.StrategyOptions (shared by run and check)."""
+    p.add_argument("--seed", type=int, help=f"seed of the simulated feed (default {d['seed']})")
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        metavar="K=V",
+        help="override a strategy parameter declared in its params table (repeatable)",
+    )
+    p.add_argument(
+        "--lua-budget",
+        type=int,
+        metavar="N",
+        help=f"Lua instructions per call (default {d['lua_budget']:,})",
+    )
+    p.add_argument(
+        "--lua-memory-mb",
+        type=float,
+        metavar="MIB",
+        help=f"Lua memory cap per strategy runtime, MiB (default {d['lua_memory_mb']:g})",
+    )
+
+
 def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from engine.market.feeds import DEFAULT_SIM_BARS
+    from engine.run.config import RunConfig, ShadowOptions
+
+    d, shadow = _defaults(RunConfig), _defaults(ShadowOptions)
     p = sub.add_parser(
         "run",
         help="run a Lua strategy over simulated, CSV or live Binance data",
         description="Run a Lua strategy over a feed and print a summary. "
         "Trades, transitions, strategy errors and rejected bars go to the SQLite journal.",
+        argument_default=argparse.SUPPRESS,  # a flag not given is absent: RunConfig's default
     )
-    p.add_argument("--strategy", required=True, metavar="FILE", help="the Lua strategy file")
+    p.add_argument("--strategy", required=True, type=Path, metavar="FILE",
+                   help="the Lua strategy file")
     p.add_argument(
         "--strategy-for",
         action="append",
-        default=[],
         metavar="SYMBOL=FILE",
         help="run SYMBOL with another strategy file than --strategy (repeatable)",
     )
     p.add_argument(
         "--feed",
-        default="sim",
         metavar="FEED",
-        help="sim (seeded random walk, the default; 10,000 bars per symbol unless --bars), "
-        "csv:PATH (header or Binance kline CSV), or binance (live klines over WebSocket)",
+        help=f"sim (seeded random walk, the default; {DEFAULT_SIM_BARS:,} bars per symbol unless "
+        "--bars), csv:PATH (header or Binance kline CSV), or binance (live klines over WebSocket)",
     )
-    p.add_argument("--symbols", default="BTCUSDT", help="comma-separated symbols (default BTCUSDT)")
-    p.add_argument("--interval", default="1m", help="bar interval, e.g. 1m, 5m, 1h (default 1m)")
+    p.add_argument("--symbols", help=f"comma-separated symbols (default {','.join(d['symbols'])})")
+    p.add_argument("--interval", help=f"bar interval, e.g. 1m, 5m, 1h (default {d['interval']})")
+    p.add_argument("--bars", type=int, metavar="N", help="stop after N bars per symbol")
+    _add_strategy_options(p, d)
     p.add_argument(
-        "--bars", type=int, default=None, metavar="N", help="stop after N bars per symbol"
+        "--fee-bps", type=float, help=f"fee per fill in basis points (default {d['fee_bps']:g})"
     )
-    p.add_argument("--seed", type=int, default=42, help="seed of the simulated feed (default 42)")
     p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="K=V",
-        help="override a strategy parameter declared in its params table (repeatable)",
+        "--slippage-bps",
+        type=float,
+        help=f"slippage in basis points (default {d['slippage_bps']:g})",
     )
-    p.add_argument("--fee-bps", type=float, default=10.0, help="fee per fill in basis points (10)")
-    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage in basis points (0)")
     p.add_argument(
         "--shadow-ocaml",
         action="store_true",
@@ -69,63 +113,63 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--shadow-sample",
         type=float,
-        default=1.0,
         metavar="RATE",
-        help="with --shadow-ocaml: fraction of bars to compare, in (0, 1] (default 1)",
+        help=f"with --shadow-ocaml: fraction of bars to compare, in (0, 1] "
+        f"(default {shadow['sample']:g})",
     )
     p.add_argument(
         "--shadow-timeout",
         type=float,
-        default=5.0,
         metavar="SECONDS",
-        help="with --shadow-ocaml: how long the OCaml server may take to answer (default 5)",
+        help="with --shadow-ocaml: how long the OCaml server may take to answer "
+        f"(default {shadow['timeout']:g})",
     )
     p.add_argument(
         "--watch", action="store_true", help="hot-reload the strategy file when it changes"
     )
     p.add_argument(
-        "--journal", default="runs.sqlite", metavar="PATH", help="SQLite journal (runs.sqlite)"
+        "--journal", type=Path, metavar="PATH", help=f"SQLite journal (default {d['journal']})"
     )
     p.add_argument(
         "--json", action="store_true", help="print a JSON summary as the last stdout line"
     )
-    p.add_argument("--lua-budget", type=int, default=10_000_000, help="Lua instructions per call")
-    p.add_argument(
-        "--lua-memory-mb", type=float, default=64.0, help="Lua memory cap per strategy, MiB"
-    )
     p.add_argument(
         "--max-errors",
         type=int,
-        default=10,
-        help="consecutive strategy errors before a symbol's strategy stops (default 10)",
+        help="consecutive strategy errors before a symbol's strategy stops "
+        f"(default {d['max_errors']})",
     )
-    p.add_argument("--window", type=int, default=1000, help="bars kept per symbol (default 1000)")
+    p.add_argument("--window", type=int, help=f"bars kept per symbol (default {d['window']:,})")
     p.add_argument(
-        "--binance-ws-url",
-        default="wss://stream.binance.com:9443",
-        help="Binance WebSocket base URL",
+        "--binance-ws-url", help=f"Binance WebSocket base URL (default {d['binance_ws_url']})"
     )
     p.add_argument(
-        "--binance-rest-url", default="https://api.binance.com", help="Binance REST base URL"
+        "--binance-rest-url", help=f"Binance REST base URL (default {d['binance_rest_url']})"
     )
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from engine.run.config import CheckConfig
+
+    d = _defaults(CheckConfig)
     p = sub.add_parser(
         "check",
         help="validate a strategy and run it over simulated bars",
         description="Load a strategy, run it over simulated bars and report errors "
         "(with file:line), the actions it took and its cost per call.",
+        argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("file", metavar="FILE", help="the Lua strategy file")
-    p.add_argument("--bars", type=int, default=2000, help="simulated bars to run (default 2000)")
-    p.add_argument("--seed", type=int, default=42, help="seed of the simulated feed (default 42)")
-    p.add_argument("--param", action="append", default=[], metavar="K=V", help="parameter override")
-    p.add_argument("--lua-budget", type=int, default=10_000_000, help="Lua instructions per call")
-    p.add_argument("--lua-memory-mb", type=float, default=64.0, help="Lua memory cap, MiB")
+    p.add_argument("strategy", type=Path, metavar="FILE", help="the Lua strategy file")
+    p.add_argument(
+        "--bars", type=int, help=f"simulated bars to run (default {d['bars']:,})"
+    )
+    _add_strategy_options(p, d)
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from engine.run.config import VerifyConfig
+
+    d = _defaults(VerifyConfig)
     p = sub.add_parser(
         "verify",
         help="cross-check every indicator: Python vs OCaml vs TA-Lib",
@@ -133,16 +177,20 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "(when installed) TA-Lib implementations and print, per indicator and pair, the "
         "largest scaled error, the largest ULP distance and the share of bit-identical "
         "values. Exits 1 when the agreement contract fails.",
+        argument_default=argparse.SUPPRESS,
     )
-    p.add_argument("--data", metavar="CSV", default=None, help="OHLCV CSV (default: simulated)")
-    p.add_argument("--bars", type=int, default=100_000, help="simulated bars when no --data")
-    p.add_argument("--seed", type=int, default=42, help="seed of the simulated series")
-    p.add_argument("--indicators", default=None, metavar="A,B", help="only these indicators")
+    p.add_argument("--data", type=Path, metavar="CSV", help="OHLCV CSV (default: simulated)")
+    p.add_argument(
+        "--bars", type=int, help=f"simulated bars when no --data (default {d['bars']:,})"
+    )
+    p.add_argument("--seed", type=int, help=f"seed of the simulated series (default {d['seed']})")
+    p.add_argument("--indicators", metavar="A,B", help="only these indicators")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m engine``."""
+    """The argument parser of ``python -m engine``. Options left out are absent from
+    the parsed namespace; the configs of engine.run.config supply their defaults."""
     parser = argparse.ArgumentParser(
         prog="python -m engine",
         description="Tandem: run Lua trading strategies on indicators verified against "
@@ -156,67 +204,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Upper bounds keep absurd values from turning into overflows or memory errors deep
-# inside the run; the bounds of run-only options are checked in engine.run.config.
-_MAX_BARS = {"run": 2**63 - 1, "check": 10_000_000, "verify": 10_000_000}
-_LUA_BUDGET = (1_000, 10**12)
-_LUA_MEMORY_MB = (1.0, 65_536.0)
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the user gave for the command (argparse leaves the others out)."""
+    return {k: v for k, v in vars(args).items() if k not in ("command", "debug")}
 
 
-def _check_ranges(args: argparse.Namespace) -> None:
-    """Reject out-of-range numbers shared by several commands, naming flag and value."""
-    if not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed {args.seed}: must be in [0, 2**63)")
-    bars_max = _MAX_BARS[args.command]
-    if args.bars is not None and not 1 <= args.bars <= bars_max:
-        raise ConfigError(f"--bars {args.bars}: must be in [1, {bars_max:,}]")
-    if args.command == "verify":
-        return
-    lo, hi = _LUA_BUDGET
-    if not lo <= args.lua_budget <= hi:
-        raise ConfigError(f"--lua-budget {args.lua_budget}: must be in [{lo:,}, {hi:,}]")
-    mlo, mhi = _LUA_MEMORY_MB
-    if not mlo <= args.lua_memory_mb <= mhi:  # NaN fails both comparisons
-        raise ConfigError(f"--lua-memory-mb {args.lua_memory_mb}: must be in [{mlo:g}, {mhi:g}]")
-    if args.command == "run":
-        _check_run_ranges(args)
+def run_config(args: argparse.Namespace) -> tuple[RunConfig, RunOutput]:
+    """The ``run`` command's RunConfig and RunOutput from its parsed arguments."""
+    from engine.run.config import (
+        RunConfig,
+        RunOutput,
+        ShadowOptions,
+        flag,
+        parse_params,
+        parse_strategy_for,
+        parse_symbols,
+    )
+
+    given = _given(args)
+    output = RunOutput(**{f.name: given.pop(f.name) for f in fields(RunOutput) if f.name in given})
+    shadow = {
+        f.name: given.pop(f"shadow_{f.name}")
+        for f in fields(ShadowOptions)
+        if f"shadow_{f.name}" in given
+    }
+    if given.pop("shadow_ocaml", False):
+        given["shadow"] = ShadowOptions(**shadow)
+    elif shadow:
+        # a CI job asking for --shadow-strict without --shadow-ocaml would pass while
+        # checking nothing: refuse instead of ignoring the flag
+        flags = ", ".join(flag(f"shadow_{name}") for name in shadow)
+        raise ConfigError(f"{flags} only applies with --shadow-ocaml; add it")
+    for name, parse in (
+        ("symbols", parse_symbols),
+        ("params", parse_params),
+        ("strategy_for", parse_strategy_for),
+    ):
+        if name in given:
+            given[name] = parse(given[name])
+    return RunConfig(**given), output
 
 
-def _check_run_ranges(args: argparse.Namespace) -> None:
-    if not args.shadow_ocaml:
-        # A CI job asking for --shadow-strict without --shadow-ocaml would pass
-        # while checking nothing: refuse instead of ignoring the flag.
-        given = [
-            flag
-            for flag, used in (
-                ("--shadow-strict", args.shadow_strict),
-                ("--shadow-sample", args.shadow_sample != 1.0),
-                ("--shadow-timeout", args.shadow_timeout != 5.0),
-            )
-            if used
-        ]
-        if given:
-            raise ConfigError(f"{', '.join(given)} only applies with --shadow-ocaml; add it")
+def check_config(args: argparse.Namespace) -> CheckConfig:
+    """The ``check`` command's CheckConfig from its parsed arguments."""
+    from engine.run.config import CheckConfig, parse_params
+
+    given = _given(args)
+    if "params" in given:
+        given["params"] = parse_params(given["params"])
+    return CheckConfig(**given)
+
+
+def verify_config(args: argparse.Namespace) -> VerifyConfig:
+    """The ``verify`` command's VerifyConfig from its parsed arguments."""
+    from engine.run.config import VerifyConfig
+
+    return VerifyConfig(**_given(args))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    _check_ranges(args)
     if args.command == "run":
         from engine.run.command import run_main
 
+        config, output = run_config(args)
         observer_factory = None
-        if args.shadow_ocaml:
+        if config.shadow is not None:
             from bridge.shadow import make_shadow_observer
 
             observer_factory = make_shadow_observer
-        return run_main(args, observer_factory)
+        return run_main(config, output, observer_factory)
     if args.command == "check":
-        from engine.strategy.check import check_main
+        from engine.run.check import check_main
 
-        return check_main(args)
+        return check_main(check_config(args))
     from bridge.verify_command import verify_main
 
-    return verify_main(args)
+    return verify_main(verify_config(args))
 
 
 def _single_threaded_blas() -> None:

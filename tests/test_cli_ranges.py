@@ -21,7 +21,7 @@ SMA = str(Path(__file__).resolve().parent.parent / "strategies" / "sma_crossover
     [
         (["--seed", str(2**63)], "--seed 9223372036854775808: must be in [0, 2**63)"),
         (["--seed", "-1"], "--seed -1"),
-        (["--window", "10000000000"], "--window 10000000000: must be at most 1,000,000 bars"),
+        (["--window", "10000000000"], "--window 10000000000: must be in [2, 1,000,000] bars"),
         (["--lua-budget", "99999999999999999999999"], "--lua-budget 99999999999999999999999"),
         (["--lua-budget", "999"], "--lua-budget 999: must be in [1,000,"),
         (["--lua-memory-mb", "0"], "--lua-memory-mb 0.0"),
@@ -29,6 +29,10 @@ SMA = str(Path(__file__).resolve().parent.parent / "strategies" / "sma_crossover
         (["--shadow-strict"], "--shadow-strict only applies with --shadow-ocaml"),
         (["--shadow-sample", "0.5"], "--shadow-sample only applies with --shadow-ocaml"),
         (["--shadow-timeout", "1"], "--shadow-timeout only applies with --shadow-ocaml"),
+        (["--shadow-sample", "1", "--shadow-strict"],
+         "--shadow-strict, --shadow-sample only applies with --shadow-ocaml"),
+        (["--shadow-ocaml", "--shadow-timeout", "inf"],
+         "--shadow-timeout must be a finite number of seconds > 0, got inf"),
     ],
 )
 def test_run_rejects_out_of_range_numbers(

@@ -310,19 +310,19 @@ class FakeObserver:
 def test_observer_sees_the_streams_and_its_summary_is_reported(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
 ) -> None:
-    from engine.cli import build_parser
     from engine.run.command import run_main
+    from engine.run.config import RunConfig, RunOutput
 
     observers: list[FakeObserver] = []
+    journal = tmp_path / "j.sqlite"
+    config = RunConfig(strategy=trend, symbols=("BTCUSDT", "ETHUSDT"), bars=100, journal=journal)
 
-    def factory(args: object) -> FakeObserver:
+    def factory(given: RunConfig, sink: object) -> FakeObserver:
+        assert given is config and getattr(sink, "path", None) == journal  # (config, journal)
         observers.append(FakeObserver())
         return observers[-1]
 
-    args = build_parser().parse_args(
-        ["run", "--strategy", str(trend), "--symbols", "BTCUSDT,ETHUSDT", "--bars", "100",
-         "--journal", str(tmp_path / "j.sqlite"), "--json"])
-    assert run_main(args, factory) == 0
+    assert run_main(config, RunOutput(json=True), factory) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     (obs,) = observers
     assert sorted(obs.opened) == [("BTCUSDT", "sma", (10,)), ("ETHUSDT", "sma", (10,))]
@@ -380,7 +380,7 @@ def test_a_feed_failing_mid_run_reports_what_ran_and_exits_2(
                     raise FeedError("data.csv: read error after line 301")
                 yield bar
 
-    monkeypatch.setattr("engine.run.command.open_feed",
+    monkeypatch.setattr("engine.run.session.open_feed",
                         lambda spec, symbols, **kw: Failing(symbols, seed=1, bars=1000))
     journal = tmp_path / "j.sqlite"
     code = main(["run", "--strategy", str(churn), "--journal", str(journal), "--json"])
@@ -440,17 +440,15 @@ def test_csv_feed_bad_rows_are_counted_and_journaled_with_their_lines(
 def test_non_finite_observer_values_become_null_in_the_json(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, trend: Path
 ) -> None:
-    from engine.cli import build_parser
     from engine.run.command import run_main
+    from engine.run.config import RunConfig, RunOutput
 
     class NanObserver(FakeObserver):
         def summary(self) -> dict[str, object]:
             return {**super().summary(), "latency_ms": {"p50": float("nan"), "p99": math.inf}}
 
-    args = build_parser().parse_args(
-        ["run", "--strategy", str(trend), "--bars", "20", "--journal", str(tmp_path / "j.sqlite"),
-         "--json"])
-    assert run_main(args, lambda a: NanObserver()) == 0
+    config = RunConfig(strategy=trend, bars=20, journal=tmp_path / "j.sqlite")
+    assert run_main(config, RunOutput(json=True), lambda c, j: NanObserver()) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     summary = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     assert summary["shadow"]["latency_ms"] == {"p50": None, "p99": None}

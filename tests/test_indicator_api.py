@@ -15,7 +15,7 @@ from engine.indicators import macd, sma
 from engine.indicators.api import IndicatorApi, canonical_params
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
 
 
 class Recorder:

@@ -79,3 +79,39 @@ def test_check_shows_the_first_log_lines_and_counts_the_rest(
     assert "log       30 line(s), the first shown:" in out
     # log(...) joins its arguments with tabs, as print does
     assert "  bar\t1\n" in out and "  bar\t20\n" in out and "bar\t21" not in out
+
+
+def test_check_counts_every_failed_call_and_logs_none_of_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # check drives the run's SymbolRunner: its error policy (stop after --max-errors,
+    # default 10, in a row) must not cut the report short, nor its log lines reach stderr
+    path = write(tmp_path, 'function detect_opportunity() error("always") end\n')
+    code = main(["check", str(path), "--bars", "40"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "calls     detect_opportunity 40, filter_commitment 0, manage_position 0" in captured.out
+    assert "40 x strat.lua:1: always (in detect_opportunity)" in captured.out
+    assert captured.err == ""
+
+
+def test_check_reports_auto_exits_and_the_trades_they_close(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # enters long on every idle bar with a stop 0.01 % below and a target 0.01 % above
+    # the close and never exits itself: every closed trade is an automatic exit
+    path = write(tmp_path, """
+      function detect_opportunity(md) return { go = 1 } end
+      function filter_commitment(md)
+        return { action = "enter_long", quantity = 1,
+                 stop_loss = md.close * 0.9999, take_profit = md.close * 1.0001 }
+      end
+      function manage_position(md) return nil end""")
+    code = main(["check", str(path), "--bars", "200"])
+    out = capsys.readouterr().out
+    assert code == 0
+    actions = out.split("actions   ", 1)[1].splitlines()[0]
+    counts = dict(item.rsplit(" ", 1) for item in actions.split(", "))
+    trades = int(out.split("trades    ", 1)[1].split(" ", 1)[0])
+    auto = sum(int(counts.get(f"auto-exit ({why})", 0)) for why in ("stop_loss", "take_profit"))
+    assert trades == auto == int(counts["enter_long"]) - ("open position: none" not in out) > 0

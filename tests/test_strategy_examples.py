@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from test_strategy_support import walk
 
+from engine.run.check import exercise
 from engine.strategy import LuaStrategy
-from engine.strategy.check import exercise
 
 STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
 EXAMPLES = sorted(STRATEGIES.glob("*.lua"))

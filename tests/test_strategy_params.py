@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 from test_strategy_support import Harness, load
 
-from engine.errors import StrategyError
-from engine.strategy.params import apply_overrides, convert, parse_overrides
+from engine.errors import ConfigError, StrategyError
+from engine.run.config import parse_params
+from engine.strategy.params import apply_overrides, convert
 
 SRC = """
 params = { fast = 20, ratio = 0.5, mode = "trend", short = false }
@@ -78,12 +80,28 @@ def test_malformed_params_table(tmp_path: Path, decl: str, expected: str) -> Non
         load(tmp_path, decl + "\n")
 
 
-def test_parse_overrides() -> None:
-    assert parse_overrides(["fast=10", " slow = 50 ", "note=a=b"]) == {
+def test_parse_params() -> None:
+    # the one parser of --param, for run and check alike
+    assert parse_params(["fast=10", " slow = 50 ", "note=a=b"]) == {
         "fast": "10", "slow": "50", "note": "a=b"}
     for bad in ("fast", "=3"):
-        with pytest.raises(StrategyError, match="expected NAME=VALUE"):
-            parse_overrides([bad])
+        with pytest.raises(ConfigError, match="expected NAME=VALUE"):
+            parse_params([bad])
+    with pytest.raises(ConfigError, match="--param fast is given twice"):
+        parse_params(["fast=1", "fast=2"])
+
+
+def test_convert_accepts_typed_values_of_the_default_s_type() -> None:
+    # what a Python caller passes in RunConfig(params=...)
+    assert convert("n", 3, 7) == 7
+    assert convert("x", 1.0, 2) == 2.0 and isinstance(convert("x", 1.0, 2), float)
+    assert convert("b", False, True) is True
+    assert convert("s", "a", "b") == "b"
+    for default, value, expected in ((3, 2.5, "an integer"), (3, True, "an integer"),
+                                     (1.0, math.inf, "a finite number"),
+                                     (True, 1, "true or false"), ("a", 1, "str")):
+        with pytest.raises(StrategyError, match=f"is not {expected}"):
+            convert("p", default, value)
 
 
 def test_convert_keeps_the_default_type() -> None:

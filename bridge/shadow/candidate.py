@@ -39,7 +39,7 @@ from bridge.shadow.mirror import (
 from bridge.shadow.settings import MismatchSink, RateLimitedLog, ShadowConfig, ShadowStats
 from engine.errors import BridgeError
 from engine.market.bar import Bar
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
 
 log = logging.getLogger("tandem.shadow")
 

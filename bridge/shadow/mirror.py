@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from bridge import protocol as p
 from engine.indicators.registry import SPECS, Tolerance
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
 
 FloatArray = npt.NDArray[np.float64]
 #: The values served for one bar: flat slots, or (name, params, value) per stream.

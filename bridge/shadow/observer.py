@@ -13,7 +13,6 @@ queue append, raise into or change the run.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import logging
 import threading
@@ -27,9 +26,9 @@ import numpy.typing as npt
 from bridge.shadow.candidate import BarEvent, Candidate, OpenEvent
 from bridge.shadow.mirror import Served
 from bridge.shadow.settings import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
-from engine.errors import ConfigError
 from engine.market.bar import Bar
-from engine.run.observer import IndicatorValue, Params
+from engine.observer import IndicatorValue, Params
+from engine.run.config import RunConfig, ShadowOptions
 
 log = logging.getLogger("tandem.shadow")
 
@@ -189,29 +188,22 @@ class ShadowObserver:
         return out
 
 
-def config_from_args(args: argparse.Namespace) -> ShadowConfig:
-    """ShadowConfig from the run command's flags. Raises ConfigError for a bad rate."""
-    sample = float(getattr(args, "shadow_sample", 1.0))
-    if not 0.0 < sample <= 1.0:
-        raise ConfigError(f"--shadow-sample must be in (0, 1], got {sample:g}")
-    timeout = float(getattr(args, "shadow_timeout", 5.0))
-    if not timeout > 0.0:
-        raise ConfigError(f"--shadow-timeout must be > 0 seconds, got {timeout:g}")
-    window = int(getattr(args, "window", 1000))
+def shadow_config(config: RunConfig) -> ShadowConfig:
+    """Shadow mode's settings for a run: its options (checked by ShadowOptions) and
+    enough retained bars to re-seed a stream over the run's whole window."""
+    options = config.shadow or ShadowOptions()
     return ShadowConfig(
-        sample=sample,
-        timeout=timeout,
-        handshake_timeout=timeout,
-        retain_bars=max(window, RETAIN_BARS),
+        sample=options.sample,
+        timeout=options.timeout,
+        handshake_timeout=options.timeout,
+        retain_bars=max(config.window, RETAIN_BARS),
     )
 
 
-def make_shadow_observer(
-    args: argparse.Namespace, journal: MismatchSink | None = None
-) -> ShadowObserver:
+def make_shadow_observer(config: RunConfig, journal: MismatchSink | None = None) -> ShadowObserver:
     """The observer factory of ``python -m engine run --shadow-ocaml``.
 
     Starts the worker thread; the OCaml server itself is started there, so a
     missing executable shows up as a counted shadow error, not a failed run.
     """
-    return ShadowObserver(config_from_args(args), journal)
+    return ShadowObserver(shadow_config(config), journal)

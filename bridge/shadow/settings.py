@@ -11,7 +11,11 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.run.config import ShadowOptions
+
 log = logging.getLogger("tandem.shadow")
+
+_OPTIONS = ShadowOptions()
 
 #: Bars kept per symbol so that streams can be re-seeded exactly after a restart.
 RETAIN_BARS = 1_000_000
@@ -36,12 +40,13 @@ class MismatchSink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ShadowConfig:
-    """Settings of shadow mode (see ``make_shadow_observer`` for the defaults)."""
+    """Settings of shadow mode; the run's options (sample, timeout) default to
+    ``engine.run.config.ShadowOptions``'s."""
 
     executable: str | None = None  # None: $TANDEM_OCAML_BIN, else the dune build output
-    sample: float = 1.0  # share of bars compared, in (0, 1]
-    timeout: float = 5.0  # seconds per exchange with the server
-    handshake_timeout: float = 5.0
+    sample: float = _OPTIONS.sample  # share of bars compared, in (0, 1]
+    timeout: float = _OPTIONS.timeout  # seconds per exchange with the server
+    handshake_timeout: float = _OPTIONS.timeout
     retain_bars: int = RETAIN_BARS  # bars kept per symbol for exact re-seeding
     backoff_initial: float = 0.05
     backoff_max: float = 2.0

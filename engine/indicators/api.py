@@ -18,7 +18,7 @@ from typing import Any
 from engine.errors import IndicatorError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.run.observer import IndicatorValue, Params, RunObserver
+from engine.observer import IndicatorValue, Params, RunObserver
 
 #: Streams one symbol may open. Opening costs a pass over the window in Python,
 #: outside the Lua instruction budget, so a script looping over periods must

@@ -335,6 +335,19 @@ class Journal:
             ),
         )
 
+    # -- reading back -----------------------------------------------------------
+
+    def trades(self, run_id: int) -> list[dict[str, object]]:
+        """The closed trades of ``run_id`` in the order they closed, one dict per row
+        keyed by the ``trades`` table's columns (``id`` and ``run_id`` left out)."""
+        with self._lock:
+            sql = "SELECT * FROM trades WHERE run_id = ? ORDER BY id"
+            cursor = self._db.execute(sql, (run_id,))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        keep = [i for i, name in enumerate(names) if name not in ("id", "run_id")]
+        return [{names[i]: row[i] for i in keep} for row in rows]
+
     # -- commits ----------------------------------------------------------------
 
     def flush_if_due(self) -> None:

@@ -25,13 +25,15 @@ from typing import TYPE_CHECKING, Protocol
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.run.journal import Journal
 from engine.state import ClosedTrade, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
 
 log = logging.getLogger("tandem.run")
+
+#: Consecutive strategy errors before a symbol's strategy is stopped, unless told.
+DEFAULT_MAX_ERRORS = 10
 
 
 class Strategy(Protocol):
@@ -47,6 +49,67 @@ class Strategy(Protocol):
     def params(self) -> Mapping[str, object]: ...
 
     def step(self, bar: Bar, machine: StateMachine, api: IndicatorApi) -> ClosedTrade | None: ...
+
+
+class RunJournal(Protocol):
+    """What the runner writes (``engine.run.journal.Journal``; ``check`` keeps counts)."""
+
+    def record_strategy_version(
+        self,
+        symbol: str,
+        path: str,
+        sha256: str,
+        params: Mapping[str, object],
+        from_timestamp: int | None,
+    ) -> None: ...
+
+    def record_trade(
+        self,
+        symbol: str,
+        *,
+        side: str,
+        quantity: float,
+        entry_timestamp: int,
+        entry_price: float,
+        exit_timestamp: int,
+        exit_price: float,
+        exit_reason: str,
+        fees: float,
+        pnl: float,
+    ) -> None: ...
+
+    def record_transition(
+        self,
+        symbol: str,
+        timestamp: int,
+        from_state: str,
+        to_state: str,
+        reason: str,
+        note: str | None = None,
+    ) -> None: ...
+
+    def record_strategy_error(
+        self, symbol: str, timestamp: int | None, kind: str, message: str, consecutive: int
+    ) -> None: ...
+
+    def record_rejected_bar(
+        self,
+        symbol: str | None,
+        timestamp: int | None,
+        *,
+        source: str,
+        kind: str,
+        location: str | None,
+        reason: str,
+    ) -> None: ...
+
+
+class RunLog(Protocol):
+    """Where the runner reports errors and rejections (a ``logging.Logger``)."""
+
+    def warning(self, msg: str, *args: object) -> None: ...
+
+    def error(self, msg: str, *args: object) -> None: ...
 
 
 @dataclass(slots=True)
@@ -77,8 +140,10 @@ class SymbolRunner:
         machine: StateMachine,
         window: MarketDataWindow,
         api: IndicatorApi,
-        journal: Journal,
-        max_errors: int = 10,
+        journal: RunJournal,
+        max_errors: int = DEFAULT_MAX_ERRORS,
+        *,
+        run_log: RunLog = log,
     ) -> None:
         self.symbol = symbol
         self.strategy = strategy
@@ -87,6 +152,7 @@ class SymbolRunner:
         self.api = api
         self.journal = journal
         self.max_errors = max_errors
+        self.log = run_log
         self.stats = SymbolStats()
         self.consecutive_errors = 0
         #: why the strategy was stopped (None while it runs)
@@ -142,7 +208,7 @@ class SymbolRunner:
         self._new_version = True
         self.consecutive_errors = 0
         if self.stopped is not None:
-            log.warning("%s: strategy resumed with the reloaded version", self.symbol)
+            self.log.warning("%s: strategy resumed with the reloaded version", self.symbol)
             self.stopped = None
 
     # -- bookkeeping ------------------------------------------------------------
@@ -150,7 +216,7 @@ class SymbolRunner:
     def _reject(self, bar: Bar, exc: MarketDataError) -> None:
         self.stats.rejected_bars += 1
         kind = "conflict" if bar.timestamp == self._last_timestamp() else "out_of_order"
-        log.warning("%s: bar rejected: %s", self.symbol, exc)
+        self.log.warning("%s: bar rejected: %s", self.symbol, exc)
         self.journal.record_rejected_bar(
             self.symbol, bar.timestamp, source="window", kind=kind, location=None, reason=str(exc)
         )
@@ -163,14 +229,16 @@ class SymbolRunner:
         self.stats.strategy_errors += 1
         self.consecutive_errors += 1
         n = self.consecutive_errors
-        log.error("%s @ %d: strategy error (%d in a row): %s", self.symbol, bar.timestamp, n, exc)
+        self.log.error(
+            "%s @ %d: strategy error (%d in a row): %s", self.symbol, bar.timestamp, n, exc
+        )
         self.journal.record_strategy_error(self.symbol, bar.timestamp, "call", str(exc), n)
         if n >= self.max_errors:
             self.stopped = (
                 f"strategy stopped after {n} consecutive errors (--max-errors {self.max_errors});"
                 f" last: {exc}"
             )
-            log.error(
+            self.log.error(
                 "%s: %s. Auto-exit keeps protecting the open position; no new entries.",
                 self.symbol,
                 self.stopped,

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import lupa.lua54 as lupa
 
@@ -35,11 +35,16 @@ _MAX_LOG_LINES = 100  # log lines per call; the rest are dropped (logging is out
 
 LogFn = Callable[[str], None]
 
+#: Lua instructions per call and memory per runtime unless the caller says otherwise
+#: (the run and check commands' defaults derive from these).
+DEFAULT_INSTRUCTION_BUDGET: Final = 10_000_000
+DEFAULT_MEMORY_MB: Final = 64.0
+
 
 class LuaStrategy:
     """A strategy script in its own sandboxed Lua runtime.
 
-    ``params`` are command-line overrides (``{"fast": "10"}``), checked against
+    ``params`` are overrides (``{"fast": "10"}`` as text, or ``{"fast": 10}``), checked against
     the script's ``params`` table. Every call (and loading) runs under
     ``instruction_budget`` Lua instructions (C library work charged by size)
     and ``time_limit_s`` of CPU time; the runtime holds at most ``memory_mb``.
@@ -53,9 +58,9 @@ class LuaStrategy:
         self,
         path: str | Path,
         *,
-        params: Mapping[str, str] | None = None,
-        instruction_budget: int = 10_000_000,
-        memory_mb: float = 64.0,
+        params: Mapping[str, ParamValue] | None = None,
+        instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        memory_mb: float = DEFAULT_MEMORY_MB,
         log: LogFn | None = None,
         time_limit_s: float = 5.0,
     ) -> None:

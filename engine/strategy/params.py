@@ -1,9 +1,10 @@
-"""Strategy parameters: ``params = {...}`` defaults in the script, ``--param k=v`` overrides."""
+"""Strategy parameters: ``params = {...}`` defaults in the script, ``--param k=v`` overrides
+(parsed by ``engine.run.config.parse_params``) or typed values from Python."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from engine.errors import StrategyError
 from engine.state.actions import suggest
@@ -14,49 +15,57 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, str]:
-    """Turn ``["fast=10", "mode=trend"]`` (``--param`` values) into a dict.
+def convert(name: str, default: ParamValue, value: ParamValue) -> ParamValue:
+    """``value`` with the type of ``default``, or raise StrategyError.
 
-    Raises StrategyError for an item without ``=`` or with an empty name.
+    Text (``--param fast=10``) is parsed; a typed value (``{"fast": 10}`` from
+    Python) must already have the default's type (an int is accepted for a float).
     """
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise StrategyError(f"--param {item!r}: expected NAME=VALUE, e.g. --param fast=10")
-        out[name] = value.strip()
-    return out
-
-
-def convert(name: str, default: ParamValue, text: str) -> ParamValue:
-    """Parse override ``text`` with the type of ``default`` or raise StrategyError."""
     kind = type(default).__name__ if not isinstance(default, bool) else "boolean"
     try:
+        if not isinstance(value, str):
+            return _typed(default, value)
         if isinstance(default, bool):
-            low = text.lower()
+            low = value.lower()
             if low in _TRUE or low in _FALSE:
                 return low in _TRUE
-            raise ValueError(text)
+            raise ValueError(value)
         if isinstance(default, int):
-            return int(text, 10)
+            return int(value, 10)
         if isinstance(default, float):
-            number = float(text)
-            if not math.isfinite(number):
-                raise ValueError(text)
-            return number
-        return text
+            return _finite(float(value))
+        return value
     except ValueError:
         expected = {"int": "an integer", "float": "a finite number",
                     "boolean": "true or false"}.get(kind, kind)
         raise StrategyError(
-            f"parameter {name!r}: {text!r} is not {expected} "
+            f"parameter {name!r}: {value!r} is not {expected} "
             f"(the default is {default!r})"
         ) from None
 
 
+def _typed(default: ParamValue, value: ParamValue) -> ParamValue:
+    """A non-text override of the default's type; ValueError otherwise."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int | float):  # an int for a float; never a bool for a number
+        ok = isinstance(value, int if isinstance(default, int) else int | float)
+        ok = ok and not isinstance(value, bool)
+    else:
+        ok = False  # a text default takes text only
+    if not ok:
+        raise ValueError(value)
+    return _finite(float(value)) if isinstance(default, float) else value
+
+
+def _finite(number: float) -> float:
+    if not math.isfinite(number):
+        raise ValueError(number)
+    return number
+
+
 def apply_overrides(
-    defaults: Mapping[str, ParamValue], overrides: Mapping[str, str], source: str
+    defaults: Mapping[str, ParamValue], overrides: Mapping[str, ParamValue], source: str
 ) -> dict[str, ParamValue]:
     """The overridden values, typed like their defaults.
 

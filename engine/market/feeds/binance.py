@@ -38,12 +38,11 @@ from engine.market.feeds.binance_parse import (
 from engine.market.feeds.binance_rest import MAX_LIMIT, RestFailure, fetch_klines
 from engine.market.feeds.interval import binance_interval
 from engine.market.feeds.sequence import SequenceGuard
+from engine.market.feeds.spec import DEFAULT_INTERVAL, DEFAULT_REST_URL, DEFAULT_WS_URL
 from engine.market.feeds.stats import FeedStats, shorten
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WS_URL: Final = "wss://stream.binance.com:9443"
-DEFAULT_REST_URL: Final = "https://api.binance.com"
 RECENT_BARS: Final = 64  # per symbol, to recognise re-sent bars as duplicates
 
 
@@ -82,7 +81,7 @@ class BinanceFeed:
     def __init__(
         self,
         symbols: Iterable[str],
-        interval: str = "1m",
+        interval: str = DEFAULT_INTERVAL,
         ws_url: str = DEFAULT_WS_URL,
         rest_url: str = DEFAULT_REST_URL,
         *,

@@ -24,6 +24,7 @@ from engine.market.feeds.base import check_bars, check_symbols
 from engine.market.feeds.stats import FeedStats
 
 BLOCK: Final = 4096  # bars per symbol generated at once; fixed so output never depends on it
+DEFAULT_SEED: Final = 42
 START_MS: Final = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 YEAR_MS: Final = 365 * 86_400_000
 KNOWN_PRICES: Final = MappingProxyType(
@@ -86,7 +87,7 @@ class SimulatedFeed:
     def __init__(
         self,
         symbols: Iterable[str],
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         bars: int | None = None,
         interval_ms: int = 60_000,
         start_price: float | Mapping[str, float] | None = None,

@@ -8,8 +8,10 @@ from typing import Final
 from engine.errors import ConfigError
 from engine.market.feeds.base import Feed, check_bars, check_symbols
 from engine.market.feeds.interval import parse_interval
+from engine.market.feeds.simulated import DEFAULT_SEED
 
 DEFAULT_SIM_BARS: Final = 10_000
+DEFAULT_INTERVAL: Final = "1m"
 DEFAULT_WS_URL: Final = "wss://stream.binance.com:9443"
 DEFAULT_REST_URL: Final = "https://api.binance.com"
 VALID_SPECS: Final = "sim, csv:PATH or binance"
@@ -26,9 +28,9 @@ def open_feed(
     spec: str,
     symbols: str | Iterable[str],
     *,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     bars: int | None = None,
-    interval: str = "1m",
+    interval: str = DEFAULT_INTERVAL,
     ws_url: str = DEFAULT_WS_URL,
     rest_url: str = DEFAULT_REST_URL,
 ) -> Feed:
@@ -45,18 +47,28 @@ def open_feed(
     """
     names = split_symbols(symbols)
     bars = check_bars(bars)
-    kind, _, rest = spec.strip().partition(":")
-    if kind == "sim" and not rest:
+    kind, rest = check_spec(spec)
+    if kind == "sim":
         from engine.market.feeds.simulated import SimulatedFeed
 
         count = DEFAULT_SIM_BARS if bars is None else bars
         return SimulatedFeed(names, seed=seed, bars=count, interval_ms=parse_interval(interval))
-    if kind == "csv" and rest.strip():
+    if kind == "csv":
         from engine.market.feeds.csv_feed import CsvFeed
 
-        return CsvFeed(rest.strip(), names, bars=bars)
-    if kind == "binance" and not rest:
-        from engine.market.feeds.binance import BinanceFeed
+        return CsvFeed(rest, names, bars=bars)
+    from engine.market.feeds.binance import BinanceFeed
 
-        return BinanceFeed(names, interval, ws_url, rest_url, bars=bars)
+    return BinanceFeed(names, interval, ws_url, rest_url, bars=bars)
+
+
+def check_spec(spec: str) -> tuple[str, str]:
+    """``"csv: bars.csv"`` → ``("csv", "bars.csv")``; ``"sim"`` → ``("sim", "")``.
+
+    Checks the form only (no file is opened); ConfigError for anything but
+    sim, csv:PATH or binance.
+    """
+    kind, _, rest = spec.strip().partition(":")
+    if (kind in ("sim", "binance") and not rest) or (kind == "csv" and rest.strip()):
+        return kind, rest.strip()
     raise ConfigError(f"invalid feed {spec!r}: expected {VALID_SPECS}")

@@ -1,26 +1,28 @@
 """``python -m engine check FILE``: load a strategy and run it over simulated bars.
 
 It reports load errors (file:line), every runtime error with its line, the
-calls and actions the strategy made, its trades and its cost per call. The
-driving loop (``exercise``) is the runner's per-bar order in miniature:
-window, auto-exit, indicators, one strategy call, mark.
+calls and actions the strategy made, its trades and its cost per call. The bars
+go through the run's own ``SymbolRunner`` (the per-bar order exists once, in
+engine/run/runner.py), with a journal that only counts what the runner records
+and a strategy wrapper that counts and times each call. That is why this command
+lives in the run layer and not beside ``LuaStrategy`` in engine/strategy.
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from engine.errors import StrategyError
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
-from engine.market.window import MarketDataWindow
-from engine.state import Position, StateMachine
+from engine.market.window import DEFAULT_CAPACITY, MarketDataWindow
+from engine.run.config import CheckConfig
+from engine.run.runner import Strategy, SymbolRunner
+from engine.state import ClosedTrade, Position, StateMachine
 from engine.strategy.lua_strategy import FUNCTIONS, LuaStrategy
-from engine.strategy.params import parse_overrides
 
 SYMBOL = "BTCUSDT"
 MAX_ERRORS_SHOWN = 10
@@ -54,48 +56,101 @@ class CheckReport:
         return ordered[index] / 1000
 
 
-def exercise(strategy: LuaStrategy, bars: Iterable[Bar], window_size: int = 1000) -> CheckReport:
-    """Run ``strategy`` over ``bars`` of one symbol the way the runner does; never raises
-    StrategyError (errors are counted by message in the report)."""
+def exercise(
+    strategy: Strategy, bars: Iterable[Bar], window_size: int = DEFAULT_CAPACITY
+) -> CheckReport:
+    """Run ``strategy`` over ``bars`` of one symbol through the run's ``SymbolRunner``
+    (default costs, never stopped by the error policy); never raises StrategyError
+    (errors are counted by message in the report)."""
     report = CheckReport()
     window = MarketDataWindow(window_size)
     machine = StateMachine()
-    api = IndicatorApi(SYMBOL, window)
-    clock = time.perf_counter_ns
+    runner = SymbolRunner(
+        SYMBOL,
+        _Counted(strategy, report),
+        machine,
+        window,
+        IndicatorApi(SYMBOL, window),
+        _CountingJournal(report),
+        max_errors=sys.maxsize,
+        run_log=_QUIET,  # the report lists the errors; no log line per failed call
+    )
     for bar in bars:
-        if not window.push(bar):
-            continue
-        report.bars += 1
-        closed = machine.auto_exit(bar)
-        if closed is not None:
-            _count_trade(report, closed.pnl, closed.exit_reason.value)
-        api.on_bar(bar)
-        before = (machine.transition_count, machine.position)
-        report.calls[FUNCTIONS[_index(machine)]] += 1
-        start = clock()
-        try:
-            trade = strategy.step(bar, machine, api)
-        except StrategyError as exc:
-            trade = None
-            report.errors[str(exc)] += 1
-        report.call_ns.append(clock() - start)
-        _count_action(report, machine, before)
-        if trade is not None:
-            report.trades += 1
-            report.pnl += trade.pnl
-        machine.mark(bar)
+        runner.on_bar(bar)
+    report.bars = runner.stats.bars
+    report.trades = runner.stats.trades
+    report.pnl = runner.stats.pnl
     report.open_position = machine.position
     return report
 
 
+class _Counted:
+    """The strategy, with its calls counted and timed and its actions tallied."""
+
+    def __init__(self, strategy: Strategy, report: CheckReport) -> None:
+        self._strategy = strategy
+        self._report = report
+        self.path, self.sha256 = strategy.path, strategy.sha256
+
+    @property
+    def params(self) -> Mapping[str, object]:
+        return self._strategy.params
+
+    def step(self, bar: Bar, machine: StateMachine, api: IndicatorApi) -> ClosedTrade | None:
+        report = self._report
+        report.calls[FUNCTIONS[_index(machine)]] += 1
+        before = (machine.transition_count, machine.position)
+        clock = time.perf_counter_ns
+        start = clock()
+        try:
+            return self._strategy.step(bar, machine, api)
+        finally:
+            report.call_ns.append(clock() - start)
+            _count_action(report, machine, before)
+
+
+class _CountingJournal:
+    """A RunJournal that keeps nothing but the report's counts: failed calls by
+    message, and the automatic exits (stop-loss, take-profit) among the trades."""
+
+    def __init__(self, report: CheckReport) -> None:
+        self._report = report
+
+    def record_strategy_version(self, *args: object) -> None:
+        pass
+
+    def record_transition(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def record_rejected_bar(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def record_trade(self, symbol: str, *, exit_reason: str, **fields: object) -> None:
+        if exit_reason != "strategy":
+            self._report.actions[f"auto-exit ({exit_reason})"] += 1
+
+    def record_strategy_error(
+        self, symbol: str, timestamp: int | None, kind: str, message: str, consecutive: int
+    ) -> None:
+        if kind == "call":
+            self._report.errors[message] += 1
+
+
+class _Quiet:
+    """A RunLog that drops everything."""
+
+    def warning(self, msg: str, *args: object) -> None:
+        pass
+
+    def error(self, msg: str, *args: object) -> None:
+        pass
+
+
+_QUIET = _Quiet()
+
+
 def _index(machine: StateMachine) -> int:
     return ("idle", "analyzing", "in_position").index(machine.state.value)
-
-
-def _count_trade(report: CheckReport, pnl: float, reason: str) -> None:
-    report.trades += 1
-    report.pnl += pnl
-    report.actions[f"auto-exit ({reason})"] += 1
 
 
 def _count_action(
@@ -153,7 +208,7 @@ def format_report(strategy: LuaStrategy, report: CheckReport, seed: int) -> str:
     return "\n".join(lines)
 
 
-def check_main(args: argparse.Namespace) -> int:
+def check_main(config: CheckConfig) -> int:
     """Entry point of ``python -m engine check``: 0 if the strategy ran without
     errors, 1 if some calls failed; a load error raises (the CLI prints it, exit 2)."""
     logged: list[str] = []
@@ -165,14 +220,8 @@ def check_main(args: argparse.Namespace) -> int:
         if len(logged) < MAX_LOG_SHOWN:
             logged.append(message)
 
-    strategy = LuaStrategy(
-        args.file,
-        params=parse_overrides(args.param),
-        instruction_budget=args.lua_budget,
-        memory_mb=args.lua_memory_mb,
-        log=keep,
-    )
-    report = exercise(strategy, simulated_bars(args.bars, args.seed))
-    print(format_report(strategy, report, args.seed))
+    strategy = config.load_strategy(config.strategy, keep)
+    report = exercise(strategy, simulated_bars(config.bars, config.seed))
+    print(format_report(strategy, report, config.seed))
     print("\n".join(format_log(logged, total)))
     return 1 if report.errors else 0

@@ -1,6 +1,9 @@
 """The observer interface through which the runner reports what a strategy saw.
 
-The engine defines it and never imports ``bridge``; shadow mode
+It sits just above the market layer (it names ``Bar``) and below every layer
+that uses it: the indicator API (layer 2) reports to it; a run
+(``engine.run.session.backtest``) builds one with its ``observer_factory(config,
+journal)`` and closes it at the end. The engine defines it and never imports ``bridge``; shadow mode
 (``bridge/shadow.py``) implements it and the command line wires it in.
 An observer must never block or raise into the run: implementations do their
 work off the hot path and swallow (and count) their own failures.
