@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from factories import make_bar
 from indicator_cases import PARAMS, SHAPES, bound, outputs
 
 from engine.indicators import streaming
@@ -99,12 +100,10 @@ def test_batch_has_no_look_ahead(name: str) -> None:
 
 
 def test_update_accepts_engine_bars() -> None:
-    from engine.market.bar import Bar
-
     data = SHAPES["walk"](40)
     stream, reference = streaming.create("atr", (5,)), streaming.create("atr", (5,))
     for i in range(40):
         h, lo, c, v = (float(data[f][i]) for f in FIELDS)
-        bar = Bar("BTCUSDT", 60_000 * i, c, h, lo, c, v)
+        bar = make_bar(i, c, high=h, low=lo, volume=v)
         assert stream.update(bar) == reference.update_hlcv(h, lo, c, v)
     assert stream.value is not None

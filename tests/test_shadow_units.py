@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import make_bar
 
 from bridge import protocol as p
 from bridge.shadow import ShadowObserver
@@ -173,7 +174,7 @@ def test_rate_limited_log_keeps_a_burst_then_counts(caplog: pytest.LogCaptureFix
 
 
 def _bars(start: int, n: int, rows: np.ndarray) -> list[Bar]:
-    return [Bar("BTCUSDT", 60_000 * (start + k), r[2], r[0], r[1], r[2], r[3])
+    return [make_bar(start + k, r[2], high=r[0], low=r[1], volume=r[3])
             for k, r in zip(range(n), rows, strict=True)]
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import make_bar
 from test_strategy_support import Harness, load, write
 
 from engine.errors import StrategyError
 from engine.indicators.api import IndicatorApi
-from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.state import State, StateMachine
 from engine.strategy import LuaStrategy, LuaStrategyError
@@ -95,11 +95,9 @@ def test_missing_bid_ask_are_the_close(tmp_path: Path) -> None:
 
 
 def test_symbol_follows_the_bar(tmp_path: Path) -> None:
-    from test_strategy_support import bar
-
     strategy = load(tmp_path, "function detect_opportunity(md) return { s = md.symbol } end")
     h = Harness(strategy, symbol="ETHUSDT")
-    h.feed(bar(1, symbol="ETHUSDT"))
+    h.feed(make_bar(1, symbol="ETHUSDT"))
     assert h.machine.context["s"] == "ETHUSDT"
 
 
@@ -561,7 +559,7 @@ def test_traceback_names_the_strategy_function_not_the_engine_glue(tmp_path: Pat
     strategy = LuaStrategy(path)
     machine = StateMachine()
     window = MarketDataWindow(10)
-    bar = Bar("BTCUSDT", 0, 100.0, 101.0, 99.0, 100.5, 1.0)
+    bar = make_bar(0, 100.5, open=100.0, high=101.0, low=99.0)
     window.push(bar)
     api = IndicatorApi("BTCUSDT", window)
     api.on_bar(bar)
