@@ -79,8 +79,8 @@ def magnitude_jumps(n: int, seed: int = 3) -> Series:
 def tiny_range(n: int, seed: int = 4) -> Series:
     """Prices near 1e9 moving by a few ulps: cancellation everywhere."""
     rng = np.random.default_rng(seed)
-    close = 1e9 + rng.integers(-4, 5, n) * 2.384185791015625e-7
-    spread = rng.integers(0, 3, n) * 1.2e-16
+    close = np.asarray(1e9 + rng.integers(-4, 5, n) * 2.384185791015625e-7, dtype=np.float64)
+    spread = np.asarray(rng.integers(0, 3, n) * 1.2e-16, dtype=np.float64)
     return _bars(close, spread, rng.uniform(0, 10, n))
 
 

@@ -48,11 +48,12 @@ def test_params_match_batch_signature(name: str) -> None:
 def test_lookback_matches_talib(name: str) -> None:
     spec = SPECS[name]
     for params in PARAMS[name]:
-        fn = talib.abstract.Function(spec.talib_name, **spec.talib_kwargs(*params))
+        fn = talib.abstract.Function(  # type: ignore[attr-defined]  # absent from the stubs
+            spec.talib_name, **spec.talib_kwargs(*params))
         assert spec.lookback(*params) == fn.lookback
         data = walk(spec.lookback(*params) + 5)
         first = spec.batch(*(data[i] for i in spec.inputs), *params)
-        out = first[0] if isinstance(first, tuple) else first
+        out = np.asarray(first[0] if isinstance(first, tuple) else first)
         assert int(np.isnan(out).sum()) == spec.lookback(*params)
 
 
@@ -80,7 +81,8 @@ def test_period_minimums_are_talibs(name: str) -> None:
             params = list(spec.defaults())
             params[i] = value
             kwargs = {q.talib_name: v for q, v in zip(spec.params, params, strict=True)}
-            lookback = talib.abstract.Function(spec.talib_name, **kwargs).lookback
+            function = talib.abstract.Function  # type: ignore[attr-defined]  # not in the stubs
+            lookback = function(spec.talib_name, **kwargs).lookback
             assert (lookback >= 0) == accepted, (p.name, value)
 
 

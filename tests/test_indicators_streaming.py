@@ -56,8 +56,8 @@ def test_create_from_history_continues_like_one_stream(name: str) -> None:
 
 def test_value_is_none_during_warm_up_then_the_last_output() -> None:
     s = streaming.SmaStream(3)
-    assert s.value is None
-    assert s.update(1.0) is None and s.update(2.0) is None and s.value is None
+    # lists, not `is None` checks: mypy would keep s.value narrowed to None afterwards
+    assert [s.value, s.update(1.0), s.update(2.0), s.value] == [None] * 4
     assert s.update(6.0) == 3.0 and s.value == 3.0
     assert s.update(np.float64(7.0)) == 5.0
 

@@ -136,7 +136,7 @@ def test_bad_query_length(n: object) -> None:
     w.push(make_bar(1, 1.0))
     for query in (w.closes, w.highs, w.lows, w.volumes, w.opens, w.timestamps, w.high, w.low):
         with pytest.raises(MarketDataError, match=r"field 'n'"):
-            query(n)  # type: ignore[operator]
+            query(n)  # type: ignore[arg-type]
 
 
 def test_storage_routes_by_symbol() -> None:

@@ -137,7 +137,7 @@ def test_consecutive_errors_stop_the_strategy_but_auto_exit_still_protects(
     assert isinstance(strategy, ScriptedStrategy)
     assert len(strategy.seen) == 5  # no call after the third consecutive error
     assert runner.stopped is not None and "3 consecutive errors" in runner.stopped
-    assert runner.machine.state is State.IN_POSITION  # not silently closed
+    assert runner.machine.position is not None  # still in position: not silently closed
     runner.on_bar(make_bar(8, low=90.0))  # the stop still fires
     assert runner.machine.state is State.IDLE
     trades = rows(runner, "SELECT exit_reason, exit_timestamp FROM trades")
@@ -219,7 +219,7 @@ def test_a_reload_resumes_a_stopped_strategy(tmp_path: Path) -> None:
     runner = make_runner(tmp_path, failing, max_errors=2)
     for i in range(3):
         runner.on_bar(make_bar(i))
-    assert runner.stopped is not None
+    assert "always" in (runner.stopped or "")  # stopped by the error policy
     fixed = ScriptedStrategy(lambda k, b, m: None, sha256="2" * 64)
     runner.replace_strategy(fixed)
     runner.on_bar(make_bar(3))

@@ -66,12 +66,12 @@ def snapshot(m: StateMachine) -> tuple[object, ...]:
 
 def test_full_cycle_transitions() -> None:
     m = StateMachine()
-    assert m.state is State.IDLE and m.position is None
+    assert (m.state, m.position) == (State.IDLE, None)  # a tuple: no narrowing of m.state
     m.begin_analysis({"level": 99.5, "n": 3, "why": "dip", "armed": True}, FLAT)
-    assert m.state is State.ANALYZING
-    assert m.context.as_dict() == {"level": 99.5, "n": 3, "why": "dip", "armed": True}
+    assert (m.state, m.context.as_dict()) == (
+        State.ANALYZING, {"level": 99.5, "n": 3, "why": "dip", "armed": True})
     m.execute(EnterLong(1.0, reason="go"), make_bar(1, 100.0, open=100.0, high=101.0, low=99.0))
-    assert m.state is State.IN_POSITION
+    assert (m.state, m.position is not None) == (State.IN_POSITION, True)
     trade = m.execute(Exit(), make_bar(2, 101.0, open=100.0, high=102.0, low=99.0))
     assert trade is not None and trade.exit_reason is ExitReason.STRATEGY
     assert m.state is State.IDLE and m.position is None

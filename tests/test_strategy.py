@@ -65,7 +65,7 @@ def test_bad_budget_arguments(tmp_path: Path) -> None:
 
     for kwargs in ({"instruction_budget": 999}, {"memory_mb": 0.0}, {"time_limit_s": -1.0}):
         with pytest.raises(StrategyError, match="instruction_budget must be >= 1000"):
-            LuaStrategy(write(tmp_path, ""), **kwargs)  # type: ignore[arg-type]
+            LuaStrategy(write(tmp_path, ""), **kwargs)
 
 
 # -- what Lua receives -----------------------------------------------------
@@ -116,8 +116,8 @@ def test_detect_fields_go_to_context_and_next_function_sees_them(tmp_path: Path)
       end""", log=seen.append)
     h = Harness(strategy)
     h.next()
-    assert h.machine.state is State.ANALYZING
-    assert dict(h.machine.context) == {"signal": "up", "strength": 2, "flag": True, "ratio": 0.5}
+    assert (h.machine.state, dict(h.machine.context)) == (
+        State.ANALYZING, {"signal": "up", "strength": 2, "flag": True, "ratio": 0.5})
     h.next()
     assert seen == ["flag=true,ratio=0.5,signal=up,state=analyzing,strength=2"]
     assert h.machine.state is State.IDLE
