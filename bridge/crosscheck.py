@@ -38,7 +38,7 @@ EXIT_OK = 0
 EXIT_CONTRACT = 1
 
 #: TA-Lib twin of each indicator: function, keyword names in our parameter order,
-#: fixed keywords (SMA smoothing for BBANDS and STOCH, as DESIGN.md §3 says).
+#: fixed keywords (SMA smoothing for BBANDS and STOCH, as docs/design.md §3 says).
 TALIB_TWINS: Mapping[str, tuple[str, tuple[str, ...], Mapping[str, int]]] = {
     "sma": ("SMA", ("timeperiod",), {}),
     "ema": ("EMA", ("timeperiod",), {}),

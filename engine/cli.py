@@ -1,4 +1,4 @@
-"""The command line: ``python -m engine {run,check,verify}`` (DESIGN.md §8).
+"""The command line: ``python -m engine {run,check,verify}`` (docs/design.md §8).
 
 This is the composition root: it parses arguments, imports the handler of the
 chosen command lazily (so ``--help`` and start-up stay fast) and is the only

@@ -1,6 +1,6 @@
 """Shared test data for the indicator tests: series shapes, parameter sets, the contract.
 
-The contract bound is DESIGN.md §3, written out here independently of
+The contract bound is docs/design.md §3, written out here independently of
 engine.indicators.contract so the two cross-check each other.
 """
 
@@ -96,7 +96,7 @@ SHAPES: Mapping[str, Callable[[int], Series]] = {
 
 
 def bound(kind: str, inputs: list[FloatArray], reference: FloatArray) -> FloatArray | float:
-    """DESIGN.md §3's allowed |a - b| for each output value."""
+    """docs/design.md §3's allowed |a - b| for each output value."""
     if kind == "oscillator":
         return 1e-7
     if kind == "cci":

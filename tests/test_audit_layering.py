@@ -1,4 +1,4 @@
-"""Audit: DESIGN.md §1's layering — the engine's library code never imports ``bridge``;
+"""Audit: docs/design.md §1's layering — the engine's library code never imports ``bridge``;
 only the composition root (``engine/cli.py``) wires it in."""
 
 from __future__ import annotations

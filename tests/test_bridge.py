@@ -1,6 +1,6 @@
 """bridge.OcamlIndicators: results, batch, streams and threads.
 
-The OCaml server must agree with engine.indicators inside DESIGN §3's contract
+The OCaml server must agree with engine.indicators inside docs/design.md §3's contract
 (checked with engine.indicators.contract) and, where TA-Lib 0.7.1 is the
 reference, with TA-Lib too. The server is built once per session if missing.
 """

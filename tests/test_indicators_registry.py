@@ -12,7 +12,7 @@ from indicator_cases import PARAMS, walk
 import engine.indicators as ind
 from engine.indicators.registry import SPECS
 
-DESIGN_DEFAULTS = {  # DESIGN.md §3 signatures
+DESIGN_DEFAULTS = {  # docs/design.md §3 signatures
     "rsi": (14,), "macd": (12, 26, 9), "bollinger": (20, 2.0, 2.0), "atr": (14,),
     "stoch": (5, 3, 3), "willr": (14,), "cci": (14,), "adx": (14,), "mfi": (14,),
     "obv": (), "roc": (10,), "mom": (10,),

@@ -72,7 +72,7 @@ def test_update_with_a_bar_equals_update_hlcv() -> None:
 
 
 def test_hand_computed_values() -> None:
-    """Small cases worked out by hand from TALIB_NOTES' formulas."""
+    """Small cases worked out by hand from docs/talib_notes.md's formulas."""
     assert streaming.create("sma", (2,), {"close": [1.0, 2.0, 4.0]}).value == 3.0
     assert streaming.create("ema", (3,), {"close": [1.0, 2.0, 3.0, 7.0]}).value == 4.5
     assert streaming.create("mom", (2,), {"close": [1.0, 2.0, 5.0]}).value == 4.0

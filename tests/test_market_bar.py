@@ -1,4 +1,4 @@
-"""Bar validation (DESIGN.md §2): one test per rule, each asserting that the error names
+"""Bar validation (docs/design.md §2): one test per rule, each asserting that the error names
 the field."""
 
 from __future__ import annotations

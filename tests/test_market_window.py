@@ -1,4 +1,4 @@
-"""MarketDataWindow and MarketDataStorage (DESIGN.md §2)."""
+"""MarketDataWindow and MarketDataStorage (docs/design.md §2)."""
 
 from __future__ import annotations
 

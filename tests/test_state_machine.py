@@ -1,4 +1,4 @@
-"""StateMachine: transitions, validation, auto-exit fills and P&L to the cent (DESIGN.md §4).
+"""StateMachine: transitions, validation, auto-exit fills and P&L to the cent (docs/design.md §4).
 
 Every expected number is computed by hand in the comment beside it:
 fee = fee_bps * price * qty / 1e4 per fill (default 10 bps = 0.1 %).

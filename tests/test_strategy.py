@@ -211,7 +211,7 @@ def test_typo_in_a_field_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     err = filter_error(tmp_path, "{ action = 'enter_long', quantity = 1, stop_los = 95 }")
     assert err.kind == "action"
     assert "'stop_los'" in str(err) and "did you mean 'stop_loss'" in str(err)
-    assert "(state analyzing)" in str(err)  # DESIGN §4: action, field and state
+    assert "(state analyzing)" in str(err)  # docs/design.md §4: action, field and state
     assert err.location == "strat.lua:3"  # where filter_commitment is defined
 
 

@@ -1,4 +1,4 @@
-"""The agreement contract between indicator implementations (DESIGN.md §3).
+"""The agreement contract between indicator implementations (docs/design.md §3).
 
 Two implementations of an indicator agree on an input when they put NaN at the
 same positions and every other pair of outputs ``a``, ``b`` satisfies
@@ -36,7 +36,7 @@ PRICE_RTOL = 1e-9
 OSCILLATOR_ATOL = 1e-7
 CCI_RTOL = 1e-7
 
-#: Which bound applies to which indicator (DESIGN.md §3); every other is "price".
+#: Which bound applies to which indicator (docs/design.md §3); every other is "price".
 _KINDS: Mapping[str, ToleranceKind] = {
     "rsi": "oscillator",
     "stoch": "oscillator",

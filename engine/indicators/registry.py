@@ -2,7 +2,7 @@
 
 Used by the Lua IndicatorApi, the OCaml bridge, the verification harness and
 shadow mode to call indicators generically: inputs, parameters with their
-defaults and TA-Lib's allowed ranges, outputs, tolerance kind (DESIGN.md §3),
+defaults and TA-Lib's allowed ranges, outputs, tolerance kind (docs/design.md §3),
 the batch function, the stream factory, the lookback, and the TA-Lib twin.
 """
 
@@ -196,7 +196,7 @@ def _specs() -> dict[str, IndicatorSpec]:
 
 
 SPECS: Mapping[str, IndicatorSpec] = MappingProxyType(_specs())
-"""The 15 indicators of DESIGN.md §3, read-only, keyed by lower-case name."""
+"""The 15 indicators of docs/design.md §3, read-only, keyed by lower-case name."""
 
 
 def spec_for(name: str) -> IndicatorSpec:

@@ -1,1 +1,1 @@
-"""Layer package: see DESIGN.md."""
+"""Layer package: see docs/design.md."""
