@@ -54,8 +54,10 @@ run: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The root conftest.py is checked on its own: its module name clashes with tests/conftest.py.
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict engine bridge
+	$(VENV)/bin/mypy --strict engine bridge tests verify
+	$(VENV)/bin/mypy --strict conftest.py
 
 ocaml-test: ocaml
 	dune test 2>&1

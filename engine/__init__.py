@@ -1,3 +1,5 @@
 """Tandem: a trading engine with Lua strategies and OCaml-verified indicators."""
 
+# The distribution's one version: pyproject.toml reads it from here (setuptools'
+# dynamic version). The OCaml wire protocol has its own version (bridge/protocol.py).
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The command line: ``python -m engine {run,check,verify}`` (DESIGN.md §8).
+"""The command line: ``python -m engine {run,check,verify}`` (docs/design.md §8).
 
 This is the composition root: it parses arguments into the command's typed
 config (engine/run/config.py, the one home of every default and range: options

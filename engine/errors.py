@@ -1,4 +1,4 @@
-"""The error hierarchy of Tandem (DESIGN.md §9).
+"""The error hierarchy of Tandem (docs/design.md §9).
 
 Every error a user can provoke is one of these. Messages name what was wrong,
 where (file:line, symbol, timestamp, field) and what would be valid. The CLI

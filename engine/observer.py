@@ -20,10 +20,10 @@ import numpy.typing as npt
 from engine.market.bar import Bar
 
 #: One indicator output as served to a strategy: a float, a tuple of floats for
-#: multi-output indicators (in DESIGN.md §3 order), or None during warm-up.
+#: multi-output indicators (in docs/design.md §3 order), or None during warm-up.
 IndicatorValue = float | tuple[float, ...] | None
 
-#: Indicator parameters in DESIGN.md §3 argument order, e.g. (12, 26, 9).
+#: Indicator parameters in docs/design.md §3 argument order, e.g. (12, 26, 9).
 Params = tuple[int | float, ...]
 
 

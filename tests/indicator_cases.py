@@ -1,6 +1,6 @@
 """Shared test data for the indicator tests: series shapes, parameter sets, the contract.
 
-The contract bound is DESIGN.md §3, written out here independently of
+The contract bound is docs/design.md §3, written out here independently of
 engine.indicators.contract so the two cross-check each other.
 """
 
@@ -101,8 +101,8 @@ def magnitude_jumps(n: int, seed: int = 3) -> Series:
 def tiny_range(n: int, seed: int = 4) -> Series:
     """Prices near 1e9 moving by a few ulps: cancellation everywhere."""
     rng = np.random.default_rng(seed)
-    close = 1e9 + rng.integers(-4, 5, n) * 2.384185791015625e-7
-    spread = rng.integers(0, 3, n) * 1.2e-16
+    close = np.asarray(1e9 + rng.integers(-4, 5, n) * 2.384185791015625e-7, dtype=np.float64)
+    spread = np.asarray(rng.integers(0, 3, n) * 1.2e-16, dtype=np.float64)
     return _bars(close, spread, rng.uniform(0, 10, n))
 
 
@@ -118,7 +118,7 @@ SHAPES: Mapping[str, Callable[[int], Series]] = {
 
 
 def bound(kind: str, inputs: list[FloatArray], reference: FloatArray) -> FloatArray | float:
-    """DESIGN.md §3's allowed |a - b| for each output value."""
+    """docs/design.md §3's allowed |a - b| for each output value."""
     if kind == "oscillator":
         return 1e-7
     if kind == "cci":

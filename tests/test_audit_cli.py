@@ -2,7 +2,7 @@
 
 Each case here was tried by hand against the command line during the audit and
 was handled; these tests keep it that way. Every error must name the flag, file
-or field and the offending value, and print no traceback (DESIGN.md §9).
+or field and the offending value, and print no traceback (docs/design.md §9).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,13 +60,13 @@ def trend(tmp_path: Path) -> Path:
 
 def run_json(
     capsys: pytest.CaptureFixture[str], journal: Path, *argv: str
-) -> tuple[int, dict[str, object]]:
+) -> tuple[int, dict[str, Any]]:
     code = main(["run", "--journal", str(journal), "--json", *argv])
     out = capsys.readouterr().out.strip().splitlines()
     return code, json.loads(out[-1])
 
 
-def trades(journal: Path, run_id: object, symbol: str | None = None) -> list[tuple[object, ...]]:
+def trades(journal: Path, run_id: object, symbol: str | None = None) -> list[tuple[Any, ...]]:
     sql = ("SELECT symbol, side, quantity, entry_timestamp, entry_price, exit_timestamp,"
            " exit_price, exit_reason, fees, pnl FROM trades WHERE run_id = ?")
     args: list[object] = [run_id]
@@ -156,13 +157,13 @@ def test_json_summary_shape_and_agreement_with_the_journal(
     assert s["bars"] == 800 and all(v["bars"] == 400 for v in symbols.values())
     rows = trades(journal, s["run_id"])
     assert s["trades"] == len(rows) > 20
-    assert math.isclose(s["pnl"], math.fsum(r[9] for r in rows), abs_tol=1e-9)  # type: ignore[misc]
+    assert math.isclose(s["pnl"], math.fsum(r[9] for r in rows), abs_tol=1e-9)
     for name, detail in symbols.items():
         mine = [r for r in rows if r[0] == name]
         assert detail["trades"] == len(mine)
-        wins = sum(1 for r in mine if r[9] > 0)  # type: ignore[operator]
+        wins = sum(1 for r in mine if r[9] > 0)
         assert detail["wins"] == wins
-        assert math.isclose(detail["fees"], math.fsum(r[8] for r in mine), abs_tol=1e-9)  # type: ignore[misc]
+        assert math.isclose(detail["fees"], math.fsum(r[8] for r in mine), abs_tol=1e-9)
     assert s["open_positions"] == sum(v["open_position"] is not None for v in symbols.values())
     with sqlite3.connect(journal) as db:
         status, summary = db.execute("SELECT status, summary FROM runs WHERE id = ?",
@@ -179,9 +180,9 @@ def test_trade_pnl_follows_the_fee_formula(
     assert code == 0
     for r in trades(journal, s["run_id"]):
         qty, entry, exit_ = r[2], r[4], r[6]
-        fees = 25e-4 * (entry + exit_) * qty  # type: ignore[operator]
-        assert math.isclose(r[8], fees, rel_tol=1e-12)  # type: ignore[arg-type]
-        assert math.isclose(r[9], (exit_ - entry) * qty - fees, abs_tol=1e-9)  # type: ignore[operator]
+        fees = 25e-4 * (entry + exit_) * qty
+        assert math.isclose(r[8], fees, rel_tol=1e-12)
+        assert math.isclose(r[9], (exit_ - entry) * qty - fees, abs_tol=1e-9)
 
 
 def test_same_seed_same_trades_other_seed_other_trades(
@@ -235,7 +236,7 @@ def test_open_position_at_feed_end_stays_open(
     # unrealized = short's gross P&L at the last close minus the entry fee already paid
     expected = (pos["entry_price"] - pos["last_price"]) * 2 - 10e-4 * pos["entry_price"] * 2
     assert math.isclose(pos["unrealized_pnl"], expected, rel_tol=1e-12)
-    assert math.isclose(s["unrealized_pnl"], expected, rel_tol=1e-12)  # type: ignore[arg-type]
+    assert math.isclose(s["unrealized_pnl"], expected, rel_tol=1e-12)
 
 
 def test_strategy_errors_stop_the_symbol_and_exit_1(
@@ -276,7 +277,7 @@ def test_human_summary_shows_each_symbols_journaled_figures(
         line = next(x for x in out.splitlines() if x.strip().startswith(symbol))
         cells = line.split()
         rows = trades(journal, 1, symbol)
-        pnl = math.fsum(r[9] for r in rows)  # type: ignore[misc]
+        pnl = math.fsum(r[9] for r in rows)
         assert cells[1] == "200" and cells[2] == str(len(rows))
         assert cells[4] == f"{pnl:,.2f}"
 
@@ -429,7 +430,7 @@ def test_csv_feed_bad_rows_are_counted_and_journaled_with_their_lines(
     code, s = run_json(capsys, journal, "--strategy", str(trend), "--feed", f"csv:{csv}")
     assert code == 0
     assert s["rejected_bars"] == 3 and s["duplicate_bars"] == 1
-    assert s["symbols"]["BTCUSDT"]["rejected_bars"] == 3  # type: ignore[index]
+    assert s["symbols"]["BTCUSDT"]["rejected_bars"] == 3
     assert s["bars"] == 60  # every good row; the bad ones never reach a runner
     with sqlite3.connect(journal) as db:
         rows = db.execute("SELECT kind, location FROM rejected_bars ORDER BY id").fetchall()

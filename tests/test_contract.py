@@ -1,7 +1,7 @@
-"""The agreement contract (DESIGN.md §3): bounds, scaled error, ULP distance, reports.
+"""The agreement contract (docs/design.md §3): bounds, scaled error, ULP distance, reports.
 
 Expected values are hand-computed from the definitions: float64 spacing near 1.0
-is 2**-52, the smallest subnormal is 5e-324, and the bounds are DESIGN's.
+is 2**-52, the smallest subnormal is 5e-324, and the bounds are docs/design.md's.
 """
 
 from __future__ import annotations

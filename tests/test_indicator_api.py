@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 import pytest
-from test_strategy_support import bar
+from factories import make_bar
 
 from engine.errors import IndicatorError
 from engine.indicators import macd, sma
@@ -47,7 +47,7 @@ CLOSES = [10.0, 12.0, 11.0, 13.0, 15.0, 14.0, 16.0]
 def feed(api: IndicatorApi, window: MarketDataWindow, closes: Sequence[float], start: int = 0
          ) -> None:
     for i, c in enumerate(closes, start):
-        b = bar(i, c)
+        b = make_bar(i, c)
         window.push(b)
         api.on_bar(b)
 
@@ -109,12 +109,13 @@ def test_observer_sees_openings_with_history_and_every_bar() -> None:
     api.open("sma", (2,))
     api.open("stoch", ())
     symbol, name, params, history, value = rec.opened[0]
-    assert (symbol, name, params, value) == ("ETHUSDT", "sma", (2,), pytest.approx(11.5))
+    assert (symbol, name, params) == ("ETHUSDT", "sma", (2,))
+    assert value == pytest.approx(11.5)
     assert history["close"] == CLOSES[:3]
     assert rec.opened[1][1:3] == ("stoch", (5, 3, 3)) and rec.opened[1][4] is None
     feed(api, window, CLOSES[3:4], start=3)
     # flat values in opening order: sma, then stoch's k and d (still warming up)
-    assert rec.bars == [("ETHUSDT", bar(3).timestamp, [pytest.approx(12.0), None, None])]
+    assert rec.bars == [("ETHUSDT", make_bar(3).timestamp, [pytest.approx(12.0), None, None])]
     assert rec.bars[0][2] is not api.values  # a copy
 
 
@@ -123,8 +124,9 @@ def test_high_and_low_of_the_window() -> None:
     api = IndicatorApi("BTCUSDT", window)
     assert api.high() is None and api.low() is None
     feed(api, window, [10.0, 50.0, 20.0, 30.0])  # capacity 3: the 10 has left
-    assert api.high() == pytest.approx(50.0 * 1.01)
-    assert api.low() == pytest.approx(20.0 * 0.99)
+    # make_bar's wicks: high = close + 1, low = close - 0.5
+    assert api.high() == 51.0
+    assert api.low() == 19.5
 
 
 @pytest.mark.parametrize("name,args,message", [

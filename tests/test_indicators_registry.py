@@ -13,7 +13,7 @@ import engine.indicators as ind
 from engine.errors import IndicatorError
 from engine.indicators.registry import SPECS, ParamSpec
 
-DESIGN_DEFAULTS = {  # DESIGN.md §3 signatures
+DESIGN_DEFAULTS = {  # docs/design.md §3 signatures
     "rsi": (14,), "macd": (12, 26, 9), "bollinger": (20, 2.0, 2.0), "atr": (14,),
     "stoch": (5, 3, 3), "willr": (14,), "cci": (14,), "adx": (14,), "mfi": (14,),
     "obv": (), "roc": (10,), "mom": (10,),
@@ -92,11 +92,12 @@ def test_params_match_batch_signature(name: str) -> None:
 def test_lookback_matches_talib(name: str) -> None:
     spec = SPECS[name]
     for params in PARAMS[name]:
-        fn = talib.abstract.Function(spec.talib_name, **spec.talib_kwargs(*params))
+        fn = talib.abstract.Function(  # type: ignore[attr-defined]  # absent from the stubs
+            spec.talib_name, **spec.talib_kwargs(*params))
         assert spec.lookback(*params) == fn.lookback
         data = walk(spec.lookback(*params) + 5)
         first = spec.batch(*(data[i] for i in spec.inputs), *params)
-        out = first[0] if isinstance(first, tuple) else first
+        out = np.asarray(first[0] if isinstance(first, tuple) else first)
         assert int(np.isnan(out).sum()) == spec.lookback(*params)
 
 
@@ -124,7 +125,8 @@ def test_period_minimums_are_talibs(name: str) -> None:
             params = list(spec.defaults())
             params[i] = value
             kwargs = {q.talib_name: v for q, v in zip(spec.params, params, strict=True)}
-            lookback = talib.abstract.Function(spec.talib_name, **kwargs).lookback
+            function = talib.abstract.Function  # type: ignore[attr-defined]  # not in the stubs
+            lookback = function(spec.talib_name, **kwargs).lookback
             assert (lookback >= 0) == accepted, (p.name, value)
 
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from factories import make_bar
 from indicator_cases import PARAMS, SHAPES, bound, outputs
 
 from engine.indicators import streaming
@@ -55,8 +56,8 @@ def test_create_from_history_continues_like_one_stream(name: str) -> None:
 
 def test_value_is_none_during_warm_up_then_the_last_output() -> None:
     s = streaming.SmaStream(3)
-    assert s.value is None
-    assert s.update(1.0) is None and s.update(2.0) is None and s.value is None
+    # lists, not `is None` checks: mypy would keep s.value narrowed to None afterwards
+    assert [s.value, s.update(1.0), s.update(2.0), s.value] == [None] * 4
     assert s.update(6.0) == 3.0 and s.value == 3.0
     assert s.update(np.float64(7.0)) == 5.0
 
@@ -71,7 +72,7 @@ def test_update_with_a_bar_equals_update_hlcv() -> None:
 
 
 def test_hand_computed_values() -> None:
-    """Small cases worked out by hand from TALIB_NOTES' formulas."""
+    """Small cases worked out by hand from docs/talib_notes.md's formulas."""
     assert streaming.create("sma", (2,), {"close": [1.0, 2.0, 4.0]}).value == 3.0
     assert streaming.create("ema", (3,), {"close": [1.0, 2.0, 3.0, 7.0]}).value == 4.5
     assert streaming.create("mom", (2,), {"close": [1.0, 2.0, 5.0]}).value == 4.0
@@ -99,12 +100,10 @@ def test_batch_has_no_look_ahead(name: str) -> None:
 
 
 def test_update_accepts_engine_bars() -> None:
-    from engine.market.bar import Bar
-
     data = SHAPES["walk"](40)
     stream, reference = streaming.create("atr", (5,)), streaming.create("atr", (5,))
     for i in range(40):
         h, lo, c, v = (float(data[f][i]) for f in FIELDS)
-        bar = Bar("BTCUSDT", 60_000 * i, c, h, lo, c, v)
+        bar = make_bar(i, c, high=h, low=lo, volume=v)
         assert stream.update(bar) == reference.update_hlcv(h, lo, c, v)
     assert stream.value is not None

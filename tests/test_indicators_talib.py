@@ -1,6 +1,6 @@
 """Batch and streaming indicators against TA-Lib 0.7.1 (talib.func), on many series shapes.
 
-Every comparison checks the NaN mask and DESIGN.md's agreement contract; the
+Every comparison checks the NaN mask and docs/design.md's agreement contract; the
 number of bit-identical values per indicator is printed in the run summary.
 Streaming outputs are asserted bit-identical to TA-Lib.
 """

@@ -1,4 +1,4 @@
-"""A run killed with ``kill -9`` loses no trade it had closed (DESIGN.md §8).
+"""A run killed with ``kill -9`` loses no trade it had closed (docs/design.md §8).
 
 A subprocess runs a long simulated backtest; once some trades are in the
 journal it is killed with SIGKILL. The journal must then hold exactly the first

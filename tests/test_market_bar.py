@@ -1,4 +1,5 @@
-"""Bar validation (DESIGN.md §2): one test per rule, each asserting the error names the field."""
+"""Bar validation (docs/design.md §2): one test per rule, each asserting that the error names
+the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MarketDataWindow and MarketDataStorage (DESIGN.md §2)."""
+"""MarketDataWindow and MarketDataStorage (docs/design.md §2)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import threading
 
 import numpy as np
 import pytest
+from factories import make_bar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import MarketDataError
-from engine.market import Bar, MarketDataStorage, MarketDataWindow
-
-
-def bar(ts: int, close: float, symbol: str = "ETHUSDT", volume: float = 1.0) -> Bar:
-    # high = close + 1, low = close - 0.5, open = close: easy to recognise in arrays.
-    return Bar(symbol, ts, close, close + 1.0, close - 0.5, close, volume)
+from engine.market import MarketDataStorage, MarketDataWindow
 
 
 def test_empty_window() -> None:
@@ -35,7 +31,7 @@ def test_default_capacity_is_1000() -> None:
 def test_queries_oldest_to_newest() -> None:
     w = MarketDataWindow(10)
     for i in range(1, 5):
-        assert w.push(bar(i * 60_000, 10.0 * i, volume=float(i)))
+        assert w.push(make_bar(i, 10.0 * i, volume=float(i)))
     assert len(w) == 4
     assert w.closes(2).tolist() == [30.0, 40.0]
     assert w.closes(10).tolist() == [10.0, 20.0, 30.0, 40.0]  # fewer retained than n
@@ -56,7 +52,7 @@ def test_queries_oldest_to_newest() -> None:
 def test_ring_drops_oldest_beyond_capacity() -> None:
     w = MarketDataWindow(3)
     for i in range(10):
-        w.push(bar(i, float(i + 1)))
+        w.push(make_bar(i, float(i + 1)))
     assert len(w) == 3
     assert w.closes(3).tolist() == [8.0, 9.0, 10.0]
     assert w.high(3) == 11.0
@@ -69,7 +65,7 @@ def test_ring_drops_oldest_beyond_capacity() -> None:
 
 def test_returned_arrays_are_copies() -> None:
     w = MarketDataWindow(3)
-    w.push(bar(1, 5.0))
+    w.push(make_bar(1, 5.0))
     w.closes(1)[0] = 99.0
     w.arrays()["close"][0] = 99.0
     assert w.closes(1).tolist() == [5.0]
@@ -84,7 +80,7 @@ def test_returned_arrays_are_copies() -> None:
 def test_matches_a_plain_list_model(capacity: int, closes: list[float], n: int) -> None:
     w = MarketDataWindow(capacity)
     for i, c in enumerate(closes):
-        w.push(bar(i, c))
+        w.push(make_bar(i, c))
     kept = closes[-capacity:]
     assert len(w) == len(kept)
     assert w.closes().tolist() == kept
@@ -92,39 +88,39 @@ def test_matches_a_plain_list_model(capacity: int, closes: list[float], n: int) 
         assert w.closes(n).tolist() == kept[-n:]
         expected_high = max(c + 1.0 for c in kept[-n:]) if len(kept) >= n else None
         assert w.high(n) == expected_high
-    assert w.timestamps().tolist() == list(range(len(closes)))[-capacity:]
+    assert w.timestamps().tolist() == [60_000 * i for i in range(len(closes))][-capacity:]
 
 
 def test_identical_duplicate_is_dropped() -> None:
     w = MarketDataWindow(5)
-    assert w.push(bar(1, 10.0))
-    assert w.push(bar(1, 10.0)) is False
+    assert w.push(make_bar(1, 10.0))
+    assert w.push(make_bar(1, 10.0)) is False
     assert len(w) == 1
 
 
 def test_different_bar_at_same_timestamp_is_rejected() -> None:
     w = MarketDataWindow(5)
-    w.push(bar(60_000, 10.0))
+    w.push(make_bar(1, 10.0))
     with pytest.raises(MarketDataError, match=r"'timestamp' = 60000") as info:
-        w.push(bar(60_000, 10.0, volume=2.0))
-    assert "ETHUSDT" in str(info.value)
+        w.push(make_bar(1, 10.0, volume=2.0))
+    assert "BTCUSDT" in str(info.value)
     assert w.closes().tolist() == [10.0]
     assert w.volumes().tolist() == [1.0]
 
 
 def test_older_bar_is_rejected() -> None:
     w = MarketDataWindow(5)
-    w.push(bar(120_000, 10.0))
+    w.push(make_bar(2, 10.0))
     with pytest.raises(MarketDataError, match=r"'timestamp' = 60000 is older"):
-        w.push(bar(60_000, 11.0))
+        w.push(make_bar(1, 11.0))
     assert len(w) == 1
 
 
 def test_bar_of_another_symbol_is_rejected() -> None:
     w = MarketDataWindow(5)
-    w.push(bar(1, 10.0))
-    with pytest.raises(MarketDataError, match=r"'symbol' = 'BTCUSDT'"):
-        w.push(bar(2, 10.0, symbol="BTCUSDT"))
+    w.push(make_bar(1, 10.0))
+    with pytest.raises(MarketDataError, match=r"'symbol' = 'ETHUSDT'"):
+        w.push(make_bar(2, 10.0, symbol="ETHUSDT"))
     assert len(w) == 1
 
 
@@ -137,17 +133,17 @@ def test_bad_capacity(capacity: object) -> None:
 @pytest.mark.parametrize("n", [0, -1, 6, 2.5, True])
 def test_bad_query_length(n: object) -> None:
     w = MarketDataWindow(5)
-    w.push(bar(1, 1.0))
+    w.push(make_bar(1, 1.0))
     for query in (w.closes, w.highs, w.lows, w.volumes, w.opens, w.timestamps, w.high, w.low):
         with pytest.raises(MarketDataError, match=r"field 'n'"):
-            query(n)  # type: ignore[operator]
+            query(n)  # type: ignore[arg-type]
 
 
 def test_storage_routes_by_symbol() -> None:
     s = MarketDataStorage(capacity=4)
-    assert s.push(bar(1, 10.0, symbol="A"))
-    assert s.push(bar(1, 20.0, symbol="B"))
-    assert s.push(bar(1, 20.0, symbol="B")) is False
+    assert s.push(make_bar(1, 10.0, symbol="A"))
+    assert s.push(make_bar(1, 20.0, symbol="B"))
+    assert s.push(make_bar(1, 20.0, symbol="B")) is False
     assert s.symbols() == ["A", "B"]
     assert "A" in s and "C" not in s
     assert len(s) == 2
@@ -165,7 +161,7 @@ def test_storage_concurrent_pushes_lose_nothing() -> None:
 
     def feed(symbol: str) -> None:
         for i in range(300):
-            s.push(bar(i, 1.0 + i, symbol=symbol))
+            s.push(make_bar(i, 1.0 + i, symbol=symbol))
 
     threads = [threading.Thread(target=feed, args=(sym,)) for sym in symbols]
     for t in threads:

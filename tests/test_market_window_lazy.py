@@ -10,14 +10,16 @@ from __future__ import annotations
 import random
 
 import pytest
+from factories import make_bar
 
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 
 
-def bar(i: int, rng: random.Random) -> Bar:
+def random_bar(i: int, rng: random.Random) -> Bar:
     low = rng.uniform(1.0, 2.0)
-    return Bar("X", i, low + 0.25, low + 1.0, low, low + 0.5, rng.uniform(0.0, 9.0))
+    return make_bar(i, low + 0.5, open=low + 0.25, high=low + 1.0, low=low,
+                    volume=rng.uniform(0.0, 9.0), symbol="X")
 
 
 def check(window: MarketDataWindow, model: list[Bar], n: int) -> None:
@@ -40,7 +42,7 @@ def test_random_pushes_and_queries_match_a_list_model(seed: int) -> None:
     capacity = rng.choice([1, 2, 3, 7, 20])
     window, model = MarketDataWindow(capacity), []
     for i in range(rng.randint(1, 300)):
-        model.append(bar(i, rng))
+        model.append(random_bar(i, rng))
         assert window.push(model[-1]) is True
         if rng.random() < rng.choice([0.02, 0.3, 1.0]):
             check(window, model, rng.randint(1, capacity))
@@ -49,7 +51,7 @@ def test_random_pushes_and_queries_match_a_list_model(seed: int) -> None:
 
 def test_a_long_run_without_queries_keeps_the_newest_bars() -> None:
     rng = random.Random(1)
-    window, model = MarketDataWindow(5), [bar(i, rng) for i in range(1234)]
+    window, model = MarketDataWindow(5), [random_bar(i, rng) for i in range(1234)]
     for b in model:
         window.push(b)
     assert len(window) == 5

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factories import make_bar
+
 from engine.errors import StrategyError
 from engine.market.bar import Bar
 from engine.market.feeds.stats import FeedStats
@@ -76,12 +78,8 @@ class ListFeed:
         self.closed = True
 
 
-def bar(symbol: str, i: int) -> Bar:
-    return Bar(symbol, i * 60_000, 100.0, 101.0, 99.0, 100.0, 1.0)
-
-
 def interleaved(symbols: list[str], n: int) -> list[Bar]:
-    return [bar(s, i) for i in range(n) for s in symbols]
+    return [make_bar(i, symbol=s) for i in range(n) for s in symbols]
 
 
 def journal(tmp_path: Path) -> Journal:
@@ -118,7 +116,7 @@ def test_bars_limit_is_per_symbol_and_ends_the_run(tmp_path: Path) -> None:
     j = journal(tmp_path)
     runners = {"A": runner("A", j), "B": runner("B", j)}
     # A has many bars, B few: A stops at 3, B at its end
-    bars = [bar("A", i) for i in range(10)] + [bar("B", 0), bar("B", 1)]
+    bars = [make_bar(i, symbol="A") for i in range(10)] + [make_bar(i, symbol="B") for i in (0, 1)]
     orch = Orchestrator(runners, ListFeed(bars), j, bars=3)
     asyncio.run(orch.run())
     assert runners["A"].stats.bars == 3 and runners["B"].stats.bars == 2
@@ -127,7 +125,7 @@ def test_bars_limit_is_per_symbol_and_ends_the_run(tmp_path: Path) -> None:
 def test_feed_records_are_journaled_and_split_by_symbol(tmp_path: Path) -> None:
     j = journal(tmp_path)
     runners = {"A": runner("A", j)}
-    feed = ListFeed([bar("A", 0)])
+    feed = ListFeed([make_bar(0, symbol="A")])
     feed.stats.reject("malformed", "data.csv:3", "5 columns, expected 6")
     feed.stats.reject("invalid", "data.csv:4", "low > high", symbol="A", timestamp=60_000)
     feed.stats.reject("duplicate", "data.csv:5", "identical", symbol="A", timestamp=0)
@@ -148,7 +146,7 @@ def test_sigint_finishes_the_current_bar_and_stops(tmp_path: Path) -> None:
         if i == 5:  # raised while the feed prepares bar 5
             os.kill(os.getpid(), signal.SIGINT)
 
-    orch = Orchestrator(runners, ListFeed([bar("A", i) for i in range(50)], hook), j)
+    orch = Orchestrator(runners, ListFeed([make_bar(i, symbol="A") for i in range(50)], hook), j)
     before = signal.getsignal(signal.SIGINT)
     assert asyncio.run(orch.run()) == "interrupted"
     assert orch.stop_signal == signal.SIGINT
@@ -163,10 +161,10 @@ def test_sigterm_while_idle_between_bars_stops_the_run(tmp_path: Path) -> None:
 
     class SlowFeed(ListFeed):
         async def _gen(self) -> AsyncIterator[Bar]:
-            yield bar("A", 0)
+            yield make_bar(0, symbol="A")
             asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
             await asyncio.sleep(30)  # a live feed waiting for the next kline
-            yield bar("A", 1)
+            yield make_bar(1, symbol="A")
 
     orch = Orchestrator(runners, SlowFeed([]), j)
     assert asyncio.run(asyncio.wait_for(orch.run(), 10)) == "interrupted"
@@ -199,8 +197,8 @@ def test_reload_swaps_between_bars_and_keeps_state(tmp_path: Path) -> None:
             src.write_text("v2 longer")
 
     reloader = StrategyReloader({src: [r]}, load, j, interval_s=0.0)
-    asyncio.run(Orchestrator({"A": r}, ListFeed([bar("A", i) for i in range(6)], hook), j,
-                             reloader=reloader).run())
+    feed = ListFeed([make_bar(i, symbol="A") for i in range(6)], hook)
+    asyncio.run(Orchestrator({"A": r}, feed, j, reloader=reloader).run())
     tags = [tag for tag, _ in log]
     assert tags == ["enter", "enter", "enter", "v2 longer", "v2 longer", "v2 longer"]
     assert r.machine.state is State.ANALYZING  # entered under v1, kept across the reload
@@ -222,8 +220,8 @@ def test_broken_reload_keeps_the_old_version_and_is_journaled(tmp_path: Path) ->
             src.write_text("v3 fixed")
 
     reloader = StrategyReloader({src: [r]}, load, j, interval_s=0.0)
-    asyncio.run(Orchestrator({"A": r}, ListFeed([bar("A", i) for i in range(6)], hook), j,
-                             reloader=reloader).run())
+    feed = ListFeed([make_bar(i, symbol="A") for i in range(6)], hook)
+    asyncio.run(Orchestrator({"A": r}, feed, j, reloader=reloader).run())
     assert [tag for tag, _ in log] == ["v1"] * 4 + ["v3 fixed"] * 2
     assert r.stats.reload_errors == 1 and r.stats.reloads == 1
     j.flush()

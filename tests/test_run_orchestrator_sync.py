@@ -12,7 +12,8 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from test_run_orchestrator import ListFeed, bar, interleaved, journal, runner, seen
+from factories import make_bar
+from test_run_orchestrator import ListFeed, interleaved, journal, runner, seen
 
 from engine.market.bar import Bar
 from engine.run.orchestrator import Orchestrator
@@ -59,7 +60,7 @@ def test_sigint_stops_run_sync_after_the_current_bar(tmp_path: Path) -> None:
         if i == 5:  # raised while the feed prepares bar 5
             os.kill(os.getpid(), signal.SIGINT)
 
-    feed = IterFeed([bar("A", i) for i in range(50)], hook)
+    feed = IterFeed([make_bar(i, symbol="A") for i in range(50)], hook)
     orch = Orchestrator(runners, feed, j)
     before = signal.getsignal(signal.SIGINT)
     assert orch.run_sync() == "interrupted"

@@ -1,4 +1,4 @@
-"""Rejected feed records are logged with their place (DESIGN §2), the first few only."""
+"""Rejected feed records are logged with their place (docs/design.md §2), the first few only."""
 
 from __future__ import annotations
 

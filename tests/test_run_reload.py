@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from factories import make_bar
 
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
@@ -51,8 +52,7 @@ class HookFeed:
         for i in range(self.n):
             self.hook(i)
             await asyncio.sleep(0)
-            close = 100.0 + i
-            yield Bar("BTCUSDT", i * 60_000, close, close + 1, close - 1, close, 1.0)
+            yield make_bar(i, 100.0 + i)
 
     def __aiter__(self) -> AsyncIterator[Bar]:
         return self._gen()

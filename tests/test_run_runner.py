@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from factories import make_bar
 
 from engine.errors import StrategyError
 from engine.market.bar import Bar
@@ -47,10 +48,6 @@ class CountingApi:
         self.bars.append(bar.timestamp)
 
 
-def bar(i: int, low: float = 99.0, high: float = 105.0, close: float = 100.0) -> Bar:
-    return Bar("BTCUSDT", i * 60_000, 100.0, high, low, close, 1.0)
-
-
 def make_runner(tmp_path: Path, script: Script, max_errors: int = 3) -> SymbolRunner:
     journal = Journal(tmp_path / "j.sqlite", flush_interval_s=0.0)
     journal.start_run(
@@ -66,8 +63,10 @@ def make_runner(tmp_path: Path, script: Script, max_errors: int = 3) -> SymbolRu
 
 
 def rows(runner: SymbolRunner, sql: str) -> list[tuple[object, ...]]:
-    runner.journal.flush()
-    with sqlite3.connect(runner.journal.path) as db:
+    journal = runner.journal
+    assert isinstance(journal, Journal)
+    journal.flush()
+    with sqlite3.connect(journal.path) as db:
         return db.execute(sql).fetchall()
 
 
@@ -84,9 +83,9 @@ def test_auto_exit_runs_before_the_strategy_which_then_sees_idle(tmp_path: Path)
             enter_with_stop(m, b, stop=95.0)  # bar 0: analyze, bar 1: enter at 100
 
     runner = make_runner(tmp_path, script)
-    runner.on_bar(bar(0))
-    runner.on_bar(bar(1))
-    runner.on_bar(bar(2, low=94.0))  # touches the stop
+    runner.on_bar(make_bar(0))
+    runner.on_bar(make_bar(1))
+    runner.on_bar(make_bar(2, low=94.0))  # touches the stop
     strategy = runner.strategy
     assert isinstance(strategy, ScriptedStrategy)
     assert [s for _, s in strategy.seen] == [State.IDLE, State.ANALYZING, State.IDLE]
@@ -104,8 +103,8 @@ def test_auto_exit_runs_before_the_strategy_which_then_sees_idle(tmp_path: Path)
 def test_every_accepted_bar_reaches_the_indicator_api_once(tmp_path: Path) -> None:
     runner = make_runner(tmp_path, lambda k, b, m: None)
     for i in range(5):
-        runner.on_bar(bar(i))
-    runner.on_bar(bar(4))  # identical duplicate
+        runner.on_bar(make_bar(i))
+    runner.on_bar(make_bar(4))  # identical duplicate
     api = runner.api
     assert isinstance(api, CountingApi)
     assert api.bars == [i * 60_000 for i in range(5)]
@@ -114,9 +113,9 @@ def test_every_accepted_bar_reaches_the_indicator_api_once(tmp_path: Path) -> No
 
 def test_conflicting_and_older_bars_are_rejected_and_journaled(tmp_path: Path) -> None:
     runner = make_runner(tmp_path, lambda k, b, m: None)
-    runner.on_bar(bar(5))
-    assert runner.on_bar(bar(5, close=100.5)) is False  # same time, different bar
-    assert runner.on_bar(bar(3)) is False  # older
+    runner.on_bar(make_bar(5))
+    assert runner.on_bar(make_bar(5, 100.5)) is False  # same time, different bar
+    assert runner.on_bar(make_bar(3)) is False  # older
     assert runner.stats.rejected_bars == 2 and runner.stats.bars == 1
     assert rows(runner, "SELECT timestamp, source, kind FROM rejected_bars ORDER BY id") == [
         (300_000, "window", "conflict"),
@@ -135,13 +134,13 @@ def test_consecutive_errors_stop_the_strategy_but_auto_exit_still_protects(
 
     runner = make_runner(tmp_path, script, max_errors=3)
     for i in range(8):  # bars 2, 3, 4 err; strategy stops; 5..7 protect only
-        runner.on_bar(bar(i))
+        runner.on_bar(make_bar(i))
     strategy = runner.strategy
     assert isinstance(strategy, ScriptedStrategy)
     assert len(strategy.seen) == 5  # no call after the third consecutive error
     assert runner.stopped is not None and "3 consecutive errors" in runner.stopped
-    assert runner.machine.state is State.IN_POSITION  # not silently closed
-    runner.on_bar(bar(8, low=90.0))  # the stop still fires
+    assert runner.machine.position is not None  # still in position: not silently closed
+    runner.on_bar(make_bar(8, low=90.0))  # the stop still fires
     assert runner.machine.state is State.IDLE
     trades = rows(runner, "SELECT exit_reason, exit_timestamp FROM trades")
     assert trades == [("stop_loss", 480_000)]
@@ -158,7 +157,7 @@ def test_a_success_resets_the_consecutive_error_count(tmp_path: Path) -> None:
 
     runner = make_runner(tmp_path, script, max_errors=3)
     for i in range(30):
-        runner.on_bar(bar(i))
+        runner.on_bar(make_bar(i))
     assert runner.stopped is None
     assert runner.stats.strategy_errors == 20
 
@@ -177,7 +176,7 @@ def test_an_erring_call_leaves_the_machine_unchanged(tmp_path: Path) -> None:
 
     runner = make_runner(tmp_path, script)
     for i in range(4):
-        runner.on_bar(bar(i, close=100.0 + i))
+        runner.on_bar(make_bar(i, 100.0 + i))
     # entered at 101 (bar 1); bar 2's error skipped the action; exit at bar 3's close, 103
     assert rows(runner, "SELECT entry_price, exit_price, exit_reason FROM trades") == [
         (101.0, 103.0, "strategy")
@@ -189,12 +188,12 @@ def test_replace_strategy_keeps_the_position_and_journals_the_version(tmp_path: 
         enter_with_stop(m, b, stop=90.0)
 
     runner = make_runner(tmp_path, first)
-    runner.on_bar(bar(0))
-    runner.on_bar(bar(1))
+    runner.on_bar(make_bar(0))
+    runner.on_bar(make_bar(1))
     assert runner.machine.state is State.IN_POSITION
     second = ScriptedStrategy(lambda k, b, m: m.execute(Exit(), b), sha256="1" * 64)
     runner.replace_strategy(second)
-    runner.on_bar(bar(2, close=100.5))
+    runner.on_bar(make_bar(2, 100.5))
     assert second.seen == [(120_000, State.IN_POSITION)]
     assert rows(runner, "SELECT exit_price FROM trades") == [(100.5,)]
     assert rows(runner, "SELECT sha256, from_timestamp FROM strategy_versions ORDER BY rowid") == [
@@ -210,7 +209,7 @@ def test_max_errors_is_respected_exactly(tmp_path: Path, max_errors: int) -> Non
 
     runner = make_runner(tmp_path, script, max_errors=max_errors)
     for i in range(5):
-        runner.on_bar(bar(i))
+        runner.on_bar(make_bar(i))
     assert runner.stats.strategy_errors == max_errors
     assert runner.stats.bars == 5
 
@@ -221,9 +220,9 @@ def test_a_reload_resumes_a_stopped_strategy(tmp_path: Path) -> None:
 
     runner = make_runner(tmp_path, failing, max_errors=2)
     for i in range(3):
-        runner.on_bar(bar(i))
-    assert runner.stopped is not None
+        runner.on_bar(make_bar(i))
+    assert "always" in (runner.stopped or "")  # stopped by the error policy
     fixed = ScriptedStrategy(lambda k, b, m: None, sha256="2" * 64)
     runner.replace_strategy(fixed)
-    runner.on_bar(bar(3))
+    runner.on_bar(make_bar(3))
     assert runner.stopped is None and fixed.seen == [(180_000, State.IDLE)]

@@ -357,7 +357,10 @@ def test_lying_candidate_is_recorded_with_context_and_fails_strict(
 
     (row,) = mismatches(journal, summary["run_id"])
     told, lied = (int(x, 16) for x in (tmp_path / "lies.txt").read_text().split())
-    as_float = lambda bits: struct.unpack("<d", struct.pack("<Q", bits))[0]  # noqa: E731
+
+    def as_float(bits: int) -> float:
+        return float(struct.unpack("<d", struct.pack("<Q", bits))[0])
+
     assert (row["symbol"], row["indicator"], json.loads(row["params"])) == ("BTCUSDT", "sma", [10])
     assert row["output"] == "value"
     assert row["python_value"] == as_float(told)  # the honest OCaml value is Python's

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import make_bar
 
 from bridge import protocol as p
 from bridge.protocol import fixed_replies, push_frame, push_frames
@@ -24,6 +25,7 @@ from bridge.transport import DEFAULT_EXECUTABLE
 from engine.errors import BridgeError
 from engine.indicators import streaming
 from engine.market.bar import Bar
+from engine.observer import IndicatorValue, Params
 
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
 needs_server = pytest.mark.usefixtures("ocaml_server")
@@ -109,8 +111,9 @@ def test_value_matrix_from_flat_slots_and_from_named_tuples_agree() -> None:
     streams[1].dead = "refused"  # a dead stream's slots are skipped
     layout = make_layout(streams)
     flat = [[1.5, None, None, None, 40.0], [2.5, 0.1, 0.2, -0.1, None]]
-    named = [[("sma", (2,), 1.5), ("macd", (3, 5, 2), None), ("rsi", (3,), 40.0)],
-             [("sma", (2,), 2.5), ("macd", (3, 5, 2), (0.1, 0.2, -0.1)), ("rsi", (3,), None)]]
+    named: list[list[tuple[str, Params, IndicatorValue]]] = [
+        [("sma", (2,), 1.5), ("macd", (3, 5, 2), None), ("rsi", (3,), 40.0)],
+        [("sma", (2,), 2.5), ("macd", (3, 5, 2), (0.1, 0.2, -0.1)), ("rsi", (3,), None)]]
     expected = np.array([[1.5, 40.0], [2.5, math.nan]])
     np.testing.assert_array_equal(python_matrix(flat, layout), expected)
     np.testing.assert_array_equal(python_matrix(named, layout), expected)
@@ -174,8 +177,16 @@ def test_rate_limited_log_keeps_a_burst_then_counts(caplog: pytest.LogCaptureFix
 
 
 def _bars(start: int, n: int, rows: np.ndarray) -> list[Bar]:
-    return [Bar("BTCUSDT", 60_000 * (start + k), r[2], r[0], r[1], r[2], r[3])
+    return [make_bar(start + k, r[2], high=r[0], low=r[1], volume=r[3])
             for k, r in zip(range(n), rows, strict=True)]
+
+
+def _serve(observer: ShadowObserver, ema: streaming.Stream, bars: list[Bar]) -> None:
+    """Update ``ema`` with each bar and hand its value to ``observer``, as the runner does."""
+    for bar in bars:
+        value = ema.update_hlcv(bar.high, bar.low, bar.close, bar.volume)
+        assert not isinstance(value, tuple)  # EMA has a single output
+        observer.bar_values("BTCUSDT", bar, [value])
 
 
 def _wait_empty(observer: ShadowObserver) -> None:
@@ -192,16 +203,12 @@ def test_a_full_queue_drops_comparisons_but_keeps_the_streams_in_step() -> None:
     ema = streaming.create("ema", (5,), history)
     observer.stream_opened("BTCUSDT", "ema", (5,), history, ema.value)
     # 4 fit beside the open; 15 more go in without their values (hard limit 4 × 5)
-    for bar in _bars(10, 19, rows[10:29]):
-        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
-                                                             bar.volume)])
+    _serve(observer, ema, _bars(10, 19, rows[10:29]))
     assert observer.dropped == 15
     observer.start()
     _wait_empty(observer)
     # EMA remembers every bar: had the dropped bars not reached OCaml, these would differ
-    for bar in _bars(29, 4, rows[29:33]):
-        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
-                                                             bar.volume)])
+    _serve(observer, ema, _bars(29, 4, rows[29:33]))
     observer.close()
     summary = observer.summary()
     assert summary["dropped"] == 15
@@ -216,9 +223,7 @@ def test_past_the_hard_limit_shadow_stops_checking_and_says_so() -> None:
     history = {f: rows[:10, i].copy() for i, f in enumerate(p.FIELDS)}
     ema = streaming.create("ema", (5,), history)
     observer.stream_opened("BTCUSDT", "ema", (5,), history, ema.value)
-    for bar in _bars(10, 30, rows[10:40]):
-        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
-                                                             bar.volume)])
+    _serve(observer, ema, _bars(10, 30, rows[10:40]))
     observer.start()
     observer.close()
     summary = observer.summary()
@@ -233,7 +238,7 @@ def test_an_internal_error_is_counted_and_the_streams_are_reseeded(
 ) -> None:
     import bridge.shadow.candidate as worker
 
-    real = worker.python_matrix
+    real = python_matrix  # the function shadow_worker imported
     calls = []
 
     def broken_once(*args: object) -> np.ndarray:
@@ -248,14 +253,10 @@ def test_an_internal_error_is_counted_and_the_streams_are_reseeded(
     history = {f: rows[:10, i].copy() for i, f in enumerate(p.FIELDS)}
     ema = streaming.create("ema", (5,), history)
     observer.stream_opened("BTCUSDT", "ema", (5,), history, ema.value)
-    for bar in _bars(10, 4, rows[10:14]):
-        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
-                                                             bar.volume)])
+    _serve(observer, ema, _bars(10, 4, rows[10:14]))
     observer.start()
     _wait_empty(observer)
-    for bar in _bars(14, 4, rows[14:18]):
-        observer.bar_values("BTCUSDT", bar, [ema.update_hlcv(bar.high, bar.low, bar.close,
-                                                             bar.volume)])
+    _serve(observer, ema, _bars(14, 4, rows[14:18]))
     observer.close()
     summary = observer.summary()
     assert summary["errors"] == 1 and "a bug" in str(summary["first_error"])

@@ -1,4 +1,4 @@
-"""Context: the typed key -> value store of a strategy (DESIGN.md §4)."""
+"""Context: the typed key -> value store of a strategy (docs/design.md §4)."""
 
 from __future__ import annotations
 

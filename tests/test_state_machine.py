@@ -1,4 +1,4 @@
-"""StateMachine: transitions, validation, auto-exit fills and P&L to the cent (DESIGN.md §4).
+"""StateMachine: transitions, validation, auto-exit fills and P&L to the cent (docs/design.md §4).
 
 Every expected number is computed by hand in the comment beside it:
 fee = fee_bps * price * qty / 1e4 per fill (default 10 bps = 0.1 %).
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from factories import MINUTE_MS, make_bar
 
 from engine.errors import MarketDataError, StrategyError
 from engine.market import Bar
@@ -30,14 +31,8 @@ from engine.state import (
     parse_action,
 )
 
-MIN = 60_000
-
-
-def bar(t: int, o: float, h: float, lo: float, c: float, symbol: str = "BTCUSDT") -> Bar:
-    return Bar(symbol, t * MIN, o, h, lo, c, 1.0)
-
-
-FLAT = bar(0, 100.0, 101.0, 99.0, 100.0)  # entry bar: close 100
+MIN = MINUTE_MS
+FLAT = make_bar(0, 100.0, open=100.0, high=101.0, low=99.0)  # entry bar: close 100
 
 
 def analyzing(**kwargs: Any) -> StateMachine:
@@ -71,13 +66,13 @@ def snapshot(m: StateMachine) -> tuple[object, ...]:
 
 def test_full_cycle_transitions() -> None:
     m = StateMachine()
-    assert m.state is State.IDLE and m.position is None
+    assert (m.state, m.position) == (State.IDLE, None)  # a tuple: no narrowing of m.state
     m.begin_analysis({"level": 99.5, "n": 3, "why": "dip", "armed": True}, FLAT)
-    assert m.state is State.ANALYZING
-    assert m.context.as_dict() == {"level": 99.5, "n": 3, "why": "dip", "armed": True}
-    m.execute(EnterLong(1.0, reason="go"), bar(1, 100.0, 101.0, 99.0, 100.0))
-    assert m.state is State.IN_POSITION
-    trade = m.execute(Exit(), bar(2, 100.0, 102.0, 99.0, 101.0))
+    assert (m.state, m.context.as_dict()) == (
+        State.ANALYZING, {"level": 99.5, "n": 3, "why": "dip", "armed": True})
+    m.execute(EnterLong(1.0, reason="go"), make_bar(1, 100.0, open=100.0, high=101.0, low=99.0))
+    assert (m.state, m.position is not None) == (State.IN_POSITION, True)
+    trade = m.execute(Exit(), make_bar(2, 101.0, open=100.0, high=102.0, low=99.0))
     assert trade is not None and trade.exit_reason is ExitReason.STRATEGY
     assert m.state is State.IDLE and m.position is None
     assert m.context.as_dict() == {}  # cleared on exit by default
@@ -98,20 +93,20 @@ def test_cancel_analysis_returns_to_idle() -> None:
 
 def test_context_kept_on_exit_when_configured() -> None:
     m = long_at_100(clear_context_on_exit=False)
-    m.execute(Exit(), bar(1, 100.0, 101.0, 99.0, 100.0))
+    m.execute(Exit(), make_bar(1, 100.0, open=100.0, high=101.0, low=99.0))
     assert m.context.as_dict() == {"signal": "x"}
 
 
 def test_context_cleared_on_auto_exit() -> None:
     m = long_at_100()
-    assert m.auto_exit(bar(1, 96.0, 97.0, 94.0, 95.0)) is not None
+    assert m.auto_exit(make_bar(1, 95.0, open=96.0, high=97.0, low=94.0)) is not None
     assert m.context.as_dict() == {}
 
 
 def test_history_keeps_the_last_100() -> None:
     m = StateMachine()
     for i in range(130):  # 260 transitions
-        b = bar(i, 100.0, 101.0, 99.0, 100.0)
+        b = make_bar(i, 100.0, open=100.0, high=101.0, low=99.0)
         m.begin_analysis({}, b)
         m.execute(CancelAnalysis(), b)
     assert len(m.history) == 100
@@ -151,7 +146,7 @@ def test_position_actions_refused_while_analyzing(action: Any) -> None:
 
 @pytest.mark.parametrize("action", [CancelAnalysis(), EnterLong(1.0), EnterShort(1.0)])
 def test_analysis_actions_refused_in_position(action: Any) -> None:
-    refuse(long_at_100(), action, bar(1, 100.0, 101.0, 99.0, 100.0), "action")
+    refuse(long_at_100(), action, make_bar(1, 100.0, open=100.0, high=101.0, low=99.0), "action")
 
 
 @pytest.mark.parametrize("qty", [0.0, -1.0, float("nan"), float("inf")])
@@ -205,7 +200,7 @@ def test_sides_are_checked_against_the_slipped_fill() -> None:
     refuse(m, EnterShort(1.0, take_profit=99.5), FLAT, "take_profit")
 
 
-NEXT = bar(1, 100.0, 104.0, 99.0, 103.0)  # close 103
+NEXT = make_bar(1, 103.0, open=100.0, high=104.0, low=99.0)  # close 103
 
 
 @pytest.mark.parametrize("stop", [103.0, 104.0, 0.0])
@@ -306,58 +301,58 @@ def expect_trade(m: StateMachine, b: Bar, price: float, reason: ExitReason, pnl:
 
 def test_long_stop_inside_bar_fills_at_stop() -> None:
     # fill 95; exit fee 0.19; pnl = (95-100)*2 - 0.20 - 0.19 = -10.39
-    expect_trade(long_at_100(), bar(1, 98.0, 99.0, 94.0, 96.0), 95.0, ExitReason.STOP_LOSS,
-                 -10.39, 0.39)
+    expect_trade(long_at_100(), make_bar(1, 96.0, open=98.0, high=99.0, low=94.0),
+                 95.0, ExitReason.STOP_LOSS, -10.39, 0.39)
 
 
 def test_long_stop_touched_exactly() -> None:
-    expect_trade(long_at_100(), bar(1, 98.0, 99.0, 95.0, 96.0), 95.0, ExitReason.STOP_LOSS,
-                 -10.39, 0.39)
+    expect_trade(long_at_100(), make_bar(1, 96.0, open=98.0, high=99.0, low=95.0),
+                 95.0, ExitReason.STOP_LOSS, -10.39, 0.39)
 
 
 def test_long_gap_below_stop_fills_at_open() -> None:
     # fill 93; fee 0.186; pnl = -14 - 0.386 = -14.386
-    expect_trade(long_at_100(), bar(1, 93.0, 94.0, 90.0, 92.0), 93.0, ExitReason.STOP_LOSS,
-                 -14.386, 0.386)
+    expect_trade(long_at_100(), make_bar(1, 92.0, open=93.0, high=94.0, low=90.0),
+                 93.0, ExitReason.STOP_LOSS, -14.386, 0.386)
 
 
 def test_long_target_inside_bar_fills_at_target() -> None:
     # fill 110; fee 0.22; pnl = 20 - 0.42 = 19.58
-    expect_trade(long_at_100(), bar(1, 105.0, 111.0, 104.0, 108.0), 110.0,
+    expect_trade(long_at_100(), make_bar(1, 108.0, open=105.0, high=111.0, low=104.0), 110.0,
                  ExitReason.TAKE_PROFIT, 19.58, 0.42)
 
 
 def test_long_gap_above_target_fills_at_the_better_open() -> None:
     # fill 112; fee 0.224; pnl = 24 - 0.424 = 23.576
-    expect_trade(long_at_100(), bar(1, 112.0, 113.0, 111.0, 112.5), 112.0,
+    expect_trade(long_at_100(), make_bar(1, 112.5, open=112.0, high=113.0, low=111.0), 112.0,
                  ExitReason.TAKE_PROFIT, 23.576, 0.424)
 
 
 def test_long_both_touched_stop_wins() -> None:
-    expect_trade(long_at_100(), bar(1, 100.0, 111.0, 94.0, 105.0), 95.0,
+    expect_trade(long_at_100(), make_bar(1, 105.0, open=100.0, high=111.0, low=94.0), 95.0,
                  ExitReason.STOP_LOSS, -10.39, 0.39)
 
 
 def test_long_gap_through_target_beats_a_later_stop_touch() -> None:
     # The open (112) is already past the target: that fill happened first.
-    expect_trade(long_at_100(), bar(1, 112.0, 112.0, 94.0, 96.0), 112.0,
+    expect_trade(long_at_100(), make_bar(1, 96.0, open=112.0, high=112.0, low=94.0), 112.0,
                  ExitReason.TAKE_PROFIT, 23.576, 0.424)
 
 
 def test_long_untouched_levels_keep_the_position() -> None:
     m = long_at_100()
-    assert m.auto_exit(bar(1, 100.0, 109.99, 95.01, 100.0)) is None
+    assert m.auto_exit(make_bar(1, 100.0, open=100.0, high=109.99, low=95.01)) is None
     assert m.state is State.IN_POSITION
 
 
 def test_long_without_levels_never_auto_exits() -> None:
     m = long_at_100(stop=None, target=None)
-    assert m.auto_exit(bar(1, 50.0, 500.0, 10.0, 60.0)) is None
+    assert m.auto_exit(make_bar(1, 60.0, open=50.0, high=500.0, low=10.0)) is None
 
 
 def test_entry_bar_is_not_checked_again() -> None:
     m = analyzing()
-    b = bar(0, 100.0, 101.0, 90.0, 100.0)
+    b = make_bar(0, 100.0, open=100.0, high=101.0, low=90.0)
     m.execute(EnterLong(1.0, stop_loss=95.0), b)
     assert m.auto_exit(b) is None  # the entry takes effect from the next bar
     assert m.state is State.IN_POSITION
@@ -368,22 +363,22 @@ def test_long_stop_with_slippage() -> None:
     # fee 0.18905; pnl = (94.525-100.5)*2 - 0.201 - 0.18905 = -12.34005
     m = long_at_100(costs=Costs(slippage_bps=50.0))
     assert m.position is not None and m.position.entry_price == pytest.approx(100.5)
-    expect_trade(m, bar(1, 98.0, 99.0, 94.0, 96.0), 94.525, ExitReason.STOP_LOSS,
+    expect_trade(m, make_bar(1, 96.0, open=98.0, high=99.0, low=94.0), 94.525, ExitReason.STOP_LOSS,
                  -12.34005, 0.39005)
 
 
 def test_long_target_has_no_slippage() -> None:
     # entry 100.5 (fee 0.201); target fill 110 (fee 0.22): pnl = 19 - 0.421 = 18.579
     m = long_at_100(costs=Costs(slippage_bps=50.0))
-    expect_trade(m, bar(1, 105.0, 111.0, 104.0, 108.0), 110.0, ExitReason.TAKE_PROFIT,
-                 18.579, 0.421)
+    expect_trade(m, make_bar(1, 108.0, open=105.0, high=111.0, low=104.0),
+                 110.0, ExitReason.TAKE_PROFIT, 18.579, 0.421)
 
 
 def test_long_gap_stop_with_slippage_slips_from_the_open() -> None:
     # entry 100.5; open 93 -> 93*0.995 = 92.535, fee 0.18507;
     # pnl = (92.535-100.5)*2 - 0.201 - 0.18507 = -16.31607
     m = long_at_100(costs=Costs(slippage_bps=50.0))
-    expect_trade(m, bar(1, 93.0, 94.0, 90.0, 92.0), 92.535, ExitReason.STOP_LOSS,
+    expect_trade(m, make_bar(1, 92.0, open=93.0, high=94.0, low=90.0), 92.535, ExitReason.STOP_LOSS,
                  -16.31607, 0.38607)
 
 
@@ -392,30 +387,30 @@ def test_long_gap_stop_with_slippage_slips_from_the_open() -> None:
 
 def test_short_stop_inside_bar_fills_at_stop() -> None:
     # fill 105; fee 0.315; pnl = (100-105)*3 - 0.615 = -15.615
-    expect_trade(short_at_100(), bar(1, 101.0, 106.0, 100.0, 104.0), 105.0,
+    expect_trade(short_at_100(), make_bar(1, 104.0, open=101.0, high=106.0, low=100.0), 105.0,
                  ExitReason.STOP_LOSS, -15.615, 0.615)
 
 
 def test_short_gap_above_stop_fills_at_open() -> None:
     # fill 107; fee 0.321; pnl = -21 - 0.621 = -21.621
-    expect_trade(short_at_100(), bar(1, 107.0, 108.0, 106.0, 107.5), 107.0,
+    expect_trade(short_at_100(), make_bar(1, 107.5, open=107.0, high=108.0, low=106.0), 107.0,
                  ExitReason.STOP_LOSS, -21.621, 0.621)
 
 
 def test_short_target_inside_bar_fills_at_target() -> None:
     # fill 90; fee 0.27; pnl = 30 - 0.57 = 29.43
-    expect_trade(short_at_100(), bar(1, 95.0, 96.0, 89.0, 92.0), 90.0,
+    expect_trade(short_at_100(), make_bar(1, 92.0, open=95.0, high=96.0, low=89.0), 90.0,
                  ExitReason.TAKE_PROFIT, 29.43, 0.57)
 
 
 def test_short_gap_below_target_fills_at_the_better_open() -> None:
     # fill 88; fee 0.264; pnl = 36 - 0.564 = 35.436
-    expect_trade(short_at_100(), bar(1, 88.0, 89.0, 87.0, 88.0), 88.0,
+    expect_trade(short_at_100(), make_bar(1, 88.0, open=88.0, high=89.0, low=87.0), 88.0,
                  ExitReason.TAKE_PROFIT, 35.436, 0.564)
 
 
 def test_short_both_touched_stop_wins() -> None:
-    expect_trade(short_at_100(), bar(1, 100.0, 106.0, 89.0, 95.0), 105.0,
+    expect_trade(short_at_100(), make_bar(1, 95.0, open=100.0, high=106.0, low=89.0), 105.0,
                  ExitReason.STOP_LOSS, -15.615, 0.615)
 
 
@@ -423,13 +418,13 @@ def test_short_stop_with_slippage() -> None:
     # 50 bps: entry fill 100*0.995 = 99.5, fee 0.2985; stop fill 105*1.005 = 105.525,
     # fee 0.316575; pnl = (99.5-105.525)*3 - 0.2985 - 0.316575 = -18.690075
     m = short_at_100(costs=Costs(slippage_bps=50.0))
-    expect_trade(m, bar(1, 101.0, 106.0, 100.0, 104.0), 105.525, ExitReason.STOP_LOSS,
-                 -18.690075, 0.615075)
+    expect_trade(m, make_bar(1, 104.0, open=101.0, high=106.0, low=100.0),
+                 105.525, ExitReason.STOP_LOSS, -18.690075, 0.615075)
 
 
 def test_short_untouched_levels_keep_the_position() -> None:
     m = short_at_100()
-    assert m.auto_exit(bar(1, 100.0, 104.99, 90.01, 100.0)) is None
+    assert m.auto_exit(make_bar(1, 100.0, open=100.0, high=104.99, low=90.01)) is None
     assert m.position is not None and m.position.side is Side.SHORT
 
 
@@ -440,7 +435,7 @@ def test_long_market_exit_with_slippage() -> None:
     # entry 100.5 (fee 0.201); exit at close 104 * 0.995 = 103.48, fee 0.20696;
     # pnl = (103.48-100.5)*2 - 0.201 - 0.20696 = 5.55204
     m = long_at_100(costs=Costs(slippage_bps=50.0))
-    trade = m.execute(Exit(), bar(1, 101.0, 105.0, 100.0, 104.0))
+    trade = m.execute(Exit(), make_bar(1, 104.0, open=101.0, high=105.0, low=100.0))
     assert trade is not None
     assert trade.exit_price == pytest.approx(103.48)
     assert trade.pnl == pytest.approx(5.55204, abs=1e-9)
@@ -451,7 +446,7 @@ def test_short_market_exit_with_slippage() -> None:
     # entry 99.5 (fee 0.2985); exit buys at 96 * 1.005 = 96.48, fee 0.28944;
     # pnl = (99.5-96.48)*3 - 0.2985 - 0.28944 = 8.47206
     m = short_at_100(costs=Costs(slippage_bps=50.0))
-    trade = m.execute(Exit(), bar(1, 98.0, 99.0, 95.0, 96.0))
+    trade = m.execute(Exit(), make_bar(1, 96.0, open=98.0, high=99.0, low=95.0))
     assert trade is not None
     assert trade.exit_price == pytest.approx(96.48)
     assert trade.pnl == pytest.approx(8.47206, abs=1e-9)
@@ -462,21 +457,21 @@ def test_explicit_prices_have_no_slippage() -> None:
     m = analyzing(costs=Costs(slippage_bps=50.0))
     m.execute(EnterLong(1.0, price=99.5), FLAT)
     assert m.position is not None and m.position.entry_price == 99.5
-    trade = m.execute(Exit(price=102.0), bar(1, 101.0, 103.0, 100.0, 101.0))
+    trade = m.execute(Exit(price=102.0), make_bar(1, 101.0, open=101.0, high=103.0, low=100.0))
     assert trade is not None and trade.exit_price == 102.0
     assert trade.pnl == pytest.approx(2.2985, abs=1e-9)
 
 
 def test_zero_fee() -> None:
     m = long_at_100(costs=Costs(fee_bps=0.0))
-    trade = m.execute(Exit(), bar(1, 100.0, 104.0, 99.0, 103.0))
+    trade = m.execute(Exit(), make_bar(1, 103.0, open=100.0, high=104.0, low=99.0))
     assert trade is not None and trade.pnl == pytest.approx(6.0) and trade.fees == 0.0
 
 
 def test_fill_order_from_parse_to_trade() -> None:
     m = analyzing()
     m.execute(parse_action({"action": "enter_short", "quantity": 1, "stop_loss": 102}), FLAT)
-    trade = m.auto_exit(bar(1, 101.0, 102.5, 100.0, 102.0))
+    trade = m.auto_exit(make_bar(1, 102.0, open=101.0, high=102.5, low=100.0))
     # fill 102; fees 0.1 + 0.102; pnl = -2 - 0.202 = -2.202
     assert trade is not None and trade.pnl == pytest.approx(-2.202, abs=1e-12)
 
@@ -493,7 +488,7 @@ def test_bad_costs(kwargs: dict[str, Any]) -> None:
 def test_auto_exit_refuses_a_bar_of_another_symbol() -> None:
     m = long_at_100()
     with pytest.raises(MarketDataError, match="'symbol' = 'ETHUSDT'"):
-        m.auto_exit(bar(1, 90.0, 91.0, 80.0, 85.0, symbol="ETHUSDT"))
+        m.auto_exit(make_bar(1, 85.0, open=90.0, high=91.0, low=80.0, symbol="ETHUSDT"))
     assert m.state is State.IN_POSITION
 
 
@@ -506,11 +501,13 @@ def test_equity_marks_include_the_paid_entry_fee() -> None:
     m.begin_analysis({}, FLAT)
     m.execute(EnterLong(2.0), FLAT)  # fee 0.20
     assert m.mark(FLAT) == pytest.approx(9_999.8)  # 10000 + 0 - 0.20
-    assert m.mark(bar(1, 100.0, 104.0, 99.0, 103.0)) == pytest.approx(10_005.8)  # +6 - 0.2
-    trade = m.execute(Exit(), bar(2, 103.0, 104.0, 101.0, 102.0))
+    marked = m.mark(make_bar(1, 103.0, open=100.0, high=104.0, low=99.0))
+    assert marked == pytest.approx(10_005.8)  # +6 - 0.2
+    trade = m.execute(Exit(), make_bar(2, 102.0, open=103.0, high=104.0, low=101.0))
     # exit 102, fee 0.204: pnl = 4 - 0.404 = 3.596
     assert trade is not None and trade.pnl == pytest.approx(3.596)
-    assert m.mark(bar(2, 103.0, 104.0, 101.0, 102.0)) == pytest.approx(10_003.596)
+    assert m.mark(make_bar(2, 102.0, open=103.0, high=104.0, low=101.0)) == pytest.approx(
+        10_003.596)
     a = m.account
     assert a.fees_paid == pytest.approx(0.404)
     assert list(a.equity_curve) == pytest.approx([10_000.0, 9_999.8, 10_005.8, 10_003.596])
@@ -523,10 +520,11 @@ def test_account_statistics() -> None:
     m = StateMachine(starting_equity=1_000.0, costs=Costs(fee_bps=0.0))
     closes = [(110.0, 1.0), (95.0, 1.0), (120.0, 2.0)]  # pnl +10, -5, +40
     for i, (exit_close, qty) in enumerate(closes):
-        b = bar(2 * i, 100.0, 101.0, 99.0, 100.0)
+        b = make_bar(2 * i, 100.0, open=100.0, high=101.0, low=99.0)
         m.begin_analysis({}, b)
         m.execute(EnterLong(qty), b)
-        m.execute(Exit(), bar(2 * i + 1, exit_close, exit_close, exit_close, exit_close))
+        flat = make_bar(2 * i + 1, exit_close, open=exit_close, high=exit_close, low=exit_close)
+        m.execute(Exit(), flat)
     a = m.account
     assert [t.pnl for t in a.trades] == [10.0, -5.0, 40.0]
     assert a.realized_pnl == 45.0

@@ -7,7 +7,7 @@ its own reference of what must happen, written independently of the engine:
 * validity of an action (state, quantity, price range, sides of the levels);
 * auto-exit fills, computed on prices mirrored by the position's direction so
   that shorts reuse the long rule (the engine has two explicit branches);
-* trade P&L from the fee and slippage formulas of DESIGN.md §4.
+* trade P&L from the fee and slippage formulas of docs/design.md §4.
 
 Invariants: state and position agree; a refused action changes nothing;
 realized P&L = sum of closed trades; fees paid = sum of trade fees + the open

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import make_bar
 from test_strategy_support import Harness, load, write
 
 from engine.errors import StrategyError
 from engine.indicators.api import IndicatorApi
-from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.state import State, StateMachine
 from engine.strategy import LuaStrategy, LuaStrategyError
@@ -65,7 +65,7 @@ def test_bad_budget_arguments(tmp_path: Path) -> None:
 
     for kwargs in ({"instruction_budget": 999}, {"memory_mb": 0.0}, {"time_limit_s": -1.0}):
         with pytest.raises(StrategyError, match="instruction_budget must be >= 1000"):
-            LuaStrategy(write(tmp_path, ""), **kwargs)  # type: ignore[arg-type]
+            LuaStrategy(write(tmp_path, ""), **kwargs)
 
 
 # -- what Lua receives -----------------------------------------------------
@@ -95,11 +95,9 @@ def test_missing_bid_ask_are_the_close(tmp_path: Path) -> None:
 
 
 def test_symbol_follows_the_bar(tmp_path: Path) -> None:
-    from test_strategy_support import bar
-
     strategy = load(tmp_path, "function detect_opportunity(md) return { s = md.symbol } end")
     h = Harness(strategy, symbol="ETHUSDT")
-    h.feed(bar(1, symbol="ETHUSDT"))
+    h.feed(make_bar(1, symbol="ETHUSDT"))
     assert h.machine.context["s"] == "ETHUSDT"
 
 
@@ -118,8 +116,8 @@ def test_detect_fields_go_to_context_and_next_function_sees_them(tmp_path: Path)
       end""", log=seen.append)
     h = Harness(strategy)
     h.next()
-    assert h.machine.state is State.ANALYZING
-    assert dict(h.machine.context) == {"signal": "up", "strength": 2, "flag": True, "ratio": 0.5}
+    assert (h.machine.state, dict(h.machine.context)) == (
+        State.ANALYZING, {"signal": "up", "strength": 2, "flag": True, "ratio": 0.5})
     h.next()
     assert seen == ["flag=true,ratio=0.5,signal=up,state=analyzing,strength=2"]
     assert h.machine.state is State.IDLE
@@ -213,7 +211,7 @@ def test_typo_in_a_field_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     err = filter_error(tmp_path, "{ action = 'enter_long', quantity = 1, stop_los = 95 }")
     assert err.kind == "action"
     assert "'stop_los'" in str(err) and "did you mean 'stop_loss'" in str(err)
-    assert "(state analyzing)" in str(err)  # DESIGN §4: action, field and state
+    assert "(state analyzing)" in str(err)  # docs/design.md §4: action, field and state
     assert err.location == "strat.lua:3"  # where filter_commitment is defined
 
 
@@ -469,7 +467,7 @@ def test_every_registry_indicator_is_exposed(tmp_path: Path) -> None:
     h = Harness(strategy)
     h.next()
     assert h.machine.context["missing"] == ""
-    assert len(SPECS) >= 15  # DESIGN.md §3's fifteen, at least
+    assert len(SPECS) >= 15  # docs/design.md §3's fifteen, at least
 
 
 @pytest.mark.parametrize("field", ["state", "position"])
@@ -561,7 +559,7 @@ def test_traceback_names_the_strategy_function_not_the_engine_glue(tmp_path: Pat
     strategy = LuaStrategy(path)
     machine = StateMachine()
     window = MarketDataWindow(10)
-    bar = Bar("BTCUSDT", 0, 100.0, 101.0, 99.0, 100.5, 1.0)
+    bar = make_bar(0, 100.5, open=100.0, high=101.0, low=99.0)
     window.push(bar)
     api = IndicatorApi("BTCUSDT", window)
     api.on_bar(bar)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from factories import make_bar
+
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
@@ -33,16 +35,6 @@ def load(tmp_path: Path, source: str, **kwargs: object) -> LuaStrategy:
     return LuaStrategy(write(tmp_path, source), **kwargs)  # type: ignore[arg-type]
 
 
-def bar(i: int, close: float = 100.0, symbol: str = "BTCUSDT", **kw: float | None) -> Bar:
-    """Bar number ``i`` (one minute apart) around ``close``."""
-    fields: dict[str, float | None] = {
-        "open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
-        "volume": 10.0,
-    }
-    fields.update(kw)
-    return Bar(symbol, 1_700_000_000_000 + i * 60_000, **fields)  # type: ignore[arg-type]
-
-
 class Harness:
     """Window + machine + indicator API driven the way the runner does."""
 
@@ -61,9 +53,12 @@ class Harness:
         return self.strategy.step(b, self.machine, self.api)
 
     def next(self, close: float = 100.0, **kw: float | None) -> ClosedTrade | None:
-        """Feed the next bar at ``close``."""
+        """Feed the next bar at ``close``: open = close, high and low 1 % away, volume 10,
+        from 2023-11-14 (1.7e12 ms); ``kw`` overrides any of make_bar's fields."""
         self.i += 1
-        return self.feed(bar(self.i, close, **kw))
+        fields = {"high": close * 1.01, "low": close * 0.99, "volume": 10.0, **kw}
+        return self.feed(make_bar(self.i, close, start=1_700_000_000_000,
+                                  **fields))  # type: ignore[arg-type]
 
     def closes(self, closes: Sequence[float]) -> None:
         """Feed one bar per close."""

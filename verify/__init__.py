@@ -1,1 +1,1 @@
-"""`pytest verify/`: property-based cross-checks Python vs OCaml vs TA-Lib (DESIGN.md §3)."""
+"""`pytest verify/`: property-based cross-checks Python vs OCaml vs TA-Lib (docs/design.md §3)."""

@@ -1,16 +1,9 @@
-"""Hypothesis profiles and the shared implementations of ``pytest verify/``.
+"""The shared implementations of ``pytest verify/`` (the hypothesis profiles are
+registered by the root ``conftest.py``).
 
-HYPOTHESIS_PROFILE selects the profile:
-* ``dev`` (default outside make): 25 examples per verify property;
-* ``ci`` (``make test``): derandomized, no example database, ``print_blob``,
-  no deadline — the same examples on every run; 300 per verify property;
-* ``thorough`` (``make verify-thorough``): 10,000 examples per property.
-The profile is global to the session; the verify properties' own example counts
-are in ``verify/profiles.py`` (the tests/ suites keep hypothesis' default).
-
-One OCaml server serves the whole session. It is used when its executable
-exists (``$TANDEM_OCAML_BIN`` or the dune build output); otherwise the OCaml
-pairs are skipped with a visible reason and the Python/TA-Lib pairs still run.
+One OCaml server serves the whole session, from ``$TANDEM_OCAML_BIN`` or the
+dune build output; when neither exists the OCaml fixture fails (``make test``
+builds the server first, and a skip would hide a missing part).
 """
 
 from __future__ import annotations
@@ -19,26 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
-
-from verify.profiles import profile_name
-
-_COMMON: dict[str, Any] = {
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    "deadline": None,
-}
-settings.register_profile("dev", **_COMMON)
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_COMMON)
-settings.register_profile(
-    "thorough",
-    max_examples=10_000,
-    derandomize=False,
-    database=None,
-    print_blob=True,
-    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
-    **_COMMON,
-)
-settings.load_profile(profile_name())
 
 
 def _ocaml_available() -> bool:

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the cross-checks: series inside DESIGN.md §3's domain.
+"""Hypothesis strategies for the cross-checks: series inside docs/design.md §3's domain.
 
 Prices lie in [1e-8, 1e9], volumes in [0, 1e12], every bar is consistent
 (low <= open, close <= high). Shapes: random and geometric walks, constant

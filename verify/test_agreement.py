@@ -1,6 +1,6 @@
 """Every implementation of every indicator agrees on adversarial valid inputs.
 
-One property per indicator: hypothesis draws an OHLCV series inside DESIGN.md
+One property per indicator: hypothesis draws an OHLCV series inside docs/design.md
 §3's domain, then parameters (edges included), then a stream split; Python
 batch, Python streaming, TA-Lib 0.7.1, OCaml batch and OCaml streaming all
 compute it and every pair must have the same NaN mask and stay inside the
@@ -21,7 +21,7 @@ from verify.pinned import PINNED
 from verify.profiles import verify_settings
 from verify.strategies import cases
 
-#: The indicators of DESIGN.md §3; the registry may add more, never lose one.
+#: The indicators of docs/design.md §3; the registry may add more, never lose one.
 DESIGNED = (
     "sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch",
     "willr", "cci", "adx", "mfi", "obv", "roc", "mom",

@@ -2,7 +2,7 @@
 
 Bad periods are rejected by all five implementations (TA-Lib included);
 non-finite values, non-finite Bollinger deviations and inputs of unequal
-lengths by ours (TA-Lib silently computes with them, DESIGN.md §3 says reject).
+lengths by ours (TA-Lib silently computes with them, docs/design.md §3 says reject).
 Python rejects with IndicatorError, the OCaml client with IndicatorError too.
 """
 

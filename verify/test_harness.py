@@ -4,7 +4,7 @@ A harness that cannot fail proves nothing. Here TA-Lib is compared against a
 copy of itself with one value changed by 1e-7 relative (or turned into NaN,
 or an error raised/swallowed), and the tests assert the harness reports it —
 at the right index, with both values, the scaled error and the ULP distance.
-Whether a 1e-7 relative change must be reported follows from DESIGN.md §3's
+Whether a 1e-7 relative change must be reported follows from docs/design.md §3's
 bounds, restated here by hand rather than taken from contract.py.
 """
 

@@ -93,7 +93,7 @@ class MirrorStream:
         return len(self.outputs)
 
     def scale(self) -> float:
-        """``max(1, max|input|)`` of everything it has seen (DESIGN.md §3)."""
+        """``max(1, max|input|)`` of everything it has seen (docs/design.md §3)."""
         return max(1.0, float(self.field_max[list(self.fields)].max()))
 
 

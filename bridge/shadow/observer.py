@@ -1,4 +1,4 @@
-"""Shadow mode (DESIGN.md §7): every indicator value a strategy reads, checked
+"""Shadow mode (docs/design.md §7): every indicator value a strategy reads, checked
 against the OCaml implementation while the run goes on.
 
 Scientist's experiment model: Python is the control and always wins; OCaml is

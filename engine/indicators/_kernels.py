@@ -13,7 +13,7 @@ Two kinds of running sums appear here on purpose:
 * `window_sums` is a faster running sum, restarted every `ANCHOR` values
   from a freshly summed window so its error stays below about
   `2 * ANCHOR * eps * max|x|` per mean (~1.5e-11 relative), well inside
-  DESIGN's contract.
+  docs/design.md's contract.
 
 The chunked kernels work on `CHUNK` values at a time so their buffers stay in
 cache instead of allocating arrays the size of the input.
@@ -59,7 +59,7 @@ def window_sums(
     A running sum restarted every ANCHOR windows: each segment starts from the
     (pairwise) sum of its first window, then adds x[t] - x[t-n]. Its rounding
     error stays below about 2 * ANCHOR * eps * n * max|x| (1.5e-11 * n * max|x|),
-    far inside DESIGN's contract once divided by n. Two segments run at once as
+    far inside docs/design.md's contract once divided by n. Two segments run at once as
     the real and imaginary parts of one complex cumsum: np.cumsum is bound by
     the latency of its additions, and two independent chains overlap.
     """

@@ -1,4 +1,4 @@
-"""IndicatorApi: the indicators one symbol's strategy sees (DESIGN.md §3, §5).
+"""IndicatorApi: the indicators one symbol's strategy sees (docs/design.md §3, §5).
 
 Streams are created on a strategy's first request, seeded from the window's
 retained bars (the current one included) and cached by (name, params); each

@@ -4,13 +4,13 @@ Every function takes 1-D float64-convertible arrays, returns arrays of the
 input's length, and puts NaN in the first `lookback` positions (the TA-Lib
 convention; the lookbacks are in `engine.indicators.registry`). Input shorter
 than the lookback gives all NaN. Bad input raises IndicatorError naming the
-argument. Formulas and evaluation order: TALIB_NOTES.md (docs of each function).
+argument. Formulas and evaluation order: docs/talib_notes.md (docs of each function).
 
 Where cancellation makes TA-Lib's last bits matter (BBANDS, CCI, MFI) or the
 arithmetic is elementwise (WILLR, OBV, ROC, MOM), outputs are bit-identical to
 TA-Lib. The recurrences (EMA, MACD, RSI, ATR, ADX) run through scipy's lfilter
 and the sliding sums (SMA, WMA, STOCH's smoothing) through re-anchored
-cumulative sums: they differ from TA-Lib in the last bits, inside DESIGN.md's
+cumulative sums: they differ from TA-Lib in the last bits, inside docs/design.md's
 agreement contract.
 """
 

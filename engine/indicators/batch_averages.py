@@ -57,7 +57,7 @@ def wma(x: object, period: int) -> FloatArray:
     out[t] = sum_{j=0}^{period-1} (period - j) * x[t-j] / (period*(period+1)/2);
     the first period-1 outputs are NaN; period 1 returns x. TA-Lib computes it
     with two running sums whose rounding drifts (over 10^6 values, by more than
-    DESIGN's contract allows against the exact value), so they are replayed
+    docs/design.md's contract allows against the exact value), so they are replayed
     exactly: bit-identical to TA-Lib, drift included.
     """
     arr = as_series("wma", "x", x)

@@ -1,4 +1,4 @@
-"""The agreement contract between indicator implementations (DESIGN.md §3).
+"""The agreement contract between indicator implementations (docs/design.md §3).
 
 Two implementations of an indicator agree on an input when they put NaN at the
 same positions and every other pair of outputs ``a``, ``b`` satisfies

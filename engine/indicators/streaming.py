@@ -2,7 +2,7 @@
 
 Each class keeps TA-Lib 0.7.1's evaluation order with plain float arithmetic,
 so on the same series it produces the same bits as `talib.func`, and agrees
-with the batch functions of `engine.indicators` inside DESIGN.md's contract.
+with the batch functions of `engine.indicators` inside docs/design.md's contract.
 
 Common interface of every stream:
 

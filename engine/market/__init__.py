@@ -1,4 +1,4 @@
-"""Layer 1, market data (DESIGN.md §2): validated bars, per-symbol windows, storage.
+"""Layer 1, market data (docs/design.md §2): validated bars, per-symbol windows, storage.
 
 Feeds live in the ``engine.market.feeds`` subpackage and are not imported here,
 so importing ``engine.market`` stays cheap.

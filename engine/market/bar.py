@@ -1,4 +1,4 @@
-"""The validated market-data bar (DESIGN.md §2).
+"""The validated market-data bar (docs/design.md §2).
 
 A ``Bar`` is immutable and validated when it is built, so every later layer can
 trust it. Construction sits on the hot path of a backtest (one bar per step),
@@ -40,7 +40,7 @@ class Bar(_BarFields):
     """One closed bar of one symbol.
 
     ``timestamp`` is the bar's open time in milliseconds since the epoch (UTC).
-    Validation (every rule of DESIGN.md §2): ``symbol`` a non-empty str,
+    Validation (every rule of docs/design.md §2): ``symbol`` a non-empty str,
     ``timestamp`` an int in [0, 2**63), all prices finite and > 0, ``volume`` finite and
     >= 0, ``low <= min(open, close) <= max(open, close) <= high``, ``bid`` and
     ``ask`` (optional) finite and > 0 and ``bid <= ask`` when both are given.
@@ -131,7 +131,7 @@ def trusted_bars(
     """Bars (no quotes) built from columns *without* per-bar validation.
 
     Only for values the caller has already checked against every rule of
-    DESIGN.md §2, in bulk (the CSV feed's vectorised path): ``symbol`` a
+    docs/design.md §2, in bulk (the CSV feed's vectorised path): ``symbol`` a
     non-empty str, int timestamps in [0, 2**63), float prices and volumes.
     Every other entry point builds bars with ``Bar(...)``, which validates.
     Building in C (``map`` over ``zip``) costs a fraction of a validated call.

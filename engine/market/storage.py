@@ -1,4 +1,4 @@
-"""Thread-safe mapping symbol -> MarketDataWindow (DESIGN.md §2)."""
+"""Thread-safe mapping symbol -> MarketDataWindow (docs/design.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A fixed-capacity window of the most recent bars of one symbol (DESIGN.md §2).
+"""A fixed-capacity window of the most recent bars of one symbol (docs/design.md §2).
 
 Storage: one numpy array per field, each twice the capacity long, holding the
 retained bars as one contiguous slice (every query is a slice, never a

@@ -1,4 +1,4 @@
-"""The run journal: an SQLite database (WAL) of everything a run decided (DESIGN.md §8).
+"""The run journal: an SQLite database (WAL) of everything a run decided (docs/design.md §8).
 
 Records are written as they happen and committed in groups: a closed trade is
 committed at once (with every record written since the previous commit), and
@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS shadow_mismatches (
 # No secondary indexes: rows are appended in run order, and each index would add
 # pages to every per-trade commit (measured ≈ 40 % of the journal's cost).
 
-#: Longest a written record may stay uncommitted (DESIGN.md §8: one second).
+#: Longest a written record may stay uncommitted (docs/design.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
 
 

@@ -4,7 +4,7 @@ One asyncio task consumes the feed and hands each bar to its symbol's runner.
 The runners are independent (own window, machine, strategy, Lua runtime), but
 they share one thread: bars arrive in time order from one feed, Lua and Python
 both hold the GIL, and a queue and task per symbol would cost more than the
-bar's own work (DESIGN.md §10 leaves ≈ 5 µs per bar). A bar is processed
+bar's own work (docs/design.md §10 leaves ≈ 5 µs per bar). A bar is processed
 synchronously, so the task can only be suspended — and cancelled — between
 bars, while it waits for the next one. Feeds that also offer a plain iterator
 (``iter_bars()``: simulated, CSV) are read through it in chunks of
@@ -207,7 +207,7 @@ class Orchestrator:
             self.progress(self._seen)
 
     def _log_rejection(self, where: str, reason: str) -> None:
-        """Log the first rejections with their place (DESIGN §2: counted *and* logged);
+        """Log the first rejections with their place (docs/design.md §2: counted *and* logged);
         a file with thousands of bad rows must not flood the terminal: the rest are
         counted in the summary and all of them are in the journal."""
         n = sum(self.feed_rejected.values())

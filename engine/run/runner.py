@@ -1,6 +1,6 @@
 """The per-symbol runner: one window, state machine, strategy and indicator API.
 
-Per bar (DESIGN.md §4, §5): push the bar into the window (an identical
+Per bar (docs/design.md §4, §5): push the bar into the window (an identical
 duplicate is dropped and counted, a conflicting or older bar is rejected,
 counted and journaled), auto-exit first, update the indicator streams, call
 exactly one strategy function (chosen by the state after auto-exit), mark the

@@ -1,6 +1,6 @@
 """The run summary: one JSON-ready dict (``--json``) built from the runners.
 
-Shape (DESIGN.md §8): totals over all symbols — ``bars``, ``trades`` (closed),
+Shape (docs/design.md §8): totals over all symbols — ``bars``, ``trades`` (closed),
 ``pnl`` (realized, net of fees), ``fees``, ``open_positions``,
 ``unrealized_pnl``, ``rejected_bars``, ``duplicate_bars``, ``strategy_errors``,
 ``shadow`` {compared, mismatches, errors, dropped, …} — plus run metadata and

@@ -1,4 +1,4 @@
-"""Layer 3, the strategy state machine (DESIGN.md §4).
+"""Layer 3, the strategy state machine (docs/design.md §4).
 
 States, the typed context, positions (long and short), the actions a strategy
 returns and their strict parsing, costs, closed trades and the account.

@@ -1,4 +1,4 @@
-"""The actions a strategy can return, and their parsing from a plain dict (DESIGN.md §4).
+"""The actions a strategy can return, and their parsing from a plain dict (docs/design.md §4).
 
 ``parse_action`` is the strict gate between a Lua table (converted to a dict by
 the strategy layer) and the state machine: an unknown action or field, a
@@ -133,7 +133,7 @@ def parse_action(fields: Mapping[str, object], state: str | None = None) -> Acti
 
     Checks the table only (names, presence, types, finiteness); whether the
     action fits the machine's state and the bar is checked by the machine.
-    ``state``, when given, is named in the error (DESIGN.md §4).
+    ``state``, when given, is named in the error (docs/design.md §4).
     """
     try:
         return _parse(fields)

@@ -1,4 +1,4 @@
-"""The strategy's typed key -> value store (DESIGN.md §4)."""
+"""The strategy's typed key -> value store (docs/design.md §4)."""
 
 from __future__ import annotations
 

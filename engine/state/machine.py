@@ -1,4 +1,4 @@
-"""The strategy state machine (DESIGN.md §4).
+"""The strategy state machine (docs/design.md §4).
 
 Per bar the runner calls ``auto_exit(bar)`` first (the protection that does not
 depend on the strategy), then exactly one strategy function chosen by
@@ -101,7 +101,7 @@ class StateMachine:
     # -- per-bar protection ------------------------------------------------
 
     def auto_exit(self, bar: Bar) -> ClosedTrade | None:
-        """Close the position if ``bar`` reaches its stop or target (DESIGN.md §4).
+        """Close the position if ``bar`` reaches its stop or target (docs/design.md §4).
 
         A level the open already crossed fills at the open; otherwise a stop
         fills at its level, a target at its level; if both lie within the bar

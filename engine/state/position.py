@@ -1,4 +1,4 @@
-"""Positions, costs and closed trades (DESIGN.md §4).
+"""Positions, costs and closed trades (docs/design.md §4).
 
 P&L conventions (all amounts in quote currency):
 

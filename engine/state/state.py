@@ -1,4 +1,4 @@
-"""States of the strategy state machine and the transitions between them (DESIGN.md §4)."""
+"""States of the strategy state machine and the transitions between them (docs/design.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Layer 4: Lua strategies in a sandboxed runtime (DESIGN.md §5).
+"""Layer 4: Lua strategies in a sandboxed runtime (docs/design.md §5).
 
 ``LuaStrategy`` loads a script into its own ``lupa.lua54`` runtime and runs one
 of its three functions per bar; ``LuaStrategyError`` (a StrategyError) says

@@ -1,4 +1,4 @@
-"""LuaStrategy: a user's Lua script driving one symbol's state machine (DESIGN.md §5).
+"""LuaStrategy: a user's Lua script driving one symbol's state machine (docs/design.md §5).
 
 Per bar the runner calls ``step``, which makes exactly one Python->Lua crossing
 (``glue.step``): the bar's fields and the values of every indicator stream the

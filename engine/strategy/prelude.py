@@ -6,7 +6,7 @@ still reachable; it captures what it needs in locals and hands user code only
 the whitelisted environment it builds. Nothing of it is visible to the script
 except through the functions in that environment.
 
-Calling convention with Python (DESIGN.md §10: one crossing per bar):
+Calling convention with Python (docs/design.md §10: one crossing per bar):
 
 * ``glue.step(which, symbol, ts, o, h, l, c, v, bid, ask, upnl, n, ...)`` calls
   strategy function ``which`` (1 detect, 2 filter, 3 manage); ``symbol`` is
@@ -146,7 +146,7 @@ local function safe_wrap(f)
 end
 
 ---------------------------------------------------------------------------
--- The sandbox environment (a whitelist; DESIGN.md §5).
+-- The sandbox environment (a whitelist; docs/design.md §5).
 ---------------------------------------------------------------------------
 local function copy(src, names)
   local t = {}

@@ -1,5 +1,5 @@
 (* Batch indicators, transcribed from TA-Lib 0.7.1's C loops in the same
-   evaluation order (see TALIB_NOTES.md). Outputs have the input's length,
+   evaluation order (see docs/talib_notes.md). Outputs have the input's length,
    with nan for the first [lookback] positions. *)
 
 let max_period = 100_000

@@ -1,4 +1,4 @@
-(** Batch indicators with TA-Lib 0.7.1 semantics (DESIGN.md §3).
+(** Batch indicators with TA-Lib 0.7.1 semantics (docs/design.md §3).
 
     Each function takes whole series (oldest first) and returns arrays of the
     same length whose first [lookback] entries are [nan] (TA-Lib's

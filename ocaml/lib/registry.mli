@@ -1,4 +1,4 @@
-(** The 15 indicators of DESIGN.md §3, described as data for the server.
+(** The 15 indicators of docs/design.md §3, described as data for the server.
 
     Parameters are carried as floats; integer parameters must be integral and
     inside TA-Lib's range, otherwise [Invalid_argument] names the indicator,

@@ -1,4 +1,4 @@
-"""Market-data feeds: simulated, CSV replay and live Binance klines (DESIGN.md §2, §8).
+"""Market-data feeds: simulated, CSV replay and live Binance klines (docs/design.md §2, §8).
 
 Every feed is an async iterator of validated, closed `Bar`s with `.stats`
 (`FeedStats`) and `.total`; `open_feed` builds one from a command-line spec.

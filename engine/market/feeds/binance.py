@@ -1,4 +1,4 @@
-"""Live Binance klines over WebSocket with REST backfill (DESIGN.md §8).
+"""Live Binance klines over WebSocket with REST backfill (docs/design.md §8).
 
 One combined-stream connection carries every symbol's `<symbol>@kline_<interval>`
 stream. Closed klines become bars. On every reconnect — after a disconnect, a
@@ -6,7 +6,7 @@ stream. Closed klines become bars. On every reconnect — after a disconnect, a
 the stale-feed watchdog — the gap since each symbol's last bar is fetched from
 `GET /api/v3/klines` (paged, open rows dropped) before live messages are read,
 and a live bar that skips ahead triggers a backfill of the hole first. Every
-bar passes the DESIGN.md §2 sequence rule, so overlaps between REST and the
+bar passes the docs/design.md §2 sequence rule, so overlaps between REST and the
 stream are dropped as duplicates: no bar is lost, none is delivered twice.
 Unplanned disconnects back off exponentially with jitter.
 """
@@ -253,7 +253,7 @@ class BinanceFeed:
         return None
 
     def _accept(self, bar: Bar, source: str) -> bool:
-        """Apply the DESIGN.md §2 sequence rule; count whatever is not accepted."""
+        """Apply the docs/design.md §2 sequence rule; count whatever is not accepted."""
         verdict = self._guard.check(bar)
         if verdict == "accept":
             return True

@@ -1,7 +1,7 @@
 """Pure parsing of Binance kline data: WebSocket messages and REST rows → bars.
 
 Raises `Malformed` (a ValueError) for data that is not what Binance sends and
-`MarketDataError` (from `Bar`) for a kline that breaks DESIGN.md §2. Prices
+`MarketDataError` (from `Bar`) for a kline that breaks docs/design.md §2. Prices
 arrive as strings and are converted with float().
 """
 

@@ -6,7 +6,7 @@ csv module would split each of its lines into exactly one row at its commas
 ``width`` cells). numpy then parses the columns in C — a float with the routine
 ``float()`` itself uses (``PyOS_string_to_double``), so the values are the
 same; numpy accepts a subset of what ``float()`` / ``int()`` accept (no
-underscores, ASCII digits only) — and every rule of DESIGN.md §2 is checked
+underscores, ASCII digits only) — and every rule of docs/design.md §2 is checked
 on whole columns.
 
 Anything else — a cell numpy does not parse, a bar breaking a rule, a
@@ -104,7 +104,7 @@ def epoch_to_ms(stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
 
 
 def increasing(ts: npt.NDArray[np.int64], last_ts: int) -> bool:
-    """Timestamps strictly increase from ``last_ts`` on (DESIGN.md §2)."""
+    """Timestamps strictly increase from ``last_ts`` on (docs/design.md §2)."""
     return bool(ts[0] > last_ts and (ts[1:] > ts[:-1]).all())
 
 
@@ -112,7 +112,7 @@ def valid_prices(
     o: npt.NDArray[np.float64], h: npt.NDArray[np.float64], lo: npt.NDArray[np.float64],
     c: npt.NDArray[np.float64], v: npt.NDArray[np.float64],
 ) -> bool:
-    """Every row obeys DESIGN.md §2: prices finite and > 0, volume finite and
+    """Every row obeys docs/design.md §2: prices finite and > 0, volume finite and
     >= 0, low <= min(open, close) <= max(open, close) <= high (NaN fails)."""
     ok = (lo > 0.0) & (lo <= o) & (o <= h) & (h < np.inf) & (lo <= c) & (c <= h)
     ok &= (v >= 0.0) & (v < np.inf)

@@ -16,7 +16,7 @@ Accepted formats (detected from the first non-blank line):
 Without a `symbol` column a file holds one symbol, named by the caller. With
 one, rows are routed by it and rows of symbols not asked for are skipped.
 
-A bad row — wrong number of columns, a non-number, a bar breaking DESIGN.md §2,
+A bad row — wrong number of columns, a non-number, a bar breaking docs/design.md §2,
 a duplicate or an older timestamp — is counted in `stats` with its line number
 and reason, and the replay goes on. A missing, unreadable or unrecognisable
 file is a FeedError naming the path.
@@ -115,7 +115,7 @@ def make_converter(lay: Layout) -> Converter:
     """A function turning one row of `lay` into a Bar.
 
     It raises ValueError for a non-number (the caller diagnoses which field) and
-    MarketDataError for a bar breaking DESIGN.md §2.
+    MarketDataError for a bar breaking docs/design.md §2.
     """
     ti, (oi, hi, li, ci, vi), bi, ai = lay.time, lay.prices, lay.bid, lay.ask
     if lay.kind == "binance":
@@ -355,7 +355,7 @@ class CsvFeed:
             self.stats.reject("malformed", where, field_problem(lay, row), symbol)
 
     def _reject_order(self, line: int, bar: Bar, prev: Bar) -> None:
-        """Apply DESIGN.md §2 to a bar not newer than `prev`, the last accepted one."""
+        """Apply docs/design.md §2 to a bar not newer than `prev`, the last accepted one."""
         where, ts = f"{self.path}:{line}", bar.timestamp
         if ts < prev.timestamp:
             reason = f"timestamp {ts} is older than the last accepted {prev.timestamp}"

@@ -1,4 +1,4 @@
-"""The per-symbol ordering rule of DESIGN.md §2, shared by every feed.
+"""The per-symbol ordering rule of docs/design.md §2, shared by every feed.
 
 Per symbol, timestamps strictly increase. A bar with the timestamp of an
 already-accepted one is a duplicate: identical → dropped (counted as

@@ -1,4 +1,4 @@
-"""Feed statistics and the bounded record of rejected input (DESIGN.md §2).
+"""Feed statistics and the bounded record of rejected input (docs/design.md §2).
 
 Every feed owns one `FeedStats`. Counters only grow; `records` keeps the most
 recent rejections (bounded, so a feed full of garbage cannot exhaust memory) and

@@ -1,6 +1,6 @@
 (* Prints the CPU time of every batch indicator (default parameters) on a
    10^6-bar random walk, and the cost of one streaming update.
-   Run: dune exec ocaml/test/bench_indicators.exe [-- BARS] *)
+   Run: dune exec ocaml/bench/bench_indicators.exe [-- BARS] *)
 open Tandem
 
 let best_of k f =
