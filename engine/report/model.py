@@ -59,7 +59,7 @@ class Bars:
                                   "arrays of one length")
             if not np.all(np.isfinite(arr) & (arr > 0.0)):
                 i = int(np.argmin(np.isfinite(arr) & (arr > 0.0)))
-                raise ConfigError(f"bars: {name}[{i}] = {arr[i]!r} must be finite and > 0")
+                raise ConfigError(f"bars: {name}[{i}] = {float(arr[i])!r} must be finite and > 0")
         if self.timestamps.size > 1 and not np.all(np.diff(self.timestamps) > 0):
             raise ConfigError("bars: timestamps must be strictly increasing")
 

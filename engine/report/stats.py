@@ -97,7 +97,7 @@ class EquitySeries:
             )
         if not np.all(np.isfinite(eq)):
             i = int(np.argmin(np.isfinite(eq)))
-            raise ConfigError(f"equity series: equity[{i}] = {eq[i]!r} must be finite")
+            raise ConfigError(f"equity series: equity[{i}] = {float(eq[i])!r} must be finite")
         if ts.size > 1 and not np.all(np.diff(ts) > 0):
             i = int(np.argmin(np.diff(ts) > 0)) + 1
             raise ConfigError(
