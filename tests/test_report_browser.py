@@ -78,7 +78,10 @@ def test_the_charts_render_with_every_trade_marked(model: ReportModel, tmp_path:
     first = model.symbols[0]
     rows = re.findall(r'<tr data-trade="(\d+)">', dom.split('id="sym-1"')[0])
     best = max(range(len(first.trades)), key=lambda i: first.trades[i].pnl)
-    assert rows[0] == str(best) and len(rows) == len(first.trades)
+    assert rows[0] == str(best) and len(rows) == len(first.trades)  # fewer than a page
+    pnl = [first.trades[int(i)].pnl for i in rows]
+    assert pnl == sorted(pnl, reverse=True)
+    assert f"trades 1–{len(first.trades)} of {len(first.trades)}" in dom
     assert 'class="symbol active"' in dom  # the first tab is shown
     assert 'id="run-status"' in dom  # interrupted: marked partial
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -71,9 +72,12 @@ def test_markers_and_levels_match_the_trades(page: tuple[ReportModel, str]) -> N
         assert len(els.having("marker entry long")) == longs
         wins = sum(t.pnl > 0 for t in sym.trades)
         assert len(els.having("marker exit win")) == wins
-        assert len(els.having("level stop")) == len(els.having("level target")) == n
-        rows = [a for t, a in els.found if t == "tr" and "data-trade" in a]
-        assert len(rows) == n
+        assert els.having("level stop")[0]["data-count"] == str(n)
+        assert els.having("level target")[0]["data-count"] == str(n)
+        assert els.having("tradelist")[0]["data-count"] == str(n)
+        data = json.loads(re.search(r'class="trade-data">(.*?)</script>', chunk).group(1))
+        assert len(data["rows"]) == len(data["keys"]) == n
+        assert [k[10] for k in data["keys"]] == [t.pnl for t in sym.trades]  # the P&L column
         assert els.having("candles")[0]["data-count"] == str(len(sym.bars))
 
 
@@ -148,6 +152,14 @@ def test_text_is_escaped() -> None:
     text = render_html(model)
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
     assert text.count("<script>") == 2  # the error trap and the page's script
+    # a "</script>" inside the trade data cannot end its element early
+    sym = synthetic_symbol("X", 60, 20, 0)
+    t0 = sym.trades[0]
+    odd = type(t0)(**{**{f: getattr(t0, f) for f in t0.__slots__},  # type: ignore[attr-defined]
+                      "exit_reason": "</script><script>alert(2)</script>"})
+    text = render_html(ReportModel(1, RunStatus.FINISHED, [type(sym)(
+        "X", sym.bars, sym.equity, [odd], sym.statistics)]))
+    assert "alert(2)" in text and "</script><script>alert(2)" not in text
 
 
 def test_write_html(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ script ran to the end has ``<body data-rendered="ok">``.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from html import escape
 from importlib.resources import files
@@ -48,39 +50,56 @@ def _asset(name: str) -> str:
 
 
 def _script_safe(text: str) -> str:
-    """Inline script text that cannot close its own ``<script>`` element."""
-    return text.replace("</", "<\\/")
+    """Inline script text that cannot close its own ``<script>`` element: ``</script``
+    becomes ``<\\/script`` (the same string in JSON and in a JS string literal)."""
+    return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE)
 
 
 def _price(x: float | None) -> str:
     return "–" if x is None else f"{x:,.6g}"
 
 
-def _signed(x: float, fmt: str) -> str:
-    cls = "pos" if x > 0 else "neg" if x < 0 else ""
-    return f'<td class="{cls}">{format(x, fmt)}</td>'
+#: the trade list's pages (the rows are built by the page's script: 10^4 rows of static
+#: HTML took seconds to parse and lay out)
+PAGE_ROWS = 200
 
 
-def _trade_row(i: int, t: TradeRecord) -> str:
-    return (
-        f'<tr data-trade="{i}"><td>{i + 1}</td><td>{t.side}</td><td>{t.quantity:g}</td>'
-        f'<td data-v="{t.entry_timestamp}">{format_time(t.entry_timestamp)}</td>'
-        f"<td>{_price(t.entry_price)}</td>"
-        f'<td data-v="{t.exit_timestamp}">{format_time(t.exit_timestamp)}</td>'
-        f"<td>{_price(t.exit_price)}</td><td>{escape(t.exit_reason)}</td>"
-        f"<td>{_price(t.stop_loss)}</td><td>{_price(t.take_profit)}</td>"
-        f"{_signed(t.pnl, ',.2f')}{_signed(t.return_pct, '.2f')}<td>{t.fees:,.2f}</td>"
-        f'<td data-v="{t.duration_ms}">{format_duration(t.duration_ms)}</td></tr>'
-    )
+def _trade_cells(i: int, t: TradeRecord) -> tuple[list[str], list[float | int | None]]:
+    """The formatted cells of one trade and the keys they sort by (None: by the text)."""
+    cells = [str(i + 1), t.side, f"{t.quantity:g}", format_time(t.entry_timestamp),
+             _price(t.entry_price), format_time(t.exit_timestamp), _price(t.exit_price),
+             t.exit_reason, _price(t.stop_loss), _price(t.take_profit), f"{t.pnl:,.2f}",
+             f"{t.return_pct:.2f}", f"{t.fees:,.2f}", format_duration(t.duration_ms)]
+    keys: list[float | int | None] = [
+        i + 1, None, t.quantity, t.entry_timestamp, t.entry_price, t.exit_timestamp,
+        t.exit_price, None, t.stop_loss, t.take_profit, t.pnl, t.return_pct, t.fees,
+        t.duration_ms]
+    return cells, keys
+
+
+def trade_data(trades: Sequence[TradeRecord]) -> dict[str, object]:
+    """What the page's script builds the trade list from: ``rows`` (cell texts),
+    ``keys`` (sort keys, null = sort by text or last), ``signed`` (columns coloured by sign)."""
+    rows, keys = [], []
+    for i, t in enumerate(trades):
+        cells, k = _trade_cells(i, t)
+        rows.append(cells)
+        keys.append(k)
+    signed = [k in ("pnl", "return") for k, _, _ in TRADE_COLUMNS]
+    return {"rows": rows, "keys": keys, "signed": signed, "page": PAGE_ROWS}
 
 
 def trade_table(trades: Sequence[TradeRecord]) -> str:
-    """The sortable trade list (``data-trade`` = the index the chart markers use)."""
+    """The sortable, paged trade list: headers here, rows drawn by the script from the
+    JSON beside it (``data-trade`` = the index the chart markers use)."""
     head = "".join(f'<th data-key="{k}" data-type="{ty}">{escape(label)}</th>'
                    for k, label, ty in TRADE_COLUMNS)
-    rows = "".join(_trade_row(i, t) for i, t in enumerate(trades))
-    return (f'<div class="tablewrap"><table class="trades sortable"><thead><tr>{head}</tr>'
-            f"</thead><tbody>{rows}</tbody></table></div>")
+    payload = json.dumps(trade_data(trades), allow_nan=False, separators=(",", ":"))
+    return (f'<div class="tradelist" data-count="{len(trades)}"><div class="pager"></div>'
+            f'<div class="tablewrap"><table class="trades sortable"><thead><tr>{head}</tr>'
+            f"</thead><tbody></tbody></table></div>"
+            f'<script type="application/json" class="trade-data">{_script_safe(payload)}'
+            "</script><noscript>The trade list needs JavaScript.</noscript></div>")
 
 
 def stats_table(sym: SymbolReport) -> str:

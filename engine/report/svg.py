@@ -6,7 +6,8 @@ Every chart of a symbol shares one time axis (``TimeAxis``). Long series are dra
 through ``downsample``: candlesticks up to ``CANDLE_LIMIT`` bars, beyond that the close
 (min/max-preserving) over the bucket's high-low band; no line has more than
 ``LINE_POINTS`` points. Trade markers are never downsampled: one entry and one exit
-marker per trade, ``data-trade`` = the trade's index in the trade list.
+marker per trade, ``data-trade`` = the trade's index in the trade list; the stop and
+target levels are one path per kind (``data-count`` = how many levels it draws).
 """
 
 from __future__ import annotations
@@ -149,24 +150,26 @@ def _price_line(bars: Bars, axis: TimeAxis, va: ValueAxis) -> str:
 
 
 def _trade_marks(trades: Sequence[TradeRecord], axis: TimeAxis, va: ValueAxis) -> str:
-    links, levels, entries, exits = [], [], [], []
+    links, entries, exits = [], [], []
+    levels: dict[str, list[str]] = {"stop": [], "target": []}
     for i, t in enumerate(trades):
         x0, x1 = float(axis.x(t.entry_timestamp)), float(axis.x(t.exit_timestamp))
         y0, y1 = float(va.y(t.entry_price)), float(va.y(t.exit_price))
         links.append(f"M{x0:.1f} {y0:.1f}L{x1:.1f} {y1:.1f}")
         for kind, level in (("stop", t.stop_loss), ("target", t.take_profit)):
             if level is not None:
-                y = float(va.y(level))
-                levels.append(f'<line class="level {kind}" data-trade="{i}" x1="{x0:.1f}" '
-                              f'x2="{max(x1, x0 + 2):.1f}" y1="{y:.1f}" y2="{y:.1f}"/>')
+                levels[kind].append(f"M{x0:.1f} {float(va.y(level)):.1f}H{max(x1, x0 + 2):.1f}")
         tip = "M{:.1f} {:.1f}l-5 9h10z" if t.side == "long" else "M{:.1f} {:.1f}l-5 -9h10z"
         entries.append(f'<path class="marker entry {t.side}" data-trade="{i}" '
                        f'd="{tip.format(x0, y0)}"/>')
         result = "win" if t.pnl > 0 else "loss" if t.pnl < 0 else "flat"
         exits.append(f'<circle class="marker exit {result}" data-trade="{i}" cx="{x1:.1f}" '
                      f'cy="{y1:.1f}" r="4"/>')
+    # one path per kind of level (from entry to exit): thousands of lines cost parse time
+    paths = "".join(f'<path class="level {kind}" data-count="{len(d)}" d="{"".join(d)}"/>'
+                    for kind, d in levels.items())
     return (f'<g class="trades" data-count="{len(trades)}"><path class="link" '
-            f'd="{"".join(links)}"/>{"".join(levels)}{"".join(entries)}{"".join(exits)}</g>')
+            f'd="{"".join(links)}"/>{paths}{"".join(entries)}{"".join(exits)}</g>')
 
 
 def price_chart(bars: Bars, trades: Sequence[TradeRecord], axis: TimeAxis,

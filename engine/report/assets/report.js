@@ -6,20 +6,24 @@
   var each = function (list, fn) { Array.prototype.forEach.call(list, fn); };
 
   // Self-check first, while every symbol is visible (hidden SVG has no geometry).
-  // An element counts as drawn when layout gave it an extent (a level line is flat).
+  // An element counts as drawn when layout gave it an extent (a line may be flat).
   function drawn(selector, flatOk) {
     var n = 0;
     each(doc.querySelectorAll(selector), function (el) {
       var b = el.getBBox();
-      if (flatOk ? b.width > 0 || b.height > 0 : b.width > 0 && b.height > 0) { n++; }
+      if (b.width > 0 && (flatOk || b.height > 0)) { n++; }
     });
     return n;
   }
   var body = doc.body;
   body.dataset.entriesDrawn = drawn(".marker.entry");
   body.dataset.exitsDrawn = drawn(".marker.exit");
-  body.dataset.levelsDrawn = drawn(".level", true);
-  body.dataset.linesDrawn = drawn("path.equity, path.buyhold, path.drawdown, path.close");
+  var levels = 0;  // one path per kind of level, each drawing data-count of them
+  each(doc.querySelectorAll("path.level"), function (p) {
+    if (+p.dataset.count && p.getBBox().width > 0) { levels += +p.dataset.count; }
+  });
+  body.dataset.levelsDrawn = levels;
+  body.dataset.linesDrawn = drawn("path.equity, path.buyhold, path.drawdown, path.close", true);
   body.dataset.candlesDrawn = drawn(".candles path.wick");
 
   doc.documentElement.classList.add("js");
@@ -35,37 +39,68 @@
   each(tabs, function (b) { b.addEventListener("click", function () { show(b.dataset.tab); }); });
   if (tabs.length) { show(tabs[0].dataset.tab); }
 
-  // Sortable tables: click a header; "#sort=KEY:asc|desc" in the URL pre-sorts.
-  function key(td, type) {
-    var v = td.dataset.v !== undefined ? td.dataset.v : td.textContent;
-    if (type !== "num") { return v; }
-    var x = parseFloat(String(v).replace(/[^0-9eE+\-.]/g, ""));
-    return isNaN(x) ? -Infinity : x;
+  // Trade lists: rows drawn from their JSON one page at a time; click a header to
+  // sort; "#sort=KEY:asc|desc" in the URL pre-sorts every list.
+  function esc(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
-  function sortTable(table, col, dir) {
-    var th = table.tHead.rows[0].cells[col], type = th.dataset.type;
-    var tbody = table.tBodies[0], rows = Array.prototype.slice.call(tbody.rows);
-    var keys = rows.map(function (r) { return key(r.cells[col], type); });
-    var order = rows.map(function (r, i) { return i; });
-    order.sort(function (a, b) {
-      return (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b) * dir;
-    });
-    order.forEach(function (i) { tbody.appendChild(rows[i]); });
-    each(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
-  }
-  each(doc.querySelectorAll("table.sortable"), function (table) {
-    each(table.tHead.rows[0].cells, function (th, col) {
+  var lists = [];
+  each(doc.querySelectorAll(".tradelist"), function (box) {
+    var data = JSON.parse(box.querySelector("script.trade-data").textContent);
+    var table = box.querySelector("table"), tbody = table.tBodies[0];
+    var heads = table.tHead.rows[0].cells, pager = box.querySelector(".pager");
+    var order = data.rows.map(function (r, i) { return i; }), page = 0;
+    pager.innerHTML = '<button type="button" class="prev">&#9664;</button> ' +
+      '<span class="range"></span> <button type="button" class="next">&#9654;</button>';
+    var pages = function () { return Math.max(1, Math.ceil(order.length / data.page)); };
+    function draw() {
+      var html = [], from = page * data.page, to = Math.min(order.length, from + data.page);
+      for (var j = from; j < to; j++) {
+        var i = order[j], row = data.rows[i];
+        html.push('<tr data-trade="' + i + '">');
+        for (var c = 0; c < row.length; c++) {
+          var k = data.keys[i][c];
+          var cls = data.signed[c] && k ? (k > 0 ? ' class="pos"' : ' class="neg"') : "";
+          html.push("<td" + cls + ">" + esc(row[c]) + "</td>");
+        }
+        html.push("</tr>");
+      }
+      tbody.innerHTML = html.join("");
+      pager.querySelector(".range").textContent = order.length ?
+        "trades " + (from + 1) + "–" + to + " of " + order.length : "no trades";
+      pager.querySelector(".prev").disabled = page === 0;
+      pager.querySelector(".next").disabled = page >= pages() - 1;
+    }
+    function sortBy(col, dir) {
+      var num = heads[col].dataset.type === "num";
+      var key = function (i) {
+        var k = data.keys[i][col];
+        return num ? (k === null ? -Infinity : k) : data.rows[i][col];
+      };
+      order.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        return (x < y ? -1 : x > y ? 1 : a - b) * dir;
+      });
+      each(heads, function (h) { h.removeAttribute("aria-sort"); });
+      heads[col].setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+      page = 0;
+      draw();
+    }
+    each(heads, function (th, col) {
       th.addEventListener("click", function () {
-        sortTable(table, col, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
+        sortBy(col, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
       });
     });
+    pager.querySelector(".prev").addEventListener("click", function () { page--; draw(); });
+    pager.querySelector(".next").addEventListener("click", function () { page++; draw(); });
+    lists.push({ box: box, data: data, heads: heads, sortBy: sortBy });
+    draw();
   });
   var m = /sort=([\w-]+):(asc|desc)/.exec(location.hash);
   if (m) {
-    each(doc.querySelectorAll("table.sortable"), function (table) {
-      each(table.tHead.rows[0].cells, function (th, col) {
-        if (th.dataset.key === m[1]) { sortTable(table, col, m[2] === "asc" ? 1 : -1); }
+    lists.forEach(function (l) {
+      each(l.heads, function (th, col) {
+        if (th.dataset.key === m[1]) { l.sortBy(col, m[2] === "asc" ? 1 : -1); }
       });
     });
   }
@@ -88,23 +123,20 @@
 
   // Marker tooltips: the trade's row of the trade list.
   var tip = doc.getElementById("tooltip");
-  each(doc.querySelectorAll("section.symbol"), function (sec) {
-    var rows = {};
-    each(sec.querySelectorAll("table.trades tbody tr"), function (tr) { rows[tr.dataset.trade] = tr; });
-    var head = Array.prototype.map.call(sec.querySelectorAll("table.trades thead th"),
-                                        function (th) { return th.textContent; });
-    sec.addEventListener("mouseover", function (ev) {
+  lists.forEach(function (l) {
+    var labels = Array.prototype.map.call(l.heads, function (th) { return th.textContent; });
+    l.box.closest("section").addEventListener("mouseover", function (ev) {
       var mk = ev.target.closest ? ev.target.closest(".marker") : null;
-      var tr = mk ? rows[mk.dataset.trade] : null;
-      if (!tr) { tip.hidden = true; return; }
-      tip.textContent = Array.prototype.map.call(tr.cells, function (td, i) {
-        return head[i] + ": " + td.textContent;
-      }).join("\n");
+      var row = mk ? l.data.rows[+mk.dataset.trade] : null;
+      if (!row) { tip.hidden = true; return; }
+      tip.textContent = row.map(function (cell, i) { return labels[i] + ": " + cell; }).join("\n");
       tip.style.left = (ev.pageX + 12) + "px";
       tip.style.top = (ev.pageY + 12) + "px";
       tip.hidden = false;
     });
   });
 
+  // ms from navigation start to here: parse, layout, the self-check (bench/report.py reads it)
+  body.dataset.readyMs = Math.round(performance.now());
   body.dataset.rendered = "ok";
 })();
