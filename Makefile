@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
 export HYPOTHESIS_PROFILE
 
-.PHONY: ocaml-toolchain setup run test lint typecheck ocaml ocaml-test pytest bench verify-thorough clean
+.PHONY: ocaml-toolchain browser setup run test lint typecheck ocaml ocaml-test pytest bench verify-thorough clean
 
 setup: $(STAMP) ocaml
 
@@ -44,6 +44,19 @@ ocaml-toolchain:
 	  fi; \
 	fi
 
+# Debian's chromium for the report's browser test (tests/test_report_browser.py), which
+# fails without it; installed like the OCaml toolchain.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (the report's browser test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: chromium is missing. Install it (Debian: sudo apt-get install chromium) and run make again." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
 ocaml: ocaml-toolchain
 	dune build 2>&1
 
@@ -65,7 +78,7 @@ ocaml-test: ocaml
 pytest: setup
 	$(PY) -m pytest -q tests verify
 
-test: setup lint typecheck ocaml-test pytest
+test: setup browser lint typecheck ocaml-test pytest
 
 # The peers of bench/backtest.py live in their own venv: never project dependencies.
 PEERS := bench/.venv-peers
@@ -74,13 +87,14 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/python -m pip install --quiet backtesting backtrader
 	@touch $@
 
-bench: setup $(PEERS)/.installed
+bench: setup browser $(PEERS)/.installed
 	$(PY) bench/indicators.py
 	$(PY) bench/core.py
 	$(PY) bench/strategy.py
 	$(PY) bench/bridge.py
 	$(PY) bench/shadow.py
 	$(PY) bench/backtest.py
+	$(PY) bench/report.py --browser
 
 verify-thorough: setup
 	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -q verify

@@ -31,6 +31,7 @@ RANKS = {
     "engine.indicators": 2,
     "engine.state": 3,
     "engine.strategy": 4,
+    "engine.report": 4.5,  # statistics and the HTML report: run and cli use them
     "engine.run": 5,
     "engine.cli": 6,
     "engine.__main__": 6,
@@ -65,9 +66,13 @@ def _imports(path: Path, name: str) -> Iterator[tuple[str, int, bool]]:
 
 
 def _rank(module: str) -> float | None:
-    """The rank of an engine module (its longest prefix in RANKS), None outside engine."""
+    """The rank of an engine module (its longest prefix in RANKS), None outside engine
+    and for a part of engine missing from RANKS ("engine" itself ranks only its own
+    ``__init__``, so a new package must be given a layer)."""
+    if module == "engine":
+        return RANKS["engine"]
     parts = module.split(".")
-    for n in range(len(parts), 0, -1):
+    for n in range(len(parts), 1, -1):
         rank = RANKS.get(".".join(parts[:n]))
         if rank is not None:
             return rank
