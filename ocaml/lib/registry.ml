@@ -1,7 +1,12 @@
+(* Parameter kinds: an integer with TA-Lib's lower bound, or a real. *)
+type kind = Int of int | Real
+
+type param = { pname : string; default : float; kind : kind }
+
 type spec = {
   name : string;
   inputs : string list;
-  params : (string * float) list;
+  params : param list;
   outputs : string list;
   batch : float array array -> float array -> float array array;
   batch_trusted : float array array -> float array -> float array array;
@@ -11,10 +16,7 @@ type spec = {
 
 let max_p = Batch.max_period
 
-(* Parameter kinds: an integer with TA-Lib's lower bound, or a real. *)
-type kind = Int of int | Real
-
-type param = { pname : string; default : float; kind : kind }
+let real_max = 3e37
 
 let int_p pname default lo = { pname; default; kind = Int lo }
 
@@ -27,7 +29,7 @@ let check_params name (ps : param list) (vals : float array) =
     (fun i p ->
       match p.kind with
       | Int lo -> ignore (Check.int_of_param name p.pname ~lo ~hi:max_p vals.(i))
-      | Real -> Check.real name p.pname ~lo:(-3e37) ~hi:3e37 vals.(i))
+      | Real -> Check.real name p.pname ~lo:(-.real_max) ~hi:real_max vals.(i))
     ps
 
 let check_inputs name (inputs : string list) (arrs : float array array) =
@@ -45,7 +47,7 @@ let make name inputs ps outputs ~(batch : (module Batch.S) -> _) ~stream ~lookba
   {
     name;
     inputs;
-    params = List.map (fun p -> (p.pname, p.default)) ps;
+    params = ps;
     outputs;
     batch = checked (module Batch);
     batch_trusted = checked (module Batch.Trusted);
@@ -127,3 +129,5 @@ let all =
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all
+
+let defaults spec = Array.of_list (List.map (fun p -> p.default) spec.params)

@@ -158,14 +158,18 @@ let series () =
   [ ("walk", make_bars st (walk 400)); ("constant runs", make_bars st const_runs);
     ("jumps", make_bars st jumps); ("tiny range", make_bars st tiny) ]
 
-let param_sets = function
-  | "sma" | "ema" | "wma" -> [ [| 1. |]; [| 2. |]; [| 7. |]; [| 30. |] ]
-  | "rsi" | "willr" | "cci" | "adx" | "mfi" -> [ [| 2. |]; [| 14. |]; [| 33. |] ]
-  | "atr" | "roc" | "mom" -> [ [| 1. |]; [| 10. |]; [| 33. |] ]
-  | "macd" -> [ [| 12.; 26.; 9. |]; [| 2.; 3.; 1. |]; [| 26.; 12.; 9. |]; [| 5.; 5.; 4. |] ]
-  | "bollinger" -> [ [| 20.; 2.; 2. |]; [| 2.; 1.; 1. |]; [| 9.; 0.5; 3. |]; [| 5.; -1.; 2. |] ]
-  | "stoch" -> [ [| 5.; 3.; 3. |]; [| 1.; 1.; 1. |]; [| 14.; 1.; 4. |]; [| 3.; 6.; 2. |] ]
-  | _ -> [ [||] ]
+(* Parameter sets of every registry indicator, from its parameters' kinds:
+   set k gives parameter j the value choices.((k + j) mod 4), so a multi-parameter
+   indicator sees its minimum, one above, a middle and a large value in varying
+   combinations (MACD with fast > slow, Bollinger with a negative factor). *)
+let param_sets (spec : Registry.spec) =
+  let value k j (p : Registry.param) =
+    match p.kind with
+    | Registry.Int lo -> [| float lo; float (lo + 1); 7.; 33. |].((k + j) mod 4)
+    | Registry.Real -> [| 2.; 1.; 0.5; -1. |].((k + j) mod 4)
+  in
+  let generated = List.init 4 (fun k -> Array.of_list (List.mapi (value k) spec.params)) in
+  List.sort_uniq compare (Registry.defaults spec :: generated)
 
 let input_of b = function
   | "high" -> b.h | "low" -> b.l | "close" -> b.c | "volume" -> b.v
@@ -200,16 +204,9 @@ let test_stream_equals_batch () =
                | None -> ());
               check name (!bad = None);
               check (name ^ ": n_outputs") (Stream.n_outputs s = List.length spec.outputs))
-            (param_sets spec.name))
+            (param_sets spec))
         Registry.all)
     (series ())
-
-(* TA-Lib's lower bound of an integer parameter *)
-let min_param indicator param =
-  match (indicator, param) with
-  | ("rsi" | "willr" | "cci" | "adx" | "mfi" | "bollinger"), _ -> 2
-  | "macd", ("fast" | "slow") -> 2
-  | _ -> 1
 
 (* random parameters (TA-Lib's lower bounds up to 40) on random short series
    of random shapes, including lengths around the lookback *)
@@ -233,12 +230,10 @@ let test_stream_equals_batch_random () =
         let p =
           Array.of_list
             (List.map
-               (fun (name, _) ->
-                 if String.length name >= 5 && String.sub name 0 5 = "nbdev" then
-                   Random.State.float st 6. -. 2.
-                 else
-                   let lo = min_param spec.name name in
-                   float_of_int (lo + Random.State.int st 40))
+               (fun (p : Registry.param) ->
+                 match p.kind with
+                 | Registry.Real -> Random.State.float st 6. -. 2.
+                 | Registry.Int lo -> float_of_int (lo + Random.State.int st 40))
                spec.params)
         in
         let n = Random.State.int st 120 in
@@ -281,7 +276,7 @@ let test_warmup () =
           let empty = spec.batch (Array.map (fun _ -> [||]) inputs) p in
           check (name ^ ": empty input gives empty output")
             (Array.for_all (fun o -> Array.length o = 0) empty))
-        (param_sets spec.name))
+        (param_sets spec))
     Registry.all
 
 (* window extremes agree with a naive scan *)
@@ -346,45 +341,65 @@ let test_bad_input () =
   check "stream ignores unused inputs"
     ((Stream.update s ~high:nan ~low:nan ~close:4. ~volume:nan).(0) = 4.)
 
-(* TA-Lib's parameter ranges: [min_param, 100000] for every integer parameter *)
+(* TA-Lib's parameter ranges, as the registry states them: [lo, 100000] for
+   every integer parameter, [-3e37, 3e37] for every real one *)
 let test_param_ranges () =
   List.iter
     (fun (spec : Registry.spec) ->
       List.iteri
-        (fun i (pname, _) ->
-          if not (String.length pname >= 5 && String.sub pname 0 5 = "nbdev") then begin
-            let with_value v =
-              Array.of_list (List.mapi (fun j (_, d) -> if j = i then v else d) spec.params)
-            in
-            let lo = float_of_int (min_param spec.name pname) in
-            let name = spec.name ^ " " ^ pname in
-            raises (name ^ " below range") (fun () -> spec.stream (with_value (lo -. 1.)))
-              [ spec.name; pname ];
-            raises (name ^ " above range") (fun () -> spec.stream (with_value 100001.))
-              [ spec.name; pname; "100001" ];
-            check (name ^ " accepts both ends")
-              (Stream.n_outputs (spec.stream (with_value lo)) = List.length spec.outputs
-               && Stream.n_outputs (spec.stream (with_value 100000.)) = List.length spec.outputs)
-          end)
+        (fun i (p : Registry.param) ->
+          let with_value v =
+            Array.mapi (fun j d -> if j = i then v else d) (Registry.defaults spec)
+          in
+          let lo, hi, above =
+            match p.kind with
+            | Registry.Int lo -> (float lo, float Batch.max_period, float (Batch.max_period + 1))
+            | Registry.Real -> (-.Registry.real_max, Registry.real_max, Float.succ Registry.real_max)
+          in
+          let name = spec.name ^ " " ^ p.pname in
+          raises (name ^ " below range") (fun () -> spec.stream (with_value (Float.pred lo)))
+            [ spec.name; p.pname ];
+          raises (name ^ " above range") (fun () -> spec.stream (with_value above))
+            [ spec.name; p.pname ];
+          raises (name ^ " nan") (fun () -> spec.stream (with_value nan)) [ spec.name; p.pname ];
+          check (name ^ " accepts both ends")
+            (Stream.n_outputs (spec.stream (with_value lo)) = List.length spec.outputs
+             && Stream.n_outputs (spec.stream (with_value hi)) = List.length spec.outputs))
         spec.params)
     Registry.all
 
+(* TA-Lib's lookback of each indicator's defaults, worked out by hand from its
+   definition (e.g. macd 12/26/9: 26 - 1 + 9 - 1 = 33; adx 14: 2 * 14 - 1) *)
+let default_lookbacks =
+  [ ("sma", 29); ("ema", 29); ("wma", 29); ("rsi", 14); ("macd", 33); ("bollinger", 19);
+    ("atr", 14); ("stoch", 8); ("willr", 13); ("cci", 13); ("adx", 27); ("mfi", 14);
+    ("obv", 0); ("roc", 10); ("mom", 10) ]
+
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in
-  check "registry lists the 15 DESIGN names in order"
-    (names = [ "sma"; "ema"; "wma"; "rsi"; "macd"; "bollinger"; "atr"; "stoch"; "willr";
-               "cci"; "adx"; "mfi"; "obv"; "roc"; "mom" ]);
+  check "registry: names are distinct" (List.length (List.sort_uniq compare names) = List.length names);
+  List.iter
+    (fun (s : Registry.spec) ->
+      check ("registry: find " ^ s.name)
+        (match Registry.find s.name with Some t -> t == s | None -> false);
+      check (s.name ^ ": inputs are bar fields")
+        (s.inputs <> []
+         && List.for_all (fun i -> List.mem i [ "high"; "low"; "close"; "volume" ]) s.inputs);
+      check (s.name ^ ": has outputs") (s.outputs <> []);
+      check (s.name ^ ": defaults inside their ranges")
+        (Stream.n_outputs (s.stream (Registry.defaults s)) = List.length s.outputs);
+      match List.assoc_opt s.name default_lookbacks with
+      | Some lb -> check (s.name ^ ": TA-Lib lookback of the defaults") (s.lookback (Registry.defaults s) = lb)
+      | None -> check (s.name ^ ": has a hand-checked default lookback in default_lookbacks") false)
+    Registry.all;
   check "registry: unknown name" (Registry.find "nope" = None);
+  let params name = List.map (fun (p : Registry.param) -> (p.pname, p.default)) (spec name).params in
   check "registry: default params"
-    ((spec "bollinger").params = [ ("period", 20.); ("nbdev_up", 2.); ("nbdev_down", 2.) ]
-     && (spec "stoch").params = [ ("fastk", 5.); ("slowk", 3.); ("slowd", 3.) ]
+    (params "bollinger" = [ ("period", 20.); ("nbdev_up", 2.); ("nbdev_down", 2.) ]
+     && params "stoch" = [ ("fastk", 5.); ("slowk", 3.); ("slowd", 3.) ]
      && (spec "macd").outputs = [ "macd"; "signal"; "histogram" ]
      && (spec "mfi").inputs = [ "high"; "low"; "close"; "volume" ]
-     && (spec "obv").inputs = [ "close"; "volume" ]);
-  check "registry: TA-Lib lookbacks of the defaults"
-    (List.map (fun (s : Registry.spec) -> s.lookback (Array.of_list (List.map snd s.params)))
-       Registry.all
-     = [ 29; 29; 29; 14; 33; 19; 14; 8; 13; 13; 27; 14; 0; 10; 10 ])
+     && (spec "obv").inputs = [ "close"; "volume" ])
 
 let () =
   test_hand ();

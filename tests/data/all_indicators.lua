@@ -1,4 +1,5 @@
--- Reads all 15 indicators on every call (shadow-mode tests and bench/shadow.py).
+-- Reads every registry indicator on every call (shadow-mode tests and bench/shadow.py;
+-- tests/test_shadow.py checks that the list below names each registry indicator once).
 -- Trades on a MACD/RSI/Bollinger mix so a run produces entries and exits.
 params = { qty = 1.0 }
 
