@@ -20,7 +20,7 @@ from engine.indicators.streaming import Stream
 
 Tally = dict[str, Counter[str]]
 
-EXACT_BATCH = {"bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma"}
+EXACT_BATCH = {"bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma", "highest"}
 
 
 @pytest.fixture(scope="module")

@@ -312,6 +312,9 @@ def _specs() -> tuple[IndicatorSpec, ...]:
         IndicatorSpec("mom", "momentum, x[t] - x[t-period]", _CLOSE, (_period(10, 1),),
                       "price", _same, twin("MOM"),
                       "batch_momentum:mom", "streaming_close:MomStream"),
+        IndicatorSpec("highest", "highest high of the last period bars", ("high",),
+                      (_period(30, 2),), "price", _minus_one, twin("MAX"),
+                      "batch_statistics:highest", "streaming_hlc:HighestStream"),
     )
 
 

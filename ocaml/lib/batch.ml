@@ -35,6 +35,7 @@ module type S = sig
   val obv : float array -> float array -> float array
   val roc : float array -> int -> float array
   val mom : float array -> int -> float array
+  val highest : float array -> int -> float array
 end
 
 (* The indicators, parameterised by the finiteness check of their inputs:
@@ -441,6 +442,39 @@ let roc x period =
     out.(t) <- (if old <> 0.0 then ((x.(t) /. old) -. 1.0) *. 100.0 else 0.0)
   done;
   out
+
+(* TA-Lib's MAX (is_max) or MIN loop: the extreme's index [at] is kept; when
+   it leaves the window the window is rescanned for its first strict extreme,
+   otherwise a new value at least as extreme takes over. Rescans make it
+   O(period) per bar at worst, as in TA-Lib; the index decides the sign of a
+   zero extreme. *)
+let talib_extreme ~is_max x period =
+  let len = Array.length x in
+  let out = nan_head len (period - 1) in
+  let beats a b = if is_max then a > b else a < b in
+  let at = ref (-1) and best = ref 0.0 in
+  for today = period - 1 to len - 1 do
+    let trailing = today - period + 1 in
+    let v = x.(today) in
+    if !at < trailing then begin
+      at := trailing;
+      best := x.(trailing);
+      for i = trailing + 1 to today do
+        if beats x.(i) !best then begin at := i; best := x.(i) end
+      done
+    end
+    else if (if is_max then v >= !best else v <= !best) then begin
+      at := today;
+      best := v
+    end;
+    out.(today) <- !best
+  done;
+  out
+
+let highest x period =
+  check_period "highest" ~lo:2 period;
+  check_input "highest" "high" x;
+  talib_extreme ~is_max:true x period
 
 let mom x period =
   check_period "mom" ~lo:1 period;

@@ -104,6 +104,13 @@ module type S = sig
 
   val mom : float array -> int -> float array
   (** [mom x n], n >= 1. Lookback [n]. x[t] - x[t-n]. *)
+
+  val highest : float array -> int -> float array
+  (** [highest high n], n >= 2 (TA-Lib MAX of the highs). Lookback [n - 1].
+      TA-Lib's loop: the index of the maximum is kept; when it leaves the
+      window, the window is rescanned and its first strict maximum taken;
+      otherwise a new value [>=] the maximum takes over. The value is the
+      window's maximum; the index decides only the sign of a zero maximum. *)
 end
 
 include S

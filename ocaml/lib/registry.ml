@@ -67,12 +67,15 @@ let three (a, b, c) = [| a; b; c |]
 let two (a, b) = [| a; b |]
 let period d lo = [ int_p "period" d lo ]
 
-(* close-only, one int period *)
-let close1 name d lo batch stream lb =
-  make name [ "close" ] (period d lo) [ "value" ]
+(* one bar field, one int period *)
+let field1 name field d lo batch stream lb =
+  make name [ field ] (period d lo) [ "value" ]
     ~batch:(fun m a p -> one (batch m a.(0) (ip p 0)))
     ~stream:(fun p -> stream (ip p 0))
     ~lookback:(fun p -> lb (ip p 0))
+
+(* close-only is field1 on "close" *)
+let close1 name = field1 name "close"
 
 (* high-low-close, one int period *)
 let hlc1 name d lo batch stream lb =
@@ -126,6 +129,8 @@ let all =
       ~lookback:(fun _ -> 0);
     close1 "roc" 10.0 1 (fun (module B : Batch.S) -> B.roc) Stream.roc (fun n -> n);
     close1 "mom" 10.0 1 (fun (module B : Batch.S) -> B.mom) Stream.mom (fun n -> n);
+    field1 "highest" "high" 30.0 2 (fun (module B : Batch.S) -> B.highest) Stream.highest
+      (fun n -> n - 1);
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all

@@ -129,7 +129,25 @@ let test_hand () =
     [| 10.; 30.; 30.; -10.; 40. |];
   check_series "roc 2" (Batch.roc [| 2.; 4.; 8.; 0.; 5. |] 2) [| nan; nan; 300.; -100.; -37.5 |];
   check_series "roc of a zero base is 0" (Batch.roc [| 0.; 1.; 2. |] 2) [| nan; nan; 0. |];
-  check_series "mom 2" (Batch.mom [| 1.; 4.; 9.; 16. |] 2) [| nan; nan; 8.; 12. |]
+  check_series "mom 2" (Batch.mom [| 1.; 4.; 9.; 16. |] 2) [| nan; nan; 8.; 12. |];
+  (* windows of 3 over 3 1 4 1 5 9 2 6: [3 1 4] [1 4 1] [4 1 5] [1 5 9] [5 9 2] [9 2 6] *)
+  check_series "highest 3" (Batch.highest [| 3.; 1.; 4.; 1.; 5.; 9.; 2.; 6. |] 3)
+    [| nan; nan; 4.; 4.; 5.; 9.; 9.; 9. |];
+  check_series "highest: shorter than the window" (Batch.highest [| 3.; 1. |] 3) [| nan; nan |];
+  (* TA-Lib's tracked index, seen in the sign of a zero maximum: on -1 0 -1 -0
+     (period 3) bar 2 scans and keeps the first strict maximum (bar 1, +0); at bar
+     3 bar 1 is still inside and -0 >= +0 takes over. On 0 -0 -1 (period 2) bar 1
+     scans [0, -0] (+0); at bar 2 bar 0 has left, the scan of [-0, -1] gives -0. *)
+  List.iter
+    (fun (name, xs, n, want) ->
+      let bits a = Array.map (fun v -> Float.is_nan v || Float.sign_bit v) a in
+      let s = Stream.highest n in
+      let streamed = Array.map (fun h -> (Stream.update s ~high:h ~low:0. ~close:0. ~volume:0.).(0)) xs in
+      check ("highest signed zero, batch: " ^ name)
+        (Array.for_all2 same_bits (Batch.highest xs n) want && bits (Batch.highest xs n) = bits want);
+      check ("highest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
+    [ ("rescan then take over", [| -1.; 0.; -1.; -0. |], 3, [| nan; nan; 0.; -0. |]);
+      ("first strict maximum", [| 0.; -0.; -1. |], 2, [| nan; 0.; -0. |]) ]
 
 (* ---------- series for the agreement tests ---------- *)
 
@@ -297,7 +315,20 @@ let test_extreme () =
              || Extreme.current mn <> Array.fold_left Float.min infinity w
           then ok := false)
         xs;
-      check (Printf.sprintf "sliding extremes, window %d" p) !ok)
+      check (Printf.sprintf "sliding extremes, window %d" p) !ok;
+      (* keeping ties, the front is the first index of the extreme *)
+      let mx = Extreme.create_max ~keep_ties:true p and mn = Extreme.create_min ~keep_ties:true p in
+      let ok = ref true in
+      Array.iteri
+        (fun t x ->
+          Extreme.push mx x;
+          Extreme.push mn x;
+          let lo = max 0 (t - p + 1) in
+          let first f = let r = ref lo in for i = lo to t do if f xs.(i) xs.(!r) then r := i done; !r in
+          if Extreme.current_index mx <> first ( > ) || Extreme.current_index mn <> first ( < )
+          then ok := false)
+        xs;
+      check (Printf.sprintf "sliding extremes keeping ties: first index, window %d" p) !ok)
     [ 1; 2; 5; 50 ]
 
 let spec name = Option.get (Registry.find name)
@@ -316,6 +347,8 @@ let test_bad_input () =
     [ "atr"; "high[1]"; "inf" ];
   raises "mfi volume -inf" (fun () -> Batch.mfi x x x [| 1.; 1.; neg_infinity |] 2)
     [ "mfi"; "volume[2]"; "-inf" ];
+  raises "highest nan high" (fun () -> Batch.highest [| 1.; nan; 2. |] 2) [ "highest"; "high[1]"; "nan" ];
+  raises "highest period 1" (fun () -> Batch.highest x 1) [ "highest"; "period"; "1" ];
   raises "obv length mismatch" (fun () -> Batch.obv x [| 1. |]) [ "obv"; "volume"; "1"; "3" ];
   raises "registry: fractional period" (fun () -> (spec "sma").batch [| x |] [| 2.5 |])
     [ "sma"; "period"; "2.5" ];
@@ -334,6 +367,9 @@ let test_bad_input () =
   check "stream still usable after a rejected bar"
     ((Stream.update s ~high:0. ~low:0. ~close:3. ~volume:0.).(0) = 2.);
   let s = (spec "mfi").stream [| 2. |] in
+  raises "stream: inf high" (fun () -> Stream.update ((spec "highest").stream [| 2. |])
+                                 ~high:infinity ~low:1. ~close:1. ~volume:1.)
+    [ "highest"; "high"; "inf" ];
   raises "stream: inf volume" (fun () -> Stream.update s ~high:1. ~low:1. ~close:1. ~volume:infinity)
     [ "mfi"; "volume"; "inf" ];
   (* inputs an indicator does not use are not checked *)
@@ -373,7 +409,7 @@ let test_param_ranges () =
 let default_lookbacks =
   [ ("sma", 29); ("ema", 29); ("wma", 29); ("rsi", 14); ("macd", 33); ("bollinger", 19);
     ("atr", 14); ("stoch", 8); ("willr", 13); ("cci", 13); ("adx", 27); ("mfi", 14);
-    ("obv", 0); ("roc", 10); ("mom", 10) ]
+    ("obv", 0); ("roc", 10); ("mom", 10); ("highest", 29) ]
 
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in

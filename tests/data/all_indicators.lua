@@ -9,7 +9,7 @@ local function read_all(ind)
     macd = ind.macd(12, 26, 9), bb = ind.bollinger(20, 2.0, 2.0), atr = ind.atr(14),
     stoch = ind.stoch(5, 3, 3), willr = ind.willr(14), cci = ind.cci(14),
     adx = ind.adx(14), mfi = ind.mfi(14), obv = ind.obv(), roc = ind.roc(10),
-    mom = ind.mom(10),
+    mom = ind.mom(10), highest = ind.highest(30),
   }
   return v
 end

@@ -1,0 +1,86 @@
+"""Batch window statistics: HIGHEST and LOWEST (TA-Lib MAX and MIN), TA-Lib 0.7.1 semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.indicators import _kernels as k
+from engine.indicators._kernels import FloatArray
+from engine.indicators._validate import as_series
+from engine.indicators.registry import SPECS
+
+__all__ = ["highest"]
+
+IndexArray = npt.NDArray[np.intp]
+
+
+def highest(high: object, period: int = 30) -> FloatArray:
+    """Highest high of the last `period` bars (TA-Lib MAX over the high series),
+    period in [2, 100000], lookback period-1. Bit-identical to TA-Lib.
+
+    TA-Lib reports the value at a tracked index (``_talib_extreme_index``); a
+    maximum of the same doubles is the same double, so only the sign of a zero
+    maximum can depend on that index — the exact tracking runs only for input
+    holding -0.0.
+    """
+    x = as_series("highest", "high", high)
+    n = SPECS["highest"].check_int("period", period)
+    return _extreme(x, n, np.maximum, np.greater)
+
+
+def _extreme(x: FloatArray, n: int, op: np.ufunc, beats: np.ufunc) -> FloatArray:
+    """TA-Lib MAX (op maximum, beats greater) or MIN (minimum, less) of windows of n."""
+    out = k.head_nan(len(x), n - 1)
+    if len(x) < n:
+        return out
+    if not (np.signbit(x) & (x == 0.0)).any():  # no -0.0: equal values, equal bits
+        out[n - 1 :] = k.rolling_max(x, n) if op is np.maximum else k.rolling_min(x, n)
+    else:
+        out[n - 1 :] = x[_talib_extreme_index(x, n, op, beats)]
+    return out
+
+
+def _talib_extreme_index(x: FloatArray, n: int, op: np.ufunc, beats: np.ufunc) -> list[int]:
+    """The index TA-Lib's MAX/MIN loop reports for each window ending at t = n-1 ..
+
+    TA-Lib keeps the index h of the extreme. When h has left the window it
+    rescans it and takes the first index that strictly beats the rest (``first``
+    below); otherwise a new value at least as extreme as x[h] takes over
+    (``takes``: x[h] is then the extreme of the window without its newest bar).
+    """
+    first = _first_extreme_index(x, n, beats)
+    takes = (x[n - 1 :] == op(x[n - 1 :], _windows(x[:-1], n - 1, op))).tolist()
+    index: list[int] = []
+    h = -1
+    for i, (f, t) in enumerate(zip(first.tolist(), takes, strict=True)):
+        if h < i:  # the window ending at n-1+i starts at i
+            h = f
+        elif t:
+            h = n - 1 + i
+        index.append(h)
+    return index
+
+
+def _windows(x: FloatArray, w: int, op: np.ufunc) -> FloatArray:
+    """op-extreme of every window of w >= 1 values of x."""
+    return k.rolling_max(x, w) if op is np.maximum else k.rolling_min(x, w)
+
+
+def _first_extreme_index(x: FloatArray, n: int, beats: np.ufunc) -> IndexArray:
+    """For each window of n, the first index of its extreme (a later value replaces an
+    earlier one only if it strictly beats it, as in TA-Lib's rescan), by doubling widths."""
+    idx = np.arange(len(x))
+    width = 1
+    while width * 2 <= n:
+        idx = _pick(x, idx[:-width], idx[width:], beats)
+        width *= 2
+    if width < n:
+        idx = _pick(x, idx[: len(idx) - (n - width)], idx[n - width :], beats)
+    return idx
+
+
+def _pick(x: FloatArray, left: IndexArray, right: IndexArray, beats: np.ufunc) -> IndexArray:
+    """right where x[right] strictly beats x[left], else left (the earlier index)."""
+    picked: IndexArray = np.where(beats(x[right], x[left]), right, left)
+    return picked
