@@ -10,7 +10,7 @@ from engine.indicators._kernels import FloatArray
 from engine.indicators._validate import as_series
 from engine.indicators.registry import SPECS
 
-__all__ = ["highest"]
+__all__ = ["highest", "lowest"]
 
 IndexArray = npt.NDArray[np.intp]
 
@@ -27,6 +27,16 @@ def highest(high: object, period: int = 30) -> FloatArray:
     x = as_series("highest", "high", high)
     n = SPECS["highest"].check_int("period", period)
     return _extreme(x, n, np.maximum, np.greater)
+
+
+def lowest(low: object, period: int = 30) -> FloatArray:
+    """Lowest low of the last `period` bars (TA-Lib MIN over the low series), period in
+    [2, 100000], lookback period-1. Bit-identical to TA-Lib (see ``highest``: the
+    tracked index of the minimum decides only the sign of a zero minimum).
+    """
+    x = as_series("lowest", "low", low)
+    n = SPECS["lowest"].check_int("period", period)
+    return _extreme(x, n, np.minimum, np.less)
 
 
 def _extreme(x: FloatArray, n: int, op: np.ufunc, beats: np.ufunc) -> FloatArray:

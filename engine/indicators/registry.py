@@ -315,6 +315,9 @@ def _specs() -> tuple[IndicatorSpec, ...]:
         IndicatorSpec("highest", "highest high of the last period bars", ("high",),
                       (_period(30, 2),), "price", _minus_one, twin("MAX"),
                       "batch_statistics:highest", "streaming_hlc:HighestStream"),
+        IndicatorSpec("lowest", "lowest low of the last period bars", ("low",),
+                      (_period(30, 2),), "price", _minus_one, twin("MIN"),
+                      "batch_statistics:lowest", "streaming_hlc:LowestStream"),
     )
 
 

@@ -1,5 +1,5 @@
 """Streaming versions of the bar-based indicators (ATR, STOCH, WILLR, CCI, ADX, MFI, OBV,
-HIGHEST)."""
+HIGHEST, LOWEST)."""
 
 from __future__ import annotations
 
@@ -289,6 +289,23 @@ class HighestStream(Stream):
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         v = self._extreme.push(high)
+        if v is not None:
+            self._value = v
+        return v
+
+
+class LowestStream(Stream):
+    """Streaming TA-Lib MIN of the last `period` lows (O(1) amortised)."""
+
+    __slots__ = ("_extreme",)
+    spec = SPECS["lowest"]
+
+    def __init__(self, period: int = 30) -> None:
+        super().__init__()
+        self._extreme = TalibExtreme(self.spec.check_int("period", period), is_max=False)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        v = self._extreme.push(low)
         if v is not None:
             self._value = v
         return v

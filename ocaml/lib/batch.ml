@@ -36,6 +36,7 @@ module type S = sig
   val roc : float array -> int -> float array
   val mom : float array -> int -> float array
   val highest : float array -> int -> float array
+  val lowest : float array -> int -> float array
 end
 
 (* The indicators, parameterised by the finiteness check of their inputs:
@@ -475,6 +476,11 @@ let highest x period =
   check_period "highest" ~lo:2 period;
   check_input "highest" "high" x;
   talib_extreme ~is_max:true x period
+
+let lowest x period =
+  check_period "lowest" ~lo:2 period;
+  check_input "lowest" "low" x;
+  talib_extreme ~is_max:false x period
 
 let mom x period =
   check_period "mom" ~lo:1 period;

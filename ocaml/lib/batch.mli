@@ -111,6 +111,11 @@ module type S = sig
       window, the window is rescanned and its first strict maximum taken;
       otherwise a new value [>=] the maximum takes over. The value is the
       window's maximum; the index decides only the sign of a zero maximum. *)
+
+  val lowest : float array -> int -> float array
+  (** [lowest low n], n >= 2 (TA-Lib MIN of the lows). Lookback [n - 1]. As
+      {!highest} with the order reversed: a rescan takes the first strict
+      minimum, a new value [<=] the minimum takes over. *)
 end
 
 include S

@@ -1,6 +1,6 @@
 (** Sliding-window maximum and minimum (monotonic deques).
 
-    Used by the STOCH, WILLR and HIGHEST streams ({!Batch} runs the same idea over
+    Used by the STOCH, WILLR, HIGHEST and LOWEST streams ({!Batch} runs the same idea over
     whole arrays). TA-Lib rescans the window when its extreme leaves
     it; the extreme {e value} is the same either way (a max/min of the same
     doubles), so the outputs are identical while every push costs amortised

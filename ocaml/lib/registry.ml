@@ -131,6 +131,8 @@ let all =
     close1 "mom" 10.0 1 (fun (module B : Batch.S) -> B.mom) Stream.mom (fun n -> n);
     field1 "highest" "high" 30.0 2 (fun (module B : Batch.S) -> B.highest) Stream.highest
       (fun n -> n - 1);
+    field1 "lowest" "low" 30.0 2 (fun (module B : Batch.S) -> B.lowest) Stream.lowest
+      (fun n -> n - 1);
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all

@@ -435,3 +435,9 @@ let highest period =
   let f = tracked_extreme ~is_max:true period in
   { n_outputs = 1;
     step = (fun h _ _ _ -> Check.finite_value "highest" "high" h; [| f h |]) }
+
+let lowest period =
+  check_period "lowest" ~lo:2 period;
+  let f = tracked_extreme ~is_max:false period in
+  { n_outputs = 1;
+    step = (fun _ l _ _ -> Check.finite_value "lowest" "low" l; [| f l |]) }

@@ -46,3 +46,6 @@ val mom : int -> t
 val highest : int -> t
 (** [highest period]: TA-Lib MAX of the highs, with TA-Lib's index tracking
     (the sign of a zero maximum) in amortised O(1) per update. *)
+
+val lowest : int -> t
+(** [lowest period]: TA-Lib MIN of the lows, as {!highest}. *)

@@ -147,7 +147,24 @@ let test_hand () =
         (Array.for_all2 same_bits (Batch.highest xs n) want && bits (Batch.highest xs n) = bits want);
       check ("highest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
     [ ("rescan then take over", [| -1.; 0.; -1.; -0. |], 3, [| nan; nan; 0.; -0. |]);
-      ("first strict maximum", [| 0.; -0.; -1. |], 2, [| nan; 0.; -0. |]) ]
+      ("first strict maximum", [| 0.; -0.; -1. |], 2, [| nan; 0.; -0. |]) ];
+  (* windows of 3 over 3 1 4 1 5 9 2 6: minima 1 1 1 1 2 2 *)
+  check_series "lowest 3" (Batch.lowest [| 3.; 1.; 4.; 1.; 5.; 9.; 2.; 6. |] 3)
+    [| nan; nan; 1.; 1.; 1.; 1.; 2.; 2. |];
+  (* the mirror of highest's zeros: on 1 -0 1 0 (period 3) bar 2 scans and keeps
+     bar 1 (-0, strictly below 1); at bar 3 bar 1 is inside and 0 <= -0 takes
+     over (+0). On -0 0 1 (period 2) bar 1 scans [-0, 0] (-0); at bar 2 the scan
+     of [0, 1] gives +0. *)
+  List.iter
+    (fun (name, xs, n, want) ->
+      let bits a = Array.map (fun v -> Float.is_nan v || Float.sign_bit v) a in
+      let s = Stream.lowest n in
+      let streamed = Array.map (fun l -> (Stream.update s ~high:0. ~low:l ~close:0. ~volume:0.).(0)) xs in
+      check ("lowest signed zero, batch: " ^ name)
+        (Array.for_all2 same_bits (Batch.lowest xs n) want && bits (Batch.lowest xs n) = bits want);
+      check ("lowest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
+    [ ("rescan then take over", [| 1.; -0.; 1.; 0. |], 3, [| nan; nan; -0.; 0. |]);
+      ("first strict minimum", [| -0.; 0.; 1. |], 2, [| nan; -0.; 0. |]) ]
 
 (* ---------- series for the agreement tests ---------- *)
 
@@ -349,6 +366,8 @@ let test_bad_input () =
     [ "mfi"; "volume[2]"; "-inf" ];
   raises "highest nan high" (fun () -> Batch.highest [| 1.; nan; 2. |] 2) [ "highest"; "high[1]"; "nan" ];
   raises "highest period 1" (fun () -> Batch.highest x 1) [ "highest"; "period"; "1" ];
+  raises "lowest inf low" (fun () -> Batch.lowest [| 1.; 2.; neg_infinity |] 2)
+    [ "lowest"; "low[2]"; "-inf" ];
   raises "obv length mismatch" (fun () -> Batch.obv x [| 1. |]) [ "obv"; "volume"; "1"; "3" ];
   raises "registry: fractional period" (fun () -> (spec "sma").batch [| x |] [| 2.5 |])
     [ "sma"; "period"; "2.5" ];
@@ -409,7 +428,8 @@ let test_param_ranges () =
 let default_lookbacks =
   [ ("sma", 29); ("ema", 29); ("wma", 29); ("rsi", 14); ("macd", 33); ("bollinger", 19);
     ("atr", 14); ("stoch", 8); ("willr", 13); ("cci", 13); ("adx", 27); ("mfi", 14);
-    ("obv", 0); ("roc", 10); ("mom", 10); ("highest", 29) ]
+    ("obv", 0); ("roc", 10); ("mom", 10); ("highest", 29);
+    ("lowest", 29) ]
 
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in
