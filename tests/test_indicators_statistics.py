@@ -10,7 +10,7 @@ import pytest
 from test_strategy_support import Harness, load
 
 from engine.errors import IndicatorError
-from engine.indicators import highest, lowest, streaming
+from engine.indicators import highest, lowest, stddev, streaming
 
 NAN = float("nan")
 
@@ -126,6 +126,52 @@ def test_lowest_rejects_a_non_finite_low() -> None:
         lowest([float("inf"), 1.0], 2)
 
 
+# stddev 3 on 1 2 3 4 6: window 1 2 3 -> mean 2, mean of squares 14/3, variance
+# 14/3 - 4 = 2/3; 2 3 4 -> 3, 29/3, 2/3; 3 4 6 -> 13/3, 61/3, 61/3 - 169/9 = 14/9
+CLOSES = [1.0, 2.0, 3.0, 4.0, 6.0]
+SD1, SD2 = (2.0 / 3.0) ** 0.5, 14.0**0.5 / 3.0
+
+
+@pytest.mark.parametrize("nbdev", [1.0, 2.0, -0.5])
+def test_stddev_by_hand(nbdev: float) -> None:
+    want = [NAN, NAN, SD1 * nbdev, SD1 * nbdev, SD2 * nbdev]
+    got = stddev(CLOSES, 3, nbdev)
+    assert np.isnan(got[:2]).all()
+    assert got[2:].tolist() == pytest.approx(want[2:], rel=1e-13)
+    streamed = stream_values("stddev", (3, nbdev), "close", CLOSES)
+    assert same_bits(streamed, got.tolist())  # the same running sums in the same order
+
+
+def test_stddev_of_a_constant_is_plus_zero_whatever_the_factor() -> None:
+    # variance 0 < 1e-14: TA-Lib writes 0.0, not sqrt(0) * nbdev (-0.0 for nbdev < 0)
+    assert same_bits(stddev([7.0] * 4, 2, -3.0), [NAN, 0.0, 0.0, 0.0])
+    assert same_bits(stream_values("stddev", (2, -3.0), "close", [7.0] * 4), [NAN, 0.0, 0.0, 0.0])
+
+
+def test_stddev_defaults_are_talibs() -> None:
+    # period 5, nbdev 1: one window, 1 2 3 4 6 -> mean 16/5, mean of squares 66/5,
+    # variance 66/5 - 256/25 = 74/25
+    assert stddev(CLOSES)[-1] == pytest.approx((74.0 / 25.0) ** 0.5, rel=1e-13)
+
+
+@pytest.mark.parametrize("params,field", [((1, 1.0), "period"), ((100_001, 1.0), "period"),
+                                          ((5, 3.1e37), "nbdev"), ((5, NAN), "nbdev")])
+def test_stddev_rejects_parameters_outside_talibs_range(
+    params: tuple[float, float], field: str
+) -> None:
+    with pytest.raises(IndicatorError, match=rf"stddev.*'{field}'"):
+        stddev(CLOSES, *params)  # type: ignore[arg-type]
+    with pytest.raises(IndicatorError, match=rf"stddev.*'{field}'"):
+        streaming.create("stddev", params)
+
+
+def test_stddev_rejects_non_finite_closes() -> None:
+    with pytest.raises(IndicatorError, match=r"stddev.*index 2"):
+        stddev([1.0, 2.0, float("inf")], 2)
+    with pytest.raises(IndicatorError, match=r"stddev.*'close' must be finite"):
+        streaming.create("stddev").update(NAN)
+
+
 def lua_prints(tmp_path: Path, call: str, bars: list[dict[str, float]]) -> list[str]:
     """What `print(<call>)` shows in detect_opportunity, one line per bar."""
     seen: list[str] = []
@@ -147,3 +193,15 @@ def test_lua_lowest(tmp_path: Path) -> None:
     # lows 8 10 9 7 (highs two above): lowest(2) = nil 8 9 7
     bars = [{"high": x + 2, "close": x + 1, "low": x} for x in (8.0, 10.0, 9.0, 7.0)]
     assert lua_prints(tmp_path, "ind.lowest(2)", bars) == ["nil", "8.0", "9.0", "7.0"]
+
+
+def test_lua_stddev(tmp_path: Path) -> None:
+    # closes 1 2 3 4 6 (the hand case above): stddev(3) = nil nil sqrt(2/3) sqrt(2/3) sqrt(14)/3;
+    # the default factor 1 and an explicit 2 double it
+    bars = [{"high": x * 1.01, "close": x, "low": x * 0.99} for x in CLOSES]
+    seen = lua_prints(tmp_path, "ind.stddev(3), ind.stddev(3, 2)", bars)
+    assert seen[:2] == ["nil\tnil", "nil\tnil"]
+    got = [[float(v) for v in line.split("\t")] for line in seen[2:]]
+    want = [[sd, 2 * sd] for sd in (SD1, SD1, SD2)]
+    assert [v for pair in got for v in pair] == pytest.approx(
+        [v for pair in want for v in pair], rel=1e-13)

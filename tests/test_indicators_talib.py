@@ -21,7 +21,7 @@ from engine.indicators.streaming import Stream
 Tally = dict[str, Counter[str]]
 
 EXACT_BATCH = {
-    "bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma", "highest", "lowest",
+    "bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma", "highest", "lowest", "stddev",
 }
 
 

@@ -1,4 +1,4 @@
-"""Batch window statistics: HIGHEST and LOWEST (TA-Lib MAX and MIN), TA-Lib 0.7.1 semantics."""
+"""Batch window statistics: HIGHEST, LOWEST and STDDEV (TA-Lib MAX, MIN, STDDEV), TA-Lib 0.7.1."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from engine.indicators._kernels import FloatArray
 from engine.indicators._validate import as_series
 from engine.indicators.registry import SPECS
 
-__all__ = ["highest", "lowest"]
+__all__ = ["highest", "lowest", "stddev"]
 
 IndexArray = npt.NDArray[np.intp]
 
@@ -37,6 +37,34 @@ def lowest(low: object, period: int = 30) -> FloatArray:
     x = as_series("lowest", "low", low)
     n = SPECS["lowest"].check_int("period", period)
     return _extreme(x, n, np.minimum, np.less)
+
+
+def stddev(x: object, period: int = 5, nbdev: float = 1.0) -> FloatArray:
+    """Standard deviation of the last `period` values times `nbdev` (TA-Lib STDDEV), period
+    in [2, 100000], nbdev in [-3e37, 3e37], lookback period-1. Bit-identical to TA-Lib.
+
+    TA-Lib's VAR: running sums S1 of x and S2 of x*x take x[0..n-2]; per bar both
+    add x[t], the variance is S2/n - (S1/n)*(S1/n), then both drop x[t-n+1]
+    (population variance). Output sqrt(variance)*nbdev, or 0.0 when the variance
+    is below 1e-14. The sums are replayed in order (their cancellation decides
+    the last bits), as for the Bollinger bands.
+    """
+    arr = as_series("stddev", "x", x)
+    n = SPECS["stddev"].check_int("period", period)
+    dev = SPECS["stddev"].check_float("nbdev", nbdev)
+    out = k.head_nan(len(arr), n - 1)
+    if len(arr) < n:
+        return out
+    sums = k.ChainPair((arr[: n - 1], np.square(arr[: n - 1])), False, True)
+    for start, stop in k.chunks(len(arr) - n + 1):
+        new, old = arr[n - 1 + start : n - 1 + stop], arr[start:stop]
+        after_add = sums.step((new, np.square(new)), (old, np.square(old)))[0::2]
+        var = after_add.imag / n
+        var -= np.square(after_add.real / n)
+        sd = np.sqrt(np.maximum(var, 0.0), out=out[n - 1 + start : n - 1 + stop])
+        sd *= dev  # TA-Lib skips the product for nbdev 1.0: the same bits
+        sd[var < k.TA_EPSILON] = 0.0
+    return out
 
 
 def _extreme(x: FloatArray, n: int, op: np.ufunc, beats: np.ufunc) -> FloatArray:

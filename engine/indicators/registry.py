@@ -318,6 +318,11 @@ def _specs() -> tuple[IndicatorSpec, ...]:
         IndicatorSpec("lowest", "lowest low of the last period bars", ("low",),
                       (_period(30, 2),), "price", _minus_one, twin("MIN"),
                       "batch_statistics:lowest", "streaming_hlc:LowestStream"),
+        IndicatorSpec("stddev", "standard deviation (population) times nbdev", _CLOSE,
+                      (_period(5, 2), ParamSpec("nbdev", "float", 1.0, -MAX_NBDEV, MAX_NBDEV,
+                                                "nbdev")),
+                      "price", lambda n, _d: n - 1, twin("STDDEV"),
+                      "batch_statistics:stddev", "streaming_close:StddevStream"),
     )
 
 

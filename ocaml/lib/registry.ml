@@ -133,6 +133,12 @@ let all =
       (fun n -> n - 1);
     field1 "lowest" "low" 30.0 2 (fun (module B : Batch.S) -> B.lowest) Stream.lowest
       (fun n -> n - 1);
+    make "stddev" [ "close" ]
+      [ int_p "period" 5.0 2; { pname = "nbdev"; default = 1.0; kind = Real } ]
+      [ "value" ]
+      ~batch:(fun (module B : Batch.S) a p -> one (B.stddev a.(0) (ip p 0) p.(1)))
+      ~stream:(fun p -> Stream.stddev (ip p 0) p.(1))
+      ~lookback:(fun p -> ip p 0 - 1);
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all

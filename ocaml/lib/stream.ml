@@ -441,3 +441,26 @@ let lowest period =
   let f = tracked_extreme ~is_max:false period in
   { n_outputs = 1;
     step = (fun _ l _ _ -> Check.finite_value "lowest" "low" l; [| f l |]) }
+
+let stddev period nbdev =
+  check_period "stddev" ~lo:2 period;
+  Check.real "stddev" "nbdev" ~lo:(-3e37) ~hi:3e37 nbdev;
+  let n = period in
+  let nf = float_of_int n in
+  let ring = Array.make n 0.0 in
+  let s1 = ref 0.0 and s2 = ref 0.0 and count = ref 0 in
+  close_only "stddev" (fun x ->
+      let c = !count in
+      incr count;
+      ring.(c mod n) <- x;
+      s1 := !s1 +. x;
+      s2 := !s2 +. (x *. x);
+      if c < n - 1 then nan
+      else begin
+        let old = ring.((c + 1) mod n) in
+        let m1 = !s1 /. nf and m2 = !s2 /. nf in
+        s1 := !s1 -. old;
+        s2 := !s2 -. (old *. old);
+        let var = m2 -. (m1 *. m1) in
+        if var < 1e-14 then 0.0 else sqrt var *. nbdev
+      end)

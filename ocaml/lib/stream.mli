@@ -49,3 +49,6 @@ val highest : int -> t
 
 val lowest : int -> t
 (** [lowest period]: TA-Lib MIN of the lows, as {!highest}. *)
+
+val stddev : int -> float -> t
+(** [stddev period nbdev]: TA-Lib STDDEV of the closes, as {!Batch.stddev}. *)

@@ -164,7 +164,16 @@ let test_hand () =
         (Array.for_all2 same_bits (Batch.lowest xs n) want && bits (Batch.lowest xs n) = bits want);
       check ("lowest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
     [ ("rescan then take over", [| 1.; -0.; 1.; 0. |], 3, [| nan; nan; -0.; 0. |]);
-      ("first strict minimum", [| -0.; 0.; 1. |], 2, [| nan; -0.; 0. |]) ]
+      ("first strict minimum", [| -0.; 0.; 1. |], 2, [| nan; -0.; 0. |]) ];
+  (* stddev 3 on 1 2 3 4 6: window 1 2 3 -> mean 2, mean of squares 14/3, var 2/3;
+     2 3 4 -> 3, 29/3, 2/3; 3 4 6 -> 13/3, 61/3, var 61/3 - 169/9 = 14/9 *)
+  let x = [| 1.; 2.; 3.; 4.; 6. |] and sd1 = sqrt (2. /. 3.) and sd2 = sqrt 14. /. 3. in
+  check_series "stddev 3" (Batch.stddev x 3 1.0) [| nan; nan; sd1; sd1; sd2 |];
+  check_series "stddev 3, nbdev -2" (Batch.stddev x 3 (-2.0))
+    [| nan; nan; -2. *. sd1; -2. *. sd1; -2. *. sd2 |];
+  (* a constant window's variance is below 1e-14: +0.0 whatever the factor's sign *)
+  check "stddev of a constant is +0"
+    (Array.for_all2 same_bits (Batch.stddev (Array.make 4 7.) 2 (-3.0)) [| nan; 0.; 0.; 0. |])
 
 (* ---------- series for the agreement tests ---------- *)
 
@@ -368,6 +377,8 @@ let test_bad_input () =
   raises "highest period 1" (fun () -> Batch.highest x 1) [ "highest"; "period"; "1" ];
   raises "lowest inf low" (fun () -> Batch.lowest [| 1.; 2.; neg_infinity |] 2)
     [ "lowest"; "low[2]"; "-inf" ];
+  raises "stddev nbdev too large" (fun () -> Batch.stddev x 2 4e37) [ "stddev"; "nbdev" ];
+  raises "stddev nan close" (fun () -> Batch.stddev [| 1.; nan |] 2 1.0) [ "stddev"; "close[1]"; "nan" ];
   raises "obv length mismatch" (fun () -> Batch.obv x [| 1. |]) [ "obv"; "volume"; "1"; "3" ];
   raises "registry: fractional period" (fun () -> (spec "sma").batch [| x |] [| 2.5 |])
     [ "sma"; "period"; "2.5" ];
@@ -429,7 +440,7 @@ let default_lookbacks =
   [ ("sma", 29); ("ema", 29); ("wma", 29); ("rsi", 14); ("macd", 33); ("bollinger", 19);
     ("atr", 14); ("stoch", 8); ("willr", 13); ("cci", 13); ("adx", 27); ("mfi", 14);
     ("obv", 0); ("roc", 10); ("mom", 10); ("highest", 29);
-    ("lowest", 29) ]
+    ("lowest", 29); ("stddev", 4) ]
 
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in

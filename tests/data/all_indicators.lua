@@ -10,7 +10,7 @@ local function read_all(ind)
     stoch = ind.stoch(5, 3, 3), willr = ind.willr(14), cci = ind.cci(14),
     adx = ind.adx(14), mfi = ind.mfi(14), obv = ind.obv(), roc = ind.roc(10),
     mom = ind.mom(10), highest = ind.highest(30),
-    lowest = ind.lowest(30),
+    lowest = ind.lowest(30), stddev = ind.stddev(5, 1.0),
   }
   return v
 end
