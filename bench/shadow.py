@@ -1,7 +1,7 @@
 """Cost of shadow mode: the same run with and without ``--shadow-ocaml``.
 
 A 20,000-bar simulated run of tests/data/all_indicators.lua (every indicator,
-20 values per bar) is timed as a whole process, alternating the two variants;
+every output each bar) is timed as a whole process, alternating the two variants;
 the median of the repeats is shown side by side with the run's own elapsed
 time and shadow's counters. Goal (issue 8): ≤ 1.3× with nothing dropped.
 

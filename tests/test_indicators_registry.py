@@ -37,7 +37,29 @@ def test_each_stream_is_tied_to_its_own_entry(name: str) -> None:
     assert stream.spec is spec and stream.name == name and stream.inputs == spec.inputs
     assert 0 < len(spec.outputs) <= 3 and len(spec.params) <= 3  # the Lua prelude's limits
     assert spec.inputs and set(spec.inputs) <= {"high", "low", "close", "volume"}
-    assert "close" in spec.inputs  # streams read close-only input through update(number)
+
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_each_stream_reads_bars_with_only_its_inputs(name: str) -> None:
+    """update() needs nothing but the registry's inputs; a bare number only for close-only."""
+    spec = SPECS[name]
+
+    class Fields:
+        pass
+
+    bar = Fields()
+    for field in spec.inputs:
+        setattr(bar, field, 5.0)
+    stream = spec.stream(*spec.defaults())
+    for _ in range(spec.lookback() + 1):
+        stream.update(bar)  # type: ignore[arg-type]
+    assert stream.value is not None
+    if spec.inputs == ("close",):
+        spec.stream(*spec.defaults()).update(5.0)
+    else:
+        with pytest.raises(IndicatorError, match="needs a bar with"):
+            spec.stream(*spec.defaults()).update(5.0)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -20,7 +20,9 @@ from engine.indicators.streaming import Stream
 
 Tally = dict[str, Counter[str]]
 
-EXACT_BATCH = {"bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma"}
+EXACT_BATCH = {
+    "bollinger", "cci", "mfi", "obv", "roc", "mom", "willr", "wma", "highest", "lowest", "stddev",
+}
 
 
 @pytest.fixture(scope="module")

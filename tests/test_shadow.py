@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import stat
 import struct
@@ -20,13 +21,15 @@ import pytest
 
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.cli import main
+from engine.indicators.registry import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 ALL_INDICATORS = DATA / "all_indicators.lua"
 PROXY = DATA / "shadow_proxy.py"
-#: Output values per bar of all_indicators.lua: 15 indicators, MACD/Bollinger 3, STOCH 2.
-ALL_OUTPUTS = 20
+#: Output values per bar of all_indicators.lua, which reads every registry indicator once
+#: (test_all_indicators_reads_every_registry_indicator_once).
+ALL_OUTPUTS = sum(len(spec.outputs) for spec in SPECS.values())
 
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
 pytestmark = pytest.mark.usefixtures("ocaml_server")
@@ -145,6 +148,16 @@ def candidate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, after:
 
 
 # -- an honest candidate ------------------------------------------------------------
+
+
+def test_all_indicators_reads_every_registry_indicator_once() -> None:
+    """The shadow tests (and bench/shadow.py) cover every indicator only while
+    all_indicators.lua calls each one: a new registry entry needs its call there."""
+    calls = re.findall(r"\bind\.(\w+)\(", ALL_INDICATORS.read_text())
+    expected = sorted(spec.lua for spec in SPECS.values())
+    assert sorted(calls) == expected, (
+        f"{ALL_INDICATORS.name} should call each of {expected} once, calls {sorted(calls)}"
+    )
 
 
 def strategies(tmp_path: Path) -> dict[str, Path]:

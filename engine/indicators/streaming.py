@@ -109,8 +109,8 @@ def feed(stream: Stream, history: Mapping[str, npt.ArrayLike]) -> Value:
             )
         columns[field] = as_series(func, field, history[field])
     size = same_length(func, **columns)
-    close = columns["close"].tolist()
     zeros = [0.0] * size
+    close = columns["close"].tolist() if "close" in columns else zeros
     high = columns["high"].tolist() if "high" in columns else close
     low = columns["low"].tolist() if "low" in columns else close
     volume = columns["volume"].tolist() if "volume" in columns else zeros

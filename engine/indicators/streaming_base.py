@@ -79,7 +79,7 @@ class Stream:
             x = _finite(self.name, "close", bar_or_close)
             return self.update_hlcv(x, x, x, 0.0)
         values = {f: _finite(self.name, f, _field(self, bar_or_close, f)) for f in self.inputs}
-        close = values["close"]
+        close = values.get("close", 0.0)  # unused by the indicators that lack it
         return self.update_hlcv(
             values.get("high", close), values.get("low", close), close, values.get("volume", 0.0)
         )
@@ -154,6 +154,47 @@ class Extremes:
         if oldest < 0:
             return None
         return hs[0][1], ls[0][1]
+
+
+class TalibExtreme:
+    """TA-Lib MAX (or MIN) of the last n values, reported at TA-Lib's tracked index.
+
+    TA-Lib keeps the index h of the extreme: a new value at least as extreme as
+    x[h] takes over, and when h leaves the window the window is rescanned for
+    its first strict extreme. A monotonic deque that keeps ties (so its front is
+    that first extreme) replaces the rescan: O(1) amortised, same index — which
+    matters for the sign of a zero extreme only.
+    """
+
+    __slots__ = ("_at", "_best", "_is_max", "_n", "_t", "_window")
+
+    def __init__(self, n: int, is_max: bool) -> None:
+        self._n, self._is_max = n, is_max
+        self._t = -1
+        self._at, self._best = -1, 0.0
+        self._window: deque[tuple[int, float]] = deque()
+
+    def push(self, x: float) -> float | None:
+        """Take the next value; the extreme of the last n, or None before n values."""
+        t = self._t = self._t + 1
+        w = self._window
+        if self._is_max:
+            while w and w[-1][1] < x:
+                w.pop()
+        else:
+            while w and w[-1][1] > x:
+                w.pop()
+        w.append((t, x))
+        oldest = t - self._n + 1
+        if w[0][0] < oldest:
+            w.popleft()
+        if oldest < 0:
+            return None
+        if self._at < oldest:
+            self._at, self._best = w[0]
+        elif (x >= self._best) if self._is_max else (x <= self._best):
+            self._at, self._best = t, x
+        return self._best
 
 
 def true_range(high: float, low: float, prev_close: float) -> float:

@@ -1,4 +1,5 @@
-"""Streaming versions of the close-only indicators (SMA, EMA, WMA, RSI, MACD, BBANDS, ROC, MOM)."""
+"""Streaming versions of the close-only indicators (SMA, EMA, WMA, RSI, MACD, BBANDS, ROC, MOM,
+STDDEV)."""
 
 from __future__ import annotations
 
@@ -294,5 +295,39 @@ class MomStream(Stream):
         if len(w) < w.maxlen:  # type: ignore[operator]
             return None
         v = close - w[0]
+        self._value = v
+        return v
+
+
+class StddevStream(Stream):
+    """Streaming TA-Lib STDDEV: population std of the last `period` closes times `nbdev`."""
+
+    __slots__ = ("_dev", "_n", "_sq", "_sum", "_window")
+    spec = SPECS["stddev"]
+
+    def __init__(self, period: int = 5, nbdev: float = 1.0) -> None:
+        super().__init__()
+        self._n = self.spec.check_int("period", period)
+        self._dev = self.spec.check_float("nbdev", nbdev)
+        self._sum = 0.0
+        self._sq = 0.0
+        self._window: deque[float] = deque(maxlen=self._n)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        w = self._window
+        w.append(close)
+        n = self._n
+        s = self._sum + close
+        q = self._sq + close * close
+        if len(w) < n:
+            self._sum, self._sq = s, q
+            return None
+        old = w[0]
+        mean = s / n
+        var = q / n
+        self._sum = s - old
+        self._sq = q - old * old
+        var -= mean * mean
+        v = 0.0 if var < TA_ZERO else math.sqrt(var) * self._dev
         self._value = v
         return v

@@ -1,4 +1,5 @@
-"""Streaming versions of the bar-based indicators (ATR, STOCH, WILLR, CCI, ADX, MFI, OBV)."""
+"""Streaming versions of the bar-based indicators (ATR, STOCH, WILLR, CCI, ADX, MFI, OBV,
+HIGHEST, LOWEST)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from engine.indicators.streaming_base import (
     Extremes,
     RunningMean,
     Stream,
+    TalibExtreme,
     true_range,
 )
 
@@ -273,3 +275,37 @@ class ObvStream(Stream):
         self._obv = obv
         self._value = obv
         return obv
+
+
+class HighestStream(Stream):
+    """Streaming TA-Lib MAX of the last `period` highs (O(1) amortised)."""
+
+    __slots__ = ("_extreme",)
+    spec = SPECS["highest"]
+
+    def __init__(self, period: int = 30) -> None:
+        super().__init__()
+        self._extreme = TalibExtreme(self.spec.check_int("period", period), is_max=True)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        v = self._extreme.push(high)
+        if v is not None:
+            self._value = v
+        return v
+
+
+class LowestStream(Stream):
+    """Streaming TA-Lib MIN of the last `period` lows (O(1) amortised)."""
+
+    __slots__ = ("_extreme",)
+    spec = SPECS["lowest"]
+
+    def __init__(self, period: int = 30) -> None:
+        super().__init__()
+        self._extreme = TalibExtreme(self.spec.check_int("period", period), is_max=False)
+
+    def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
+        v = self._extreme.push(low)
+        if v is not None:
+            self._value = v
+        return v

@@ -25,7 +25,7 @@ let () =
   List.iter
     (fun (s : Registry.spec) ->
       let inputs = Array.of_list (List.map input s.inputs) in
-      let params = Array.of_list (List.map snd s.params) in
+      let params = Registry.defaults s in
       let tb = best_of 5 (fun () -> s.batch inputs params) in
       total := !total +. tb;
       let m = min n 200_000 in
@@ -39,4 +39,4 @@ let () =
       Printf.printf "%-10s batch %7.2f ms  (%5.1f ns/bar)   stream %6.1f ns/update\n" s.name
         (1e3 *. tb) (1e9 *. tb /. float n) (1e9 *. ts /. float m))
     Registry.all;
-  Printf.printf "all 15 batch: %.1f ms\n" (1e3 *. !total)
+  Printf.printf "all %d batch: %.1f ms\n" (List.length Registry.all) (1e3 *. !total)

@@ -47,7 +47,7 @@ type job = { spec : Registry.spec; params : float array }
 let known_names () = String.concat ", " (List.map (fun (s : Registry.spec) -> s.name) Registry.all)
 
 let describe_params (spec : Registry.spec) =
-  String.concat ", " (List.map fst spec.params)
+  String.concat ", " (List.map (fun (p : Registry.param) -> p.pname) spec.params)
 
 let resolve name params =
   match Registry.find name with
@@ -57,7 +57,7 @@ let resolve name params =
     if Array.length params <> expected then
       bad Wire.Code.invalid_argument "%s takes %d parameter(s) (%s), got %d" name expected
         (describe_params spec) (Array.length params);
-    List.iteri (fun i (pname, _) ->
+    List.iteri (fun i ({ pname; _ } : Registry.param) ->
         if not (Float.is_finite params.(i)) then
           bad Wire.Code.invalid_argument "%s: %s = %s is not a finite number" name pname
             (Float.to_string params.(i)))
@@ -137,7 +137,7 @@ let hello t c =
       O.str8 b s.name;
       O.u8 b (List.length s.inputs); List.iter (O.str8 b) s.inputs;
       O.u8 b (List.length s.params);
-      List.iter (fun (n, d) -> O.str8 b n; O.f64 b d) s.params;
+      List.iter (fun (p : Registry.param) -> O.str8 b p.pname; O.f64 b p.default) s.params;
       O.u8 b (List.length s.outputs); List.iter (O.str8 b) s.outputs)
     Registry.all;
   b

@@ -35,6 +35,9 @@ module type S = sig
   val obv : float array -> float array -> float array
   val roc : float array -> int -> float array
   val mom : float array -> int -> float array
+  val highest : float array -> int -> float array
+  val lowest : float array -> int -> float array
+  val stddev : float array -> int -> float -> float array
 end
 
 (* The indicators, parameterised by the finiteness check of their inputs:
@@ -440,6 +443,73 @@ let roc x period =
     let old = x.(t - period) in
     out.(t) <- (if old <> 0.0 then ((x.(t) /. old) -. 1.0) *. 100.0 else 0.0)
   done;
+  out
+
+(* TA-Lib's MAX (is_max) or MIN loop: the extreme's index [at] is kept; when
+   it leaves the window the window is rescanned for its first strict extreme,
+   otherwise a new value at least as extreme takes over. Rescans make it
+   O(period) per bar at worst, as in TA-Lib; the index decides the sign of a
+   zero extreme. *)
+let talib_extreme ~is_max x period =
+  let len = Array.length x in
+  let out = nan_head len (period - 1) in
+  let beats a b = if is_max then a > b else a < b in
+  let at = ref (-1) and best = ref 0.0 in
+  for today = period - 1 to len - 1 do
+    let trailing = today - period + 1 in
+    let v = x.(today) in
+    if !at < trailing then begin
+      at := trailing;
+      best := x.(trailing);
+      for i = trailing + 1 to today do
+        if beats x.(i) !best then begin at := i; best := x.(i) end
+      done
+    end
+    else if (if is_max then v >= !best else v <= !best) then begin
+      at := today;
+      best := v
+    end;
+    out.(today) <- !best
+  done;
+  out
+
+let highest x period =
+  check_period "highest" ~lo:2 period;
+  check_input "highest" "high" x;
+  talib_extreme ~is_max:true x period
+
+let lowest x period =
+  check_period "lowest" ~lo:2 period;
+  check_input "lowest" "low" x;
+  talib_extreme ~is_max:false x period
+
+(* TA_INT_VAR then TA-Lib STDDEV's square root: both running sums take the new
+   value, the variance is mean2 - mean1 * mean1, then both drop the oldest. *)
+let stddev x period nbdev =
+  check_period "stddev" ~lo:2 period;
+  Check.real "stddev" "nbdev" ~lo:(-3e37) ~hi:3e37 nbdev;
+  check_input "stddev" "close" x;
+  let len = Array.length x in
+  let out = nan_head len (period - 1) in
+  if len >= period then begin
+    let nf = float_of_int period in
+    let s1 = ref 0.0 and s2 = ref 0.0 in
+    for i = 0 to period - 2 do
+      s1 := !s1 +. x.(i);
+      s2 := !s2 +. (x.(i) *. x.(i))
+    done;
+    for today = period - 1 to len - 1 do
+      let v = x.(today) in
+      s1 := !s1 +. v;
+      s2 := !s2 +. (v *. v);
+      let m1 = !s1 /. nf and m2 = !s2 /. nf in
+      let old = x.(today - period + 1) in
+      s1 := !s1 -. old;
+      s2 := !s2 -. (old *. old);
+      let var = m2 -. (m1 *. m1) in
+      out.(today) <- (if var < 1e-14 then 0.0 else sqrt var *. nbdev)
+    done
+  end;
   out
 
 let mom x period =

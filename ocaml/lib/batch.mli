@@ -104,6 +104,24 @@ module type S = sig
 
   val mom : float array -> int -> float array
   (** [mom x n], n >= 1. Lookback [n]. x[t] - x[t-n]. *)
+
+  val highest : float array -> int -> float array
+  (** [highest high n], n >= 2 (TA-Lib MAX of the highs). Lookback [n - 1].
+      TA-Lib's loop: the index of the maximum is kept; when it leaves the
+      window, the window is rescanned and its first strict maximum taken;
+      otherwise a new value [>=] the maximum takes over. The value is the
+      window's maximum; the index decides only the sign of a zero maximum. *)
+
+  val lowest : float array -> int -> float array
+  (** [lowest low n], n >= 2 (TA-Lib MIN of the lows). Lookback [n - 1]. As
+      {!highest} with the order reversed: a rescan takes the first strict
+      minimum, a new value [<=] the minimum takes over. *)
+
+  val stddev : float array -> int -> float -> float array
+  (** [stddev x n nbdev], n >= 2, nbdev finite in [-3e37, 3e37] (TA-Lib STDDEV).
+      Lookback [n - 1]. TA-Lib's VAR: sums S1 of x and S2 of x * x take
+      x[0..n-2]; per bar both add x[t], var = S2/n - (S1/n) * (S1/n), then both
+      drop x[t-n+1]. out = sqrt var * nbdev, or 0.0 when var < 1e-14. *)
 end
 
 include S

@@ -4,6 +4,7 @@
 type t = {
   cap : int;
   is_max : bool;
+  keep_ties : bool;  (* a value equal to the back does not drop it *)
   idx : int array;
   vals : float array;
   mutable head : int;
@@ -11,13 +12,13 @@ type t = {
   mutable next : int;  (* index of the next push *)
 }
 
-let create is_max cap =
+let create is_max keep_ties cap =
   if cap < 1 then invalid_arg "Extreme.create: window must be >= 1";
-  { cap; is_max; idx = Array.make cap 0; vals = Array.make cap 0.0;
+  { cap; is_max; keep_ties; idx = Array.make cap 0; vals = Array.make cap 0.0;
     head = 0; len = 0; next = 0 }
 
-let create_max cap = create true cap
-let create_min cap = create false cap
+let create_max ?(keep_ties = false) cap = create true keep_ties cap
+let create_min ?(keep_ties = false) cap = create false keep_ties cap
 
 let push d v =
   let i = d.next in
@@ -32,7 +33,12 @@ let push d v =
   while !continue && d.len > 0 do
     let back = (d.head + d.len - 1) mod d.cap in
     let b = d.vals.(back) in
-    if (d.is_max && b <= v) || ((not d.is_max) && b >= v) then d.len <- d.len - 1
+    let dominated =
+      if d.keep_ties then (if d.is_max then b < v else b > v)
+      else if d.is_max then b <= v
+      else b >= v
+    in
+    if dominated then d.len <- d.len - 1
     else continue := false
   done;
   let pos = (d.head + d.len) mod d.cap in
@@ -41,3 +47,4 @@ let push d v =
   d.len <- d.len + 1
 
 let current d = d.vals.(d.head)
+let current_index d = d.idx.(d.head)

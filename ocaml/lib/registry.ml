@@ -1,7 +1,12 @@
+(* Parameter kinds: an integer with TA-Lib's lower bound, or a real. *)
+type kind = Int of int | Real
+
+type param = { pname : string; default : float; kind : kind }
+
 type spec = {
   name : string;
   inputs : string list;
-  params : (string * float) list;
+  params : param list;
   outputs : string list;
   batch : float array array -> float array -> float array array;
   batch_trusted : float array array -> float array -> float array array;
@@ -11,10 +16,7 @@ type spec = {
 
 let max_p = Batch.max_period
 
-(* Parameter kinds: an integer with TA-Lib's lower bound, or a real. *)
-type kind = Int of int | Real
-
-type param = { pname : string; default : float; kind : kind }
+let real_max = 3e37
 
 let int_p pname default lo = { pname; default; kind = Int lo }
 
@@ -27,7 +29,7 @@ let check_params name (ps : param list) (vals : float array) =
     (fun i p ->
       match p.kind with
       | Int lo -> ignore (Check.int_of_param name p.pname ~lo ~hi:max_p vals.(i))
-      | Real -> Check.real name p.pname ~lo:(-3e37) ~hi:3e37 vals.(i))
+      | Real -> Check.real name p.pname ~lo:(-.real_max) ~hi:real_max vals.(i))
     ps
 
 let check_inputs name (inputs : string list) (arrs : float array array) =
@@ -45,7 +47,7 @@ let make name inputs ps outputs ~(batch : (module Batch.S) -> _) ~stream ~lookba
   {
     name;
     inputs;
-    params = List.map (fun p -> (p.pname, p.default)) ps;
+    params = ps;
     outputs;
     batch = checked (module Batch);
     batch_trusted = checked (module Batch.Trusted);
@@ -65,12 +67,15 @@ let three (a, b, c) = [| a; b; c |]
 let two (a, b) = [| a; b |]
 let period d lo = [ int_p "period" d lo ]
 
-(* close-only, one int period *)
-let close1 name d lo batch stream lb =
-  make name [ "close" ] (period d lo) [ "value" ]
+(* one bar field, one int period *)
+let field1 name field d lo batch stream lb =
+  make name [ field ] (period d lo) [ "value" ]
     ~batch:(fun m a p -> one (batch m a.(0) (ip p 0)))
     ~stream:(fun p -> stream (ip p 0))
     ~lookback:(fun p -> lb (ip p 0))
+
+(* close-only is field1 on "close" *)
+let close1 name = field1 name "close"
 
 (* high-low-close, one int period *)
 let hlc1 name d lo batch stream lb =
@@ -124,6 +129,18 @@ let all =
       ~lookback:(fun _ -> 0);
     close1 "roc" 10.0 1 (fun (module B : Batch.S) -> B.roc) Stream.roc (fun n -> n);
     close1 "mom" 10.0 1 (fun (module B : Batch.S) -> B.mom) Stream.mom (fun n -> n);
+    field1 "highest" "high" 30.0 2 (fun (module B : Batch.S) -> B.highest) Stream.highest
+      (fun n -> n - 1);
+    field1 "lowest" "low" 30.0 2 (fun (module B : Batch.S) -> B.lowest) Stream.lowest
+      (fun n -> n - 1);
+    make "stddev" [ "close" ]
+      [ int_p "period" 5.0 2; { pname = "nbdev"; default = 1.0; kind = Real } ]
+      [ "value" ]
+      ~batch:(fun (module B : Batch.S) a p -> one (B.stddev a.(0) (ip p 0) p.(1)))
+      ~stream:(fun p -> Stream.stddev (ip p 0) p.(1))
+      ~lookback:(fun p -> ip p 0 - 1);
   ]
 
 let find name = List.find_opt (fun s -> s.name = name) all
+
+let defaults spec = Array.of_list (List.map (fun p -> p.default) spec.params)

@@ -1,14 +1,28 @@
-(** The 15 indicators of docs/design.md §3, described as data for the server.
+(** Every indicator, described as data for the server and the tests: the
+    OCaml side of the registry of engine/indicators/registry.py (same names,
+    inputs, parameters and outputs; the Python tests compare the two through
+    the server's handshake).
 
     Parameters are carried as floats; integer parameters must be integral and
     inside TA-Lib's range, otherwise [Invalid_argument] names the indicator,
     the parameter and the value. *)
 
+(** The kind of a parameter: [Int lo], an integer from [lo] to
+    {!Batch.max_period} (TA-Lib's range), or [Real], a finite real of
+    magnitude at most {!real_max}. *)
+type kind = Int of int | Real
+
+type param = { pname : string; default : float; kind : kind }
+(** One parameter: its name, its default and its kind. *)
+
+val real_max : float
+(** TA-Lib's bound of a real parameter (TA_REAL_MAX, 3e37). *)
+
 type spec = {
-  name : string;  (** "sma", "ema", ... the 15 DESIGN names *)
+  name : string;  (** "sma", "ema", ...: the Python registry's names *)
   inputs : string list;
       (** series in argument order, a subset of high, low, close, volume *)
-  params : (string * float) list;  (** names and defaults in DESIGN order *)
+  params : param list;  (** in the Python registry's order *)
   outputs : string list;  (** ["value"], or the names of a multi-output *)
   batch : float array array -> float array -> float array array;
       (** [batch inputs params]: inputs in [inputs] order, params in [params]
@@ -23,7 +37,9 @@ type spec = {
 }
 
 val all : spec list
-(** In DESIGN order: sma ema wma rsi macd bollinger atr stoch willr cci adx mfi
-    obv roc mom. *)
+(** Every indicator, in the Python registry's order. *)
 
 val find : string -> spec option
+
+val defaults : spec -> float array
+(** The default parameter values, in [params] order. *)

@@ -58,7 +58,7 @@ let hlc fn f =
         Check.finite_value fn "close" c;
         [| f h l c |]) }
 
-(* ---- the 15 indicators ---- *)
+(* ---- the indicators ---- *)
 
 let sma period =
   check_period "sma" ~lo:1 period;
@@ -403,3 +403,64 @@ let roc period =
       if old <> 0.0 then ((x /. old) -. 1.0) *. 100.0 else 0.0)
 
 let mom period = lagged "mom" period (fun x old -> x -. old)
+
+(* TA-Lib's MAX/MIN index tracking (see Batch.highest) with a tie-keeping
+   monotonic deque in place of the rescan: its front is the window's first
+   strict extreme, the index a rescan finds, in amortised O(1). *)
+let tracked_extreme ~is_max period =
+  let d =
+    if is_max then Extreme.create_max ~keep_ties:true period
+    else Extreme.create_min ~keep_ties:true period
+  in
+  let count = ref 0 and at = ref (-1) and best = ref 0.0 in
+  fun x ->
+    let t = !count in
+    incr count;
+    Extreme.push d x;
+    if t < period - 1 then nan
+    else begin
+      if !at < t - period + 1 then begin
+        at := Extreme.current_index d;
+        best := Extreme.current d
+      end
+      else if (if is_max then x >= !best else x <= !best) then begin
+        at := t;
+        best := x
+      end;
+      !best
+    end
+
+let highest period =
+  check_period "highest" ~lo:2 period;
+  let f = tracked_extreme ~is_max:true period in
+  { n_outputs = 1;
+    step = (fun h _ _ _ -> Check.finite_value "highest" "high" h; [| f h |]) }
+
+let lowest period =
+  check_period "lowest" ~lo:2 period;
+  let f = tracked_extreme ~is_max:false period in
+  { n_outputs = 1;
+    step = (fun _ l _ _ -> Check.finite_value "lowest" "low" l; [| f l |]) }
+
+let stddev period nbdev =
+  check_period "stddev" ~lo:2 period;
+  Check.real "stddev" "nbdev" ~lo:(-3e37) ~hi:3e37 nbdev;
+  let n = period in
+  let nf = float_of_int n in
+  let ring = Array.make n 0.0 in
+  let s1 = ref 0.0 and s2 = ref 0.0 and count = ref 0 in
+  close_only "stddev" (fun x ->
+      let c = !count in
+      incr count;
+      ring.(c mod n) <- x;
+      s1 := !s1 +. x;
+      s2 := !s2 +. (x *. x);
+      if c < n - 1 then nan
+      else begin
+        let old = ring.((c + 1) mod n) in
+        let m1 = !s1 /. nf and m2 = !s2 /. nf in
+        s1 := !s1 -. old;
+        s2 := !s2 -. (old *. old);
+        let var = m2 -. (m1 *. m1) in
+        if var < 1e-14 then 0.0 else sqrt var *. nbdev
+      end)

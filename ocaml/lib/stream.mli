@@ -42,3 +42,13 @@ val mfi : int -> t
 val obv : unit -> t
 val roc : int -> t
 val mom : int -> t
+
+val highest : int -> t
+(** [highest period]: TA-Lib MAX of the highs, with TA-Lib's index tracking
+    (the sign of a zero maximum) in amortised O(1) per update. *)
+
+val lowest : int -> t
+(** [lowest period]: TA-Lib MIN of the lows, as {!highest}. *)
+
+val stddev : int -> float -> t
+(** [stddev period nbdev]: TA-Lib STDDEV of the closes, as {!Batch.stddev}. *)

@@ -129,7 +129,51 @@ let test_hand () =
     [| 10.; 30.; 30.; -10.; 40. |];
   check_series "roc 2" (Batch.roc [| 2.; 4.; 8.; 0.; 5. |] 2) [| nan; nan; 300.; -100.; -37.5 |];
   check_series "roc of a zero base is 0" (Batch.roc [| 0.; 1.; 2. |] 2) [| nan; nan; 0. |];
-  check_series "mom 2" (Batch.mom [| 1.; 4.; 9.; 16. |] 2) [| nan; nan; 8.; 12. |]
+  check_series "mom 2" (Batch.mom [| 1.; 4.; 9.; 16. |] 2) [| nan; nan; 8.; 12. |];
+  (* windows of 3 over 3 1 4 1 5 9 2 6: [3 1 4] [1 4 1] [4 1 5] [1 5 9] [5 9 2] [9 2 6] *)
+  check_series "highest 3" (Batch.highest [| 3.; 1.; 4.; 1.; 5.; 9.; 2.; 6. |] 3)
+    [| nan; nan; 4.; 4.; 5.; 9.; 9.; 9. |];
+  check_series "highest: shorter than the window" (Batch.highest [| 3.; 1. |] 3) [| nan; nan |];
+  (* TA-Lib's tracked index, seen in the sign of a zero maximum: on -1 0 -1 -0
+     (period 3) bar 2 scans and keeps the first strict maximum (bar 1, +0); at bar
+     3 bar 1 is still inside and -0 >= +0 takes over. On 0 -0 -1 (period 2) bar 1
+     scans [0, -0] (+0); at bar 2 bar 0 has left, the scan of [-0, -1] gives -0. *)
+  List.iter
+    (fun (name, xs, n, want) ->
+      let bits a = Array.map (fun v -> Float.is_nan v || Float.sign_bit v) a in
+      let s = Stream.highest n in
+      let streamed = Array.map (fun h -> (Stream.update s ~high:h ~low:0. ~close:0. ~volume:0.).(0)) xs in
+      check ("highest signed zero, batch: " ^ name)
+        (Array.for_all2 same_bits (Batch.highest xs n) want && bits (Batch.highest xs n) = bits want);
+      check ("highest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
+    [ ("rescan then take over", [| -1.; 0.; -1.; -0. |], 3, [| nan; nan; 0.; -0. |]);
+      ("first strict maximum", [| 0.; -0.; -1. |], 2, [| nan; 0.; -0. |]) ];
+  (* windows of 3 over 3 1 4 1 5 9 2 6: minima 1 1 1 1 2 2 *)
+  check_series "lowest 3" (Batch.lowest [| 3.; 1.; 4.; 1.; 5.; 9.; 2.; 6. |] 3)
+    [| nan; nan; 1.; 1.; 1.; 1.; 2.; 2. |];
+  (* the mirror of highest's zeros: on 1 -0 1 0 (period 3) bar 2 scans and keeps
+     bar 1 (-0, strictly below 1); at bar 3 bar 1 is inside and 0 <= -0 takes
+     over (+0). On -0 0 1 (period 2) bar 1 scans [-0, 0] (-0); at bar 2 the scan
+     of [0, 1] gives +0. *)
+  List.iter
+    (fun (name, xs, n, want) ->
+      let bits a = Array.map (fun v -> Float.is_nan v || Float.sign_bit v) a in
+      let s = Stream.lowest n in
+      let streamed = Array.map (fun l -> (Stream.update s ~high:0. ~low:l ~close:0. ~volume:0.).(0)) xs in
+      check ("lowest signed zero, batch: " ^ name)
+        (Array.for_all2 same_bits (Batch.lowest xs n) want && bits (Batch.lowest xs n) = bits want);
+      check ("lowest signed zero, stream: " ^ name) (Array.for_all2 same_bits streamed want))
+    [ ("rescan then take over", [| 1.; -0.; 1.; 0. |], 3, [| nan; nan; -0.; 0. |]);
+      ("first strict minimum", [| -0.; 0.; 1. |], 2, [| nan; -0.; 0. |]) ];
+  (* stddev 3 on 1 2 3 4 6: window 1 2 3 -> mean 2, mean of squares 14/3, var 2/3;
+     2 3 4 -> 3, 29/3, 2/3; 3 4 6 -> 13/3, 61/3, var 61/3 - 169/9 = 14/9 *)
+  let x = [| 1.; 2.; 3.; 4.; 6. |] and sd1 = sqrt (2. /. 3.) and sd2 = sqrt 14. /. 3. in
+  check_series "stddev 3" (Batch.stddev x 3 1.0) [| nan; nan; sd1; sd1; sd2 |];
+  check_series "stddev 3, nbdev -2" (Batch.stddev x 3 (-2.0))
+    [| nan; nan; -2. *. sd1; -2. *. sd1; -2. *. sd2 |];
+  (* a constant window's variance is below 1e-14: +0.0 whatever the factor's sign *)
+  check "stddev of a constant is +0"
+    (Array.for_all2 same_bits (Batch.stddev (Array.make 4 7.) 2 (-3.0)) [| nan; 0.; 0.; 0. |])
 
 (* ---------- series for the agreement tests ---------- *)
 
@@ -158,14 +202,18 @@ let series () =
   [ ("walk", make_bars st (walk 400)); ("constant runs", make_bars st const_runs);
     ("jumps", make_bars st jumps); ("tiny range", make_bars st tiny) ]
 
-let param_sets = function
-  | "sma" | "ema" | "wma" -> [ [| 1. |]; [| 2. |]; [| 7. |]; [| 30. |] ]
-  | "rsi" | "willr" | "cci" | "adx" | "mfi" -> [ [| 2. |]; [| 14. |]; [| 33. |] ]
-  | "atr" | "roc" | "mom" -> [ [| 1. |]; [| 10. |]; [| 33. |] ]
-  | "macd" -> [ [| 12.; 26.; 9. |]; [| 2.; 3.; 1. |]; [| 26.; 12.; 9. |]; [| 5.; 5.; 4. |] ]
-  | "bollinger" -> [ [| 20.; 2.; 2. |]; [| 2.; 1.; 1. |]; [| 9.; 0.5; 3. |]; [| 5.; -1.; 2. |] ]
-  | "stoch" -> [ [| 5.; 3.; 3. |]; [| 1.; 1.; 1. |]; [| 14.; 1.; 4. |]; [| 3.; 6.; 2. |] ]
-  | _ -> [ [||] ]
+(* Parameter sets of every registry indicator, from its parameters' kinds:
+   set k gives parameter j the value choices.((k + j) mod 4), so a multi-parameter
+   indicator sees its minimum, one above, a middle and a large value in varying
+   combinations (MACD with fast > slow, Bollinger with a negative factor). *)
+let param_sets (spec : Registry.spec) =
+  let value k j (p : Registry.param) =
+    match p.kind with
+    | Registry.Int lo -> [| float lo; float (lo + 1); 7.; 33. |].((k + j) mod 4)
+    | Registry.Real -> [| 2.; 1.; 0.5; -1. |].((k + j) mod 4)
+  in
+  let generated = List.init 4 (fun k -> Array.of_list (List.mapi (value k) spec.params)) in
+  List.sort_uniq compare (Registry.defaults spec :: generated)
 
 let input_of b = function
   | "high" -> b.h | "low" -> b.l | "close" -> b.c | "volume" -> b.v
@@ -200,16 +248,9 @@ let test_stream_equals_batch () =
                | None -> ());
               check name (!bad = None);
               check (name ^ ": n_outputs") (Stream.n_outputs s = List.length spec.outputs))
-            (param_sets spec.name))
+            (param_sets spec))
         Registry.all)
     (series ())
-
-(* TA-Lib's lower bound of an integer parameter *)
-let min_param indicator param =
-  match (indicator, param) with
-  | ("rsi" | "willr" | "cci" | "adx" | "mfi" | "bollinger"), _ -> 2
-  | "macd", ("fast" | "slow") -> 2
-  | _ -> 1
 
 (* random parameters (TA-Lib's lower bounds up to 40) on random short series
    of random shapes, including lengths around the lookback *)
@@ -233,12 +274,10 @@ let test_stream_equals_batch_random () =
         let p =
           Array.of_list
             (List.map
-               (fun (name, _) ->
-                 if String.length name >= 5 && String.sub name 0 5 = "nbdev" then
-                   Random.State.float st 6. -. 2.
-                 else
-                   let lo = min_param spec.name name in
-                   float_of_int (lo + Random.State.int st 40))
+               (fun (p : Registry.param) ->
+                 match p.kind with
+                 | Registry.Real -> Random.State.float st 6. -. 2.
+                 | Registry.Int lo -> float_of_int (lo + Random.State.int st 40))
                spec.params)
         in
         let n = Random.State.int st 120 in
@@ -281,7 +320,7 @@ let test_warmup () =
           let empty = spec.batch (Array.map (fun _ -> [||]) inputs) p in
           check (name ^ ": empty input gives empty output")
             (Array.for_all (fun o -> Array.length o = 0) empty))
-        (param_sets spec.name))
+        (param_sets spec))
     Registry.all
 
 (* window extremes agree with a naive scan *)
@@ -302,7 +341,20 @@ let test_extreme () =
              || Extreme.current mn <> Array.fold_left Float.min infinity w
           then ok := false)
         xs;
-      check (Printf.sprintf "sliding extremes, window %d" p) !ok)
+      check (Printf.sprintf "sliding extremes, window %d" p) !ok;
+      (* keeping ties, the front is the first index of the extreme *)
+      let mx = Extreme.create_max ~keep_ties:true p and mn = Extreme.create_min ~keep_ties:true p in
+      let ok = ref true in
+      Array.iteri
+        (fun t x ->
+          Extreme.push mx x;
+          Extreme.push mn x;
+          let lo = max 0 (t - p + 1) in
+          let first f = let r = ref lo in for i = lo to t do if f xs.(i) xs.(!r) then r := i done; !r in
+          if Extreme.current_index mx <> first ( > ) || Extreme.current_index mn <> first ( < )
+          then ok := false)
+        xs;
+      check (Printf.sprintf "sliding extremes keeping ties: first index, window %d" p) !ok)
     [ 1; 2; 5; 50 ]
 
 let spec name = Option.get (Registry.find name)
@@ -321,6 +373,12 @@ let test_bad_input () =
     [ "atr"; "high[1]"; "inf" ];
   raises "mfi volume -inf" (fun () -> Batch.mfi x x x [| 1.; 1.; neg_infinity |] 2)
     [ "mfi"; "volume[2]"; "-inf" ];
+  raises "highest nan high" (fun () -> Batch.highest [| 1.; nan; 2. |] 2) [ "highest"; "high[1]"; "nan" ];
+  raises "highest period 1" (fun () -> Batch.highest x 1) [ "highest"; "period"; "1" ];
+  raises "lowest inf low" (fun () -> Batch.lowest [| 1.; 2.; neg_infinity |] 2)
+    [ "lowest"; "low[2]"; "-inf" ];
+  raises "stddev nbdev too large" (fun () -> Batch.stddev x 2 4e37) [ "stddev"; "nbdev" ];
+  raises "stddev nan close" (fun () -> Batch.stddev [| 1.; nan |] 2 1.0) [ "stddev"; "close[1]"; "nan" ];
   raises "obv length mismatch" (fun () -> Batch.obv x [| 1. |]) [ "obv"; "volume"; "1"; "3" ];
   raises "registry: fractional period" (fun () -> (spec "sma").batch [| x |] [| 2.5 |])
     [ "sma"; "period"; "2.5" ];
@@ -339,6 +397,9 @@ let test_bad_input () =
   check "stream still usable after a rejected bar"
     ((Stream.update s ~high:0. ~low:0. ~close:3. ~volume:0.).(0) = 2.);
   let s = (spec "mfi").stream [| 2. |] in
+  raises "stream: inf high" (fun () -> Stream.update ((spec "highest").stream [| 2. |])
+                                 ~high:infinity ~low:1. ~close:1. ~volume:1.)
+    [ "highest"; "high"; "inf" ];
   raises "stream: inf volume" (fun () -> Stream.update s ~high:1. ~low:1. ~close:1. ~volume:infinity)
     [ "mfi"; "volume"; "inf" ];
   (* inputs an indicator does not use are not checked *)
@@ -346,45 +407,66 @@ let test_bad_input () =
   check "stream ignores unused inputs"
     ((Stream.update s ~high:nan ~low:nan ~close:4. ~volume:nan).(0) = 4.)
 
-(* TA-Lib's parameter ranges: [min_param, 100000] for every integer parameter *)
+(* TA-Lib's parameter ranges, as the registry states them: [lo, 100000] for
+   every integer parameter, [-3e37, 3e37] for every real one *)
 let test_param_ranges () =
   List.iter
     (fun (spec : Registry.spec) ->
       List.iteri
-        (fun i (pname, _) ->
-          if not (String.length pname >= 5 && String.sub pname 0 5 = "nbdev") then begin
-            let with_value v =
-              Array.of_list (List.mapi (fun j (_, d) -> if j = i then v else d) spec.params)
-            in
-            let lo = float_of_int (min_param spec.name pname) in
-            let name = spec.name ^ " " ^ pname in
-            raises (name ^ " below range") (fun () -> spec.stream (with_value (lo -. 1.)))
-              [ spec.name; pname ];
-            raises (name ^ " above range") (fun () -> spec.stream (with_value 100001.))
-              [ spec.name; pname; "100001" ];
-            check (name ^ " accepts both ends")
-              (Stream.n_outputs (spec.stream (with_value lo)) = List.length spec.outputs
-               && Stream.n_outputs (spec.stream (with_value 100000.)) = List.length spec.outputs)
-          end)
+        (fun i (p : Registry.param) ->
+          let with_value v =
+            Array.mapi (fun j d -> if j = i then v else d) (Registry.defaults spec)
+          in
+          let lo, hi, above =
+            match p.kind with
+            | Registry.Int lo -> (float lo, float Batch.max_period, float (Batch.max_period + 1))
+            | Registry.Real -> (-.Registry.real_max, Registry.real_max, Float.succ Registry.real_max)
+          in
+          let name = spec.name ^ " " ^ p.pname in
+          raises (name ^ " below range") (fun () -> spec.stream (with_value (Float.pred lo)))
+            [ spec.name; p.pname ];
+          raises (name ^ " above range") (fun () -> spec.stream (with_value above))
+            [ spec.name; p.pname ];
+          raises (name ^ " nan") (fun () -> spec.stream (with_value nan)) [ spec.name; p.pname ];
+          check (name ^ " accepts both ends")
+            (Stream.n_outputs (spec.stream (with_value lo)) = List.length spec.outputs
+             && Stream.n_outputs (spec.stream (with_value hi)) = List.length spec.outputs))
         spec.params)
     Registry.all
 
+(* TA-Lib's lookback of each indicator's defaults, worked out by hand from its
+   definition (e.g. macd 12/26/9: 26 - 1 + 9 - 1 = 33; adx 14: 2 * 14 - 1) *)
+let default_lookbacks =
+  [ ("sma", 29); ("ema", 29); ("wma", 29); ("rsi", 14); ("macd", 33); ("bollinger", 19);
+    ("atr", 14); ("stoch", 8); ("willr", 13); ("cci", 13); ("adx", 27); ("mfi", 14);
+    ("obv", 0); ("roc", 10); ("mom", 10); ("highest", 29);
+    ("lowest", 29); ("stddev", 4) ]
+
 let test_registry () =
   let names = List.map (fun (s : Registry.spec) -> s.name) Registry.all in
-  check "registry lists the 15 DESIGN names in order"
-    (names = [ "sma"; "ema"; "wma"; "rsi"; "macd"; "bollinger"; "atr"; "stoch"; "willr";
-               "cci"; "adx"; "mfi"; "obv"; "roc"; "mom" ]);
+  check "registry: names are distinct" (List.length (List.sort_uniq compare names) = List.length names);
+  List.iter
+    (fun (s : Registry.spec) ->
+      check ("registry: find " ^ s.name)
+        (match Registry.find s.name with Some t -> t == s | None -> false);
+      check (s.name ^ ": inputs are bar fields")
+        (s.inputs <> []
+         && List.for_all (fun i -> List.mem i [ "high"; "low"; "close"; "volume" ]) s.inputs);
+      check (s.name ^ ": has outputs") (s.outputs <> []);
+      check (s.name ^ ": defaults inside their ranges")
+        (Stream.n_outputs (s.stream (Registry.defaults s)) = List.length s.outputs);
+      match List.assoc_opt s.name default_lookbacks with
+      | Some lb -> check (s.name ^ ": TA-Lib lookback of the defaults") (s.lookback (Registry.defaults s) = lb)
+      | None -> check (s.name ^ ": has a hand-checked default lookback in default_lookbacks") false)
+    Registry.all;
   check "registry: unknown name" (Registry.find "nope" = None);
+  let params name = List.map (fun (p : Registry.param) -> (p.pname, p.default)) (spec name).params in
   check "registry: default params"
-    ((spec "bollinger").params = [ ("period", 20.); ("nbdev_up", 2.); ("nbdev_down", 2.) ]
-     && (spec "stoch").params = [ ("fastk", 5.); ("slowk", 3.); ("slowd", 3.) ]
+    (params "bollinger" = [ ("period", 20.); ("nbdev_up", 2.); ("nbdev_down", 2.) ]
+     && params "stoch" = [ ("fastk", 5.); ("slowk", 3.); ("slowd", 3.) ]
      && (spec "macd").outputs = [ "macd"; "signal"; "histogram" ]
      && (spec "mfi").inputs = [ "high"; "low"; "close"; "volume" ]
-     && (spec "obv").inputs = [ "close"; "volume" ]);
-  check "registry: TA-Lib lookbacks of the defaults"
-    (List.map (fun (s : Registry.spec) -> s.lookback (Array.of_list (List.map snd s.params)))
-       Registry.all
-     = [ 29; 29; 29; 14; 33; 19; 14; 8; 13; 13; 27; 14; 0; 10; 10 ])
+     && (spec "obv").inputs = [ "close"; "volume" ])
 
 let () =
   test_hand ();

@@ -1,4 +1,5 @@
--- Reads all 15 indicators on every call (shadow-mode tests and bench/shadow.py).
+-- Reads every registry indicator on every call (shadow-mode tests and bench/shadow.py;
+-- tests/test_shadow.py checks that the list below names each registry indicator once).
 -- Trades on a MACD/RSI/Bollinger mix so a run produces entries and exits.
 params = { qty = 1.0 }
 
@@ -8,7 +9,8 @@ local function read_all(ind)
     macd = ind.macd(12, 26, 9), bb = ind.bollinger(20, 2.0, 2.0), atr = ind.atr(14),
     stoch = ind.stoch(5, 3, 3), willr = ind.willr(14), cci = ind.cci(14),
     adx = ind.adx(14), mfi = ind.mfi(14), obv = ind.obv(), roc = ind.roc(10),
-    mom = ind.mom(10),
+    mom = ind.mom(10), highest = ind.highest(30),
+    lowest = ind.lowest(30), stddev = ind.stddev(5, 1.0),
   }
   return v
 end
