@@ -14,22 +14,7 @@ This module is pure data: it imports no implementation. ``IndicatorSpec.batch``
 and ``IndicatorSpec.stream`` import theirs by module path when first used, so
 the implementations can import their specs from here without an import cycle.
 
-Adding an indicator takes, and needs, exactly these steps:
-
-1. its batch function in an ``engine/indicators/batch_*.py`` module, checking
-   its parameters with ``SPECS["<name>"].check_int`` / ``check_float``;
-2. its stream, a ``Stream`` subclass in a ``streaming_*.py`` module with
-   ``spec = SPECS["<name>"]`` and an O(1) ``update_hlcv``;
-3. its OCaml twin: batch and stream in ``ocaml/lib`` (``.ml`` and ``.mli``), its
-   line in ``ocaml/lib/registry.ml``, hand-computed cases and its default
-   lookback in ``ocaml/test/test_tandem.ml``;
-4. one entry in ``_specs()`` below, then ``python -m engine.indicators.doc_table``
-   to regenerate the table in docs/strategies.md;
-5. its call in ``tests/data/all_indicators.lua`` (the shadow-mode strategy; a
-   test names a missing one), and hand-computed cases in the tests.
-
-The tests, the verification harness, shadow mode, the bridge and the Lua API
-iterate over this table and need nothing else.
+Adding an indicator: the recipe is docs/design.md §11.
 """
 
 from __future__ import annotations
