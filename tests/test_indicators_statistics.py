@@ -73,7 +73,7 @@ def test_highest_reads_the_high_series() -> None:
 @pytest.mark.parametrize("period", [1, 0, 100_001, 2.5])
 def test_highest_rejects_periods_outside_talibs_range(period: float) -> None:
     with pytest.raises(IndicatorError, match=r"highest.*period"):
-        highest(HIGHS, period)
+        highest(HIGHS, period)  # type: ignore[arg-type]
     with pytest.raises(IndicatorError, match=r"highest.*period"):
         streaming.create("highest", (period,))
 
@@ -116,7 +116,7 @@ def test_lowest_reads_the_low_series() -> None:
 @pytest.mark.parametrize("period", [1, 100_001, 30.5])
 def test_lowest_rejects_periods_outside_talibs_range(period: float) -> None:
     with pytest.raises(IndicatorError, match=r"lowest.*period"):
-        lowest(HIGHS, period)
+        lowest(HIGHS, period)  # type: ignore[arg-type]
     with pytest.raises(IndicatorError, match=r"lowest.*period"):
         streaming.create("lowest", (period,))
 
@@ -160,7 +160,7 @@ def test_stddev_rejects_parameters_outside_talibs_range(
     params: tuple[float, float], field: str
 ) -> None:
     with pytest.raises(IndicatorError, match=rf"stddev.*'{field}'"):
-        stddev(CLOSES, *params)
+        stddev(CLOSES, *params)  # type: ignore[arg-type]
     with pytest.raises(IndicatorError, match=rf"stddev.*'{field}'"):
         streaming.create("stddev", params)
 

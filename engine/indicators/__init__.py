@@ -12,26 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.indicators.batch import (
-    Bands,
-    Macd,
-    Stoch,
-    adx,
-    atr,
-    bollinger,
-    cci,
-    ema,
-    macd,
-    mfi,
-    mom,
-    obv,
-    roc,
-    rsi,
-    sma,
-    stoch,
-    willr,
-    wma,
-)
+from engine.indicators.batch import *  # noqa: F403  (batch.__all__: the batch functions)
+from engine.indicators.batch import __all__ as _batch_names
 
 
 def __getattr__(name: str) -> Any:
@@ -44,23 +26,4 @@ def __getattr__(name: str) -> Any:
     return spec.batch
 
 
-__all__ = [
-    "Bands",
-    "Macd",
-    "Stoch",
-    "adx",
-    "atr",
-    "bollinger",
-    "cci",
-    "ema",
-    "macd",
-    "mfi",
-    "mom",
-    "obv",
-    "roc",
-    "rsi",
-    "sma",
-    "stoch",
-    "willr",
-    "wma",
-]
+__all__ = list(_batch_names)

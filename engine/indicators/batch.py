@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from engine.indicators.batch_averages import Bands, Macd, bollinger, ema, macd, sma, wma
 from engine.indicators.batch_momentum import Stoch, cci, mfi, mom, roc, rsi, stoch, willr
+from engine.indicators.batch_statistics import highest, lowest, stddev
 from engine.indicators.batch_volatility import adx, atr, obv
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "bollinger",
     "cci",
     "ema",
+    "highest",
+    "lowest",
     "macd",
     "mfi",
     "mom",
@@ -36,6 +39,7 @@ __all__ = [
     "roc",
     "rsi",
     "sma",
+    "stddev",
     "stoch",
     "willr",
     "wma",
