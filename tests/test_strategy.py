@@ -525,8 +525,10 @@ def test_long_log_lines_are_cut_to_valid_utf8(tmp_path: Path) -> None:
         print("\\255 ok")
       end""", log=lines.append)
     Harness(strategy).next()
-    # 4000 bytes: "a" and 1999 two-byte characters; the cut half character is dropped
-    assert lines == ["a" + "é" * 1999, "\\255 ok"]  # invalid bytes are escaped
+    # LOG_LINE_BYTES = 1024: "a" and 511 two-byte characters are 1023 bytes, the
+    # 512th character would be cut in half and is dropped; the line has
+    # 1 + 2 * 100000 = 200001 bytes, so 200001 - 1023 = 198978 are cut
+    assert lines == ["a" + "é" * 511 + "… [198978 bytes cut]", "\\255 ok"]  # escaped
 
 
 def test_huge_error_messages_are_cut(tmp_path: Path) -> None:
