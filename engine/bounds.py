@@ -52,6 +52,11 @@ CONTEXT_BYTES: Final = 65_536
 #: What a number or boolean counts toward CONTEXT_BYTES.
 SCALAR_BYTES: Final = 8
 
+#: Memory above the Lua cap the glue may use while it mirrors the context into
+#: Lua (more than the largest context): the conversion runs outside Lua's
+#: protection, where running out would abort the process.
+GLUE_HEADROOM_BYTES: Final = 4 * CONTEXT_BYTES
+
 # -- errors ------------------------------------------------------------------------
 
 #: Bytes of a Lua error message, and separately of its traceback, that cross to Python.

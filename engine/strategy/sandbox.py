@@ -53,7 +53,22 @@ class Sandbox:
             self.runtime.table_from(glue_limits()),
         )
         self.step: Callable[..., Any] = self.glue.step
-        self.set_context: Callable[..., Any] = self.glue.set_context
+        self._set_context: Callable[..., Any] = self.glue.set_context
+
+    def set_context(self, *args: Any) -> Any:
+        """Mirror the machine's context into Lua (``glue.set_context``).
+
+        lupa converts the arguments to Lua values before its protected call, and
+        a memory error there is a Lua panic that aborts the whole process; a
+        strategy that filled its runtime to the cap would get there. So the
+        conversion runs with GLUE_HEADROOM_BYTES above the cap, which is set back
+        at once: the script's next allocation past the cap fails as usual.
+        """
+        self.runtime.set_max_memory(self.memory_bytes + bounds.GLUE_HEADROOM_BYTES)
+        try:
+            return self._set_context(*args)
+        finally:
+            self.runtime.set_max_memory(self.memory_bytes)
 
     def load(self, source: str, name: str) -> Any:
         """Compile (text only) and run the script; returns the glue's status tuple."""
