@@ -112,7 +112,7 @@ class Context(MutableMapping[str, ContextValue]):
         items = [*pairs, *kwargs.items()]
         for key, value in items:
             check_entry(key, value)
-        merged = {**self._data, **dict(items)}  # type: ignore[arg-type]
+        merged = {**self._data, **dict(items)}
         if len(merged) > CONTEXT_FIELDS:
             raise StrategyError(
                 f"context: {len(merged)} entries would exceed the limit of {CONTEXT_FIELDS}; "
