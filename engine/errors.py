@@ -34,3 +34,7 @@ class FeedError(TandemError):
 
 class ConfigError(TandemError):
     """A command-line option or configuration value is invalid."""
+
+
+class JournalError(TandemError):
+    """The run journal cannot be written (disk full, I/O error): the run stops."""

@@ -26,6 +26,7 @@ COMPOSITION_ROOT = ENGINE / "cli.py"
 RANKS = {
     "engine": 0,  # the package itself: __version__ only
     "engine.errors": 0,
+    "engine.bounds": 0,  # the limits a strategy is held to (state, strategy and run read them)
     "engine.market": 1,
     "engine.observer": 1.5,
     "engine.indicators": 2,

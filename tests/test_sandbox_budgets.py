@@ -206,19 +206,40 @@ def test_memory_held_in_globals_keeps_failing_cleanly(tmp_path: Path) -> None:
         assert info.value.kind == "memory"
 
 
-def test_deep_recursion(tmp_path: Path) -> None:
+def test_deep_recursion_ends_at_the_call_depth_limit(tmp_path: Path) -> None:
+    # Before the limit, a recursion ran to Lua's own "stack overflow" (~500k frames,
+    # a 16 MB stack) and every such call got slower than the last (0.2 s, 0.6 s,
+    # 2.4 s, ...: bench/attacks.py deep_recursion). Now it ends at CALL_DEPTH.
     err = first_call_fails(tmp_path, """
       local function f(n) return 1 + f(n + 1) end
       f(1)""", instruction_budget=10**8, memory_mb=64.0)
-    assert err.kind == "error" and "stack overflow" in str(err)
+    assert err.kind == "budget"
+    assert "call depth limit of 1,000 nested calls exceeded in detect_opportunity" in str(err)
     assert err.location == "strat.lua:7"  # the line of the recursive call
 
 
-def test_deep_recursion_under_a_small_memory_cap(tmp_path: Path) -> None:
-    # 10^6 Lua stack slots need more than 16 MiB: the cap bites first.
-    assert_memory(first_call_fails(tmp_path, """
+def test_deep_recursion_cannot_be_caught(tmp_path: Path) -> None:
+    err = first_call_fails(tmp_path, """
       local function f(n) return 1 + f(n + 1) end
-      f(1)""", instruction_budget=10**8))
+      for i = 1, 10 do pcall(f, 1) end""", instruction_budget=10**8)
+    assert err.kind == "budget" and "call depth limit" in str(err)
+
+
+def test_recursion_below_the_depth_limit_works(tmp_path: Path) -> None:
+    from engine.bounds import CALL_DEPTH
+
+    # CALL_DEPTH - 10 nested calls, from the entry point down: allowed (and
+    # inside a coroutine, whose own stack starts at depth 0, the same).
+    strategy = load(tmp_path, f"""
+      local function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end
+      function detect_opportunity()
+        local co = coroutine.wrap(function() return f({CALL_DEPTH - 10}) end)
+        return {{ direct = f({CALL_DEPTH - 10}), nested = co() }}
+      end""")
+    h = Harness(strategy)
+    h.next()
+    assert h.machine.context["direct"] == CALL_DEPTH - 10
+    assert h.machine.context["nested"] == CALL_DEPTH - 10
 
 
 def test_runaway_strategy_leaves_other_instances_alone(tmp_path: Path) -> None:
@@ -260,7 +281,7 @@ def test_opening_streams_in_a_loop_hits_the_stream_limit(tmp_path: Path) -> None
       function detect_opportunity(md, ctx, ind)
         n = n + 1
         if n > 300 then for p = 2, 100000 do ind.sma(p) end end
-      end"""))
+      end""", instruction_budget=10_000_000))  # 256 opens at 10,000 each fit
     for _ in range(300):  # a long window makes every stream opening expensive
         h.next()
     with pytest.raises(LuaStrategyError, match="too many indicator streams"):

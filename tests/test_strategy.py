@@ -480,10 +480,12 @@ def test_reserved_context_names_are_refused(tmp_path: Path, field: str) -> None:
 
 
 def test_memory_error_while_mirroring_the_context_is_a_strategy_error(tmp_path: Path) -> None:
-    # The script fills memory to the last few hundred bytes (and survives, by
+    # The script fills memory to the last few kilobytes (and survives, by
     # catching nothing: its loop ends in the memory error). Mirroring a large
     # context then fails in the glue, outside any user call: still a clean
-    # StrategyError, and the machine is untouched.
+    # StrategyError, and the machine is untouched. (Before the glue's headroom,
+    # lupa converting the context's strings with memory full was a Lua panic:
+    # "PANIC: unprotected error in call to Lua API", the process aborted.)
     import lupa.lua54 as lupa
 
     strategy = load(tmp_path, """
@@ -492,16 +494,18 @@ def test_memory_error_while_mirroring_the_context_is_a_strategy_error(tmp_path: 
         for i = 1, 1e9 do hog = { next = hog, s = string.rep("x", 100) .. i } end
       end""", instruction_budget=10**9)
     h = Harness(strategy)
-    with pytest.raises(LuaStrategyError) as info:
-        h.next()
-    assert info.value.kind == "memory" and info.value.__cause__ is None  # from the call
-    h.machine.context.update({f"k{i}": "x" * 50 for i in range(5000)})
+    for _ in range(4):  # each call fills what the previous one left (about half of it)
+        with pytest.raises(LuaStrategyError) as info:
+            h.next()
+        assert info.value.kind == "memory" and info.value.__cause__ is None  # from the call
+    # within the context limits (250 distinct strings of ~205 bytes < 64 KiB), too big for the rest
+    h.machine.context.update({f"k{i}": f"{i:03d}" + "x" * 200 for i in range(250)})
     strategy._synced = None  # as after any transition: the context is mirrored again
     with pytest.raises(LuaStrategyError) as info:
         h.next()
     assert info.value.kind == "memory"
     assert isinstance(info.value.__cause__, lupa.LuaError)  # from the glue
-    assert h.machine.state is State.IDLE and len(h.machine.context) == 5000
+    assert h.machine.state is State.IDLE and len(h.machine.context) == 250
 
 
 def test_returned_table_size_is_capped(tmp_path: Path) -> None:
@@ -523,8 +527,10 @@ def test_long_log_lines_are_cut_to_valid_utf8(tmp_path: Path) -> None:
         print("\\255 ok")
       end""", log=lines.append)
     Harness(strategy).next()
-    # 4000 bytes: "a" and 1999 two-byte characters; the cut half character is dropped
-    assert lines == ["a" + "é" * 1999, "\\255 ok"]  # invalid bytes are escaped
+    # LOG_LINE_BYTES = 1024: "a" and 511 two-byte characters are 1023 bytes, the
+    # 512th character would be cut in half and is dropped; the line has
+    # 1 + 2 * 100000 = 200001 bytes, so 200001 - 1023 = 198978 are cut
+    assert lines == ["a" + "é" * 511 + "… [198978 bytes cut]", "\\255 ok"]  # escaped
 
 
 def test_huge_error_messages_are_cut(tmp_path: Path) -> None:

@@ -11,20 +11,31 @@ reproducible, the journal is not a ledger of real money).
 
 Every method takes one lock, so other threads (shadow mode's comparison
 worker) may write through the same object, e.g. ``record_mismatch``.
+
+Faults: a file that is not an SQLite database (or is corrupt) is a ConfigError
+when it is opened; a file another running Journal holds (an exclusive ``flock``
+for the object's lifetime, released by the kernel even after ``kill -9``) is
+refused the same way. A write or commit that fails (disk full, I/O error) rolls
+back what was pending and raises JournalError naming the path and SQLite's
+message; every later record raises it again, while ``end_run``, ``flush`` and
+``close`` do nothing, so the run stops and what was committed stays.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, JournalError
 
 SCHEMA_VERSION = 1
 
@@ -136,8 +147,11 @@ class Journal:
         #: time.monotonic() by which the pending records must be committed
         self.flush_deadline = 0.0
         self.run_id: int | None = None
+        #: the write error that stopped the journal (None while it works)
+        self.failed: JournalError | None = None
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._hold = _hold_exclusively(self.path, self._db)
             # Rows are ~100 bytes and every closed trade commits a few of them: a
             # commit writes whole pages to the WAL, so small pages write (and later
             # checkpoint) a quarter of the bytes of the 4 KiB default: ≈ 25 % less
@@ -148,6 +162,8 @@ class Journal:
             self._db.executescript(SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
+            with contextlib.suppress(AttributeError, sqlite3.Error):
+                self._db.close()
             raise ConfigError(f"--journal {self.path}: cannot open as SQLite: {exc}") from exc
 
     # -- run rows ---------------------------------------------------------------
@@ -166,7 +182,7 @@ class Journal:
         slippage_bps: float,
     ) -> int:
         """Insert the ``runs`` row (status "running"), commit it and return its id."""
-        with self._lock:
+        with self._lock, self._writing("starting the run"):
             cur = self._db.execute(
                 "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
                 " params, symbols, feed, seed, fee_bps, slippage_bps)"
@@ -191,13 +207,20 @@ class Journal:
             return run_id
 
     def end_run(self, status: str, summary: Mapping[str, object]) -> None:
-        """Close the run row with its status and JSON summary, and commit everything."""
+        """Close the run row with its status and JSON summary, and commit everything
+        (nothing once a write failed)."""
         with self._lock:
-            self._db.execute(
-                "UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?",
-                (utc_now(), status, json.dumps(summary, default=str), self._run()),
-            )
-            self._commit()
+            if self.failed is not None:
+                return
+            with self._writing("ending the run"):
+                self._end_run(status, summary)
+
+    def _end_run(self, status: str, summary: Mapping[str, object]) -> None:
+        self._db.execute(
+            "UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?",
+            (utc_now(), status, json.dumps(summary, default=str), self._run()),
+        )
+        self._commit()
 
     # -- records ----------------------------------------------------------------
 
@@ -238,7 +261,7 @@ class Journal:
         pnl: float,
     ) -> None:
         """A closed trade; committed at once with everything pending."""
-        with self._lock:
+        with self._lock, self._writing("recording a trade"):
             self._db.execute(
                 "INSERT INTO trades (run_id, symbol, side, quantity, entry_timestamp,"
                 " entry_price, exit_timestamp, exit_price, exit_reason, fees, pnl)"
@@ -356,15 +379,23 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        """Commit every pending record now."""
+        """Commit every pending record now (nothing once a write failed)."""
         with self._lock:
-            self._commit()
+            if self.failed is None:
+                with self._writing("committing"):
+                    self._commit()
 
     def close(self) -> None:
-        """Commit and close the database."""
+        """Commit (unless a write failed) and close the database and its hold."""
         with self._lock:
-            self._commit()
-            self._db.close()
+            try:
+                if self.failed is None:
+                    with self._writing("closing"):
+                        self._commit()
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                os.close(self._hold)
 
     def __enter__(self) -> Journal:
         return self
@@ -385,12 +416,45 @@ class Journal:
         return self.run_id
 
     def _write(self, sql: str, row: tuple[object, ...]) -> None:
-        with self._lock:
+        with self._lock, self._writing("writing a record"):
             if self.pending == 0:
                 self.flush_deadline = time.monotonic() + self._flush_interval
             self._db.execute(sql, row)
             self.pending += 1
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn an SQLite error into JournalError (see the module docstring)."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            yield
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+            self.pending = 0
+            self.failed = JournalError(
+                f"journal {self.path}: {what} failed: {exc}; the run stops here "
+                "(every record committed before is kept)"
+            )
+            raise self.failed from exc
+
     def _commit(self) -> None:
         self._db.commit()
         self.pending = 0
+
+
+def _hold_exclusively(path: Path, db: sqlite3.Connection) -> int:
+    """An fd of ``path`` holding an exclusive flock (SQLite's own locks are fcntl
+    locks, which flock does not touch); ConfigError when another Journal has it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        db.close()
+        raise ConfigError(
+            f"--journal {path}: another running Tandem run is writing this journal; "
+            "wait for it to end or give this run another --journal file"
+        ) from None
+    return fd

@@ -112,6 +112,9 @@ def _counters_line(summary: Mapping[str, Any]) -> str:
             f"errors {shadow['errors']}, dropped {shadow['dropped']}"
             + _latency(shadow.get("latency_ms"))
         )
+    suppressed = summary.get("log_lines_suppressed", 0)
+    if suppressed:
+        parts.append(f"… {suppressed:,} more log lines suppressed")
     parts.append(f"journal {summary['journal']} (run {summary['run_id']})")
     parts.append(f"{summary['elapsed_s']:.2f} s")
     return " · ".join(parts)

@@ -13,6 +13,10 @@ consuming the symbol's bars in *protect-only* mode — auto-exit still fires the
 open position's stop-loss / take-profit and equity is still marked. A position
 that never reaches a level stays open at the end (reported with its unrealized
 P&L, never silently closed). A hot reload (``replace_strategy``) resumes it.
+Error texts are cut to ERROR_TEXT_CHARS; the first ERRORS_LOGGED errors of a
+symbol go to stderr and the first ERRORS_JOURNALED to the journal, the rest are
+counted (engine.bounds), so a strategy failing on every other bar cannot flood
+either.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from engine.bounds import ERROR_TEXT_CHARS, ERRORS_JOURNALED, ERRORS_LOGGED, shorten
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
@@ -128,6 +133,10 @@ class SymbolStats:
     fees: float = 0.0
     reloads: int = 0
     reload_errors: int = 0
+    #: strategy errors counted but not journaled (past ERRORS_JOURNALED)
+    strategy_errors_unjournaled: int = 0
+    #: log lines held back by strategy versions replaced by a reload
+    log_lines_suppressed: int = 0
 
 
 class SymbolRunner:
@@ -203,6 +212,7 @@ class SymbolRunner:
         """Hot reload: the next bar runs ``strategy``; state, context, position and
         indicator streams are kept (Lua globals of the old version are not). A
         strategy stopped by the error policy resumes with the new version."""
+        self.stats.log_lines_suppressed += _log_suppressed(self.strategy)
         self.strategy = strategy
         self.stats.reloads += 1
         self._new_version = True
@@ -210,6 +220,10 @@ class SymbolRunner:
         if self.stopped is not None:
             self.log.warning("%s: strategy resumed with the reloaded version", self.symbol)
             self.stopped = None
+
+    def log_lines_suppressed(self) -> int:
+        """Log lines the strategy's versions counted instead of writing."""
+        return self.stats.log_lines_suppressed + _log_suppressed(self.strategy)
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -226,17 +240,26 @@ class SymbolRunner:
         return None if latest is None else latest.timestamp
 
     def _strategy_error(self, bar: Bar, exc: StrategyError) -> None:
-        self.stats.strategy_errors += 1
+        stats = self.stats
+        stats.strategy_errors += 1
         self.consecutive_errors += 1
         n = self.consecutive_errors
-        self.log.error(
-            "%s @ %d: strategy error (%d in a row): %s", self.symbol, bar.timestamp, n, exc
-        )
-        self.journal.record_strategy_error(self.symbol, bar.timestamp, "call", str(exc), n)
+        text = shorten(str(exc), ERROR_TEXT_CHARS)
+        if stats.strategy_errors <= ERRORS_LOGGED:
+            self.log.error("%s @ %d: strategy error (%d in a row): %s", self.symbol,
+                           bar.timestamp, n, text)
+        elif stats.strategy_errors == ERRORS_LOGGED + 1:
+            self.log.error("%s: more than %d strategy errors; further ones are counted (and "
+                           "the first %d journaled), not logged", self.symbol, ERRORS_LOGGED,
+                           ERRORS_JOURNALED)
+        if stats.strategy_errors <= ERRORS_JOURNALED:
+            self.journal.record_strategy_error(self.symbol, bar.timestamp, "call", text, n)
+        else:
+            stats.strategy_errors_unjournaled += 1
         if n >= self.max_errors:
             self.stopped = (
                 f"strategy stopped after {n} consecutive errors (--max-errors {self.max_errors});"
-                f" last: {exc}"
+                f" last: {text}"
             )
             self.log.error(
                 "%s: %s. Auto-exit keeps protecting the open position; no new entries.",
@@ -287,3 +310,8 @@ class SymbolRunner:
         s = self.strategy
         self.journal.record_strategy_version(self.symbol, s.path, s.sha256, s.params, timestamp)
         self._new_version = False
+
+
+def _log_suppressed(strategy: Strategy) -> int:
+    """A strategy's count of held-back log lines (0 for one that does not log)."""
+    return int(getattr(strategy, "log_suppressed", 0))

@@ -3,6 +3,7 @@
 Shape (docs/design.md §8): totals over all symbols — ``bars``, ``trades`` (closed),
 ``pnl`` (realized, net of fees), ``fees``, ``open_positions``,
 ``unrealized_pnl``, ``rejected_bars``, ``duplicate_bars``, ``strategy_errors``,
+``log_lines_suppressed`` (held back by the log limits of engine.bounds),
 ``shadow`` {compared, mismatches, errors, dropped, …} — plus run metadata and
 per-symbol detail under ``symbols``. Ratios that are undefined (win rate with no
 trade, profit factor with no losing trade) are ``null``, never NaN/Infinity,
@@ -67,6 +68,8 @@ def symbol_summary(
         "strategy_errors": s.strategy_errors,
         "reloads": s.reloads,
         "reload_errors": s.reload_errors,
+        "strategy_errors_unjournaled": s.strategy_errors_unjournaled,
+        "log_lines_suppressed": runner.log_lines_suppressed(),
         "stopped": runner.stopped,
     }
 
@@ -113,6 +116,7 @@ def build_summary(
         "duplicate_bars": feed_stats.duplicate_bars
         + sum(r.stats.duplicate_bars for r in runners.values()),
         "strategy_errors": sum(r["strategy_errors"] for r in rows),
+        "log_lines_suppressed": sum(r["log_lines_suppressed"] for r in rows),
         "stopped_symbols": [name for name, r in symbols.items() if r["stopped"]],
         "shadow": shadow_summary(shadow),
         "symbols": symbols,

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass
 from typing import ClassVar
 
+from engine.bounds import REASON_BYTES, VALUE_QUOTE_CHARS, shorten, utf8_size
 from engine.errors import StrategyError
 
 
@@ -32,7 +33,9 @@ class ActionError(StrategyError):
     ) -> None:
         where = f"action {action!r}" if action is not None else "action table"
         tail = f" (state {state})" if state is not None else ""
-        super().__init__(f"{where}: field {field!r} = {value!r} {problem}{tail}")
+        shown = shorten(repr(value), VALUE_QUOTE_CHARS)
+        super().__init__(f"{where}: field {shorten(repr(field), VALUE_QUOTE_CHARS)} = {shown} "
+                         f"{problem}{tail}")
         self.action = action
         self.field = field
         self.value = value
@@ -122,8 +125,15 @@ _SPECS: Mapping[str, tuple[type[Action], Mapping[str, bool]]] = {
 ACTION_NAMES: tuple[str, ...] = tuple(_SPECS)
 
 
+#: Longest word ``suggest`` compares: difflib's cost grows with it, and a name
+#: this long is no typo of a field name.
+_SUGGEST_CHARS = 64
+
+
 def suggest(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
+    if len(word) > _SUGGEST_CHARS:
+        return ""
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -153,6 +163,9 @@ def _parse(fields: Mapping[str, object]) -> Action:
         if key == "reason":
             if not isinstance(value, str):
                 raise ActionError(name, key, value, "must be a string", None)
+            if (size := utf8_size(value, REASON_BYTES)) > REASON_BYTES:
+                raise ActionError(name, key, value, f"has {size:,} bytes; a reason (journaled "
+                                  f"with the transition) may have at most {REASON_BYTES}", None)
             kwargs[key] = value
         elif key in spec:
             kwargs[key] = _number(name, key, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
+from engine.bounds import CONTEXT_BYTES, CONTEXT_FIELDS, SCALAR_BYTES, STRING_BYTES, utf8_size
 from engine.errors import StrategyError
 
 #: The only value types a Context holds.
@@ -16,13 +17,20 @@ RESERVED_KEYS = frozenset({"state", "position"})
 
 
 def check_entry(key: object, value: object, where: str = "context") -> None:
-    """Raise StrategyError unless ``key`` is a non-empty, non-reserved str and
-    ``value`` a float, int, str or bool."""
+    """Raise StrategyError unless ``key`` is a non-empty, non-reserved str of at
+    most STRING_BYTES bytes and ``value`` a float, int, str (at most STRING_BYTES
+    bytes) or bool."""
     if type(key) is not str or key == "":
         raise StrategyError(
-            f"{where}: key {key!r} ({type(key).__name__}) is not allowed; "
+            f"{where}: key {_quote(key)} ({type(key).__name__}) is not allowed; "
             "keys must be non-empty strings"
         )
+    for what, text in (("key", key), ("value", value)):
+        if isinstance(text, str) and (size := utf8_size(text, STRING_BYTES)) > STRING_BYTES:
+            raise StrategyError(
+                f"{where}: the {what} of {_quote(key)} has {size:,} bytes; keys and string "
+                f"values may have at most {STRING_BYTES:,} bytes (UTF-8)"
+            )
     if key in RESERVED_KEYS:
         raise StrategyError(
             f"{where}: key {key!r} is reserved (context.state and context.position are "
@@ -33,6 +41,18 @@ def check_entry(key: object, value: object, where: str = "context") -> None:
             f"{where}: key {key!r} has a value of type {_type_name(value)}; "
             "only number (float, int), string and boolean values are allowed"
         )
+
+
+def entry_size(key: str, value: ContextValue) -> int:
+    """What an entry counts toward CONTEXT_BYTES: key and string value by their
+    UTF-8 length, a number or boolean as SCALAR_BYTES."""
+    size = utf8_size(key, CONTEXT_BYTES)
+    return size + (utf8_size(value, CONTEXT_BYTES) if isinstance(value, str) else SCALAR_BYTES)
+
+
+def _quote(key: object) -> str:
+    text = repr(key)
+    return text if len(text) <= 64 else f"{text[:60]}…"
 
 
 def _type_name(value: object) -> str:
@@ -47,15 +67,18 @@ class Context(MutableMapping[str, ContextValue]):
     """A dict of str -> float | int | str | bool; anything else is a StrategyError.
 
     The keys "state" and "position" are reserved (Lua reads the machine's state
-    and position there). Non-finite floats are allowed.
+    and position there). Non-finite floats are allowed. It holds at most
+    CONTEXT_FIELDS entries and CONTEXT_BYTES bytes (``entry_size``), strings of
+    at most STRING_BYTES (engine.bounds): more is a StrategyError.
 
     ``update`` is atomic: all entries are checked before any is stored.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_bytes", "_data")
 
     def __init__(self, entries: Mapping[str, ContextValue] | None = None) -> None:
         self._data: dict[str, ContextValue] = {}
+        self._bytes = 0
         if entries:
             self.update(entries)
 
@@ -63,11 +86,11 @@ class Context(MutableMapping[str, ContextValue]):
         return self._data[key]
 
     def __setitem__(self, key: str, value: ContextValue) -> None:
-        check_entry(key, value)
-        self._data[key] = value
+        self.update(((key, value),))
 
     def __delitem__(self, key: str) -> None:
-        del self._data[key]
+        value = self._data.pop(key)
+        self._bytes -= entry_size(key, value)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -89,11 +112,31 @@ class Context(MutableMapping[str, ContextValue]):
         items = [*pairs, *kwargs.items()]
         for key, value in items:
             check_entry(key, value)
-        self._data.update(items)
+        merged = {**self._data, **dict(items)}
+        if len(merged) > CONTEXT_FIELDS:
+            raise StrategyError(
+                f"context: {len(merged)} entries would exceed the limit of {CONTEXT_FIELDS}; "
+                "the context is cleared when a position closes, not by cancel_analysis: "
+                "reuse keys"
+            )
+        size = sum(entry_size(k, v) for k, v in merged.items())
+        if size > CONTEXT_BYTES:
+            raise StrategyError(
+                f"context: {size:,} bytes would exceed the limit of {CONTEXT_BYTES:,} (keys and "
+                f"strings by their UTF-8 length, {SCALAR_BYTES} per number or boolean)"
+            )
+        self._data = merged
+        self._bytes = size
 
     def clear(self) -> None:
         """Remove every entry."""
         self._data.clear()
+        self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        """The bytes the entries count toward CONTEXT_BYTES."""
+        return self._bytes
 
     def as_dict(self) -> dict[str, ContextValue]:
         """A plain-dict copy of the entries."""

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import lupa.lua54 as lupa
 
+from engine import bounds
 from engine.errors import StrategyError
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
@@ -30,8 +31,6 @@ from engine.strategy.sandbox import Sandbox
 FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
 _IDLE, _ANALYZING = State.IDLE, State.ANALYZING
 _RESERVED = frozenset({"state", "position"})  # context names the engine sets
-_MAX_LOG = 4000  # characters per log line
-_MAX_LOG_LINES = 100  # log lines per call; the rest are dropped (logging is outside the budget)
 
 LogFn = Callable[[str], None]
 
@@ -49,7 +48,8 @@ class LuaStrategy:
     ``instruction_budget`` Lua instructions (C library work charged by size)
     and ``time_limit_s`` of CPU time; the runtime holds at most ``memory_mb``.
     ``log`` receives the script's ``print``/``indicators.log`` lines (default:
-    the ``tandem.lua.<name>`` logger). Raises LuaStrategyError (a
+    the ``tandem.lua.<name>`` logger), cut and rate-limited by the glue
+    (engine.bounds; ``log_suppressed`` counts the lines held back). Raises LuaStrategyError (a
     StrategyError) if the file cannot be read or the script fails to load,
     breaks a budget while loading or lacks one of the three functions.
     """
@@ -79,7 +79,6 @@ class LuaStrategy:
         self._overrides = dict(params or {})
         self._params_seen = False
         self._log: LogFn = log or logging.getLogger(f"tandem.lua.{self.name}").info
-        self._log_left = _MAX_LOG_LINES
         self._api: IndicatorApi | None = None
         self._registry_names: dict[str, str] = {}  # Lua name -> registry name
         self._symbol: str | None = None
@@ -117,7 +116,6 @@ class LuaStrategy:
         which = 1 if state is _IDLE else 2 if state is _ANALYZING else 3
         pos = machine.position
         upnl = None if pos is None else pos.unrealized_pnl(bar.close)
-        self._log_left = _MAX_LOG_LINES
         symbol = None
         if bar.symbol != self._symbol:
             symbol = self._symbol = bar.symbol
@@ -206,6 +204,8 @@ class LuaStrategy:
             where = str(result[1])
             if result[2] == "time":
                 what = f"time limit of {self._sandbox.time_limit_s:g} s (CPU)"
+            elif result[2] == "depth":
+                what = f"call depth limit of {bounds.CALL_DEPTH:,} nested calls"
             else:
                 what = (f"instruction budget of {self._sandbox.instruction_budget:,} "
                         "instructions")
@@ -258,7 +258,7 @@ class LuaStrategy:
             if op == prelude.HOST_OPEN:
                 return self._open(*args)
             if op == prelude.HOST_LOG:
-                self._log_line(str(args[0]))
+                self._log_line(args)
                 return None
             if op == prelude.HOST_EXTREMES:
                 return self._extremes()
@@ -268,13 +268,25 @@ class LuaStrategy:
         except Exception as exc:  # must not unwind through Lua
             return (0, str(exc))
 
-    def _log_line(self, text: str) -> None:
-        self._log_left -= 1
-        if self._log_left >= 0:
-            self._log(text[:_MAX_LOG])
-        elif self._log_left == -1:
-            self._log(f"[{self._chunk}: more than {_MAX_LOG_LINES} log lines in one call; "
-                      "the rest of this call's lines are dropped]")
+    def _log_line(self, args: tuple[Any, ...]) -> None:
+        """A line (already cut by the glue), or a marker: (None, 1) = the call's
+        allowance is used up, (None, 2) = the per-run rate is."""
+        if args[0] is not None:
+            self._log(str(args[0]))
+        elif args[1] == 1:
+            self._log(f"[{self._chunk}: more than {bounds.LOG_LINES_PER_CALL} log lines in one "
+                      "call; the rest of this call's lines are counted, not written]")
+        else:
+            self._log(f"[{self._chunk}: log rate limit reached ({bounds.LOG_BURST_LINES:,} "
+                      f"lines, then {bounds.LOG_LINES_PER_BAR} per call); further lines are "
+                      "counted, not written, until the strategy logs less]")
+
+    @property
+    def log_suppressed(self) -> int:
+        """Log lines counted but not written so far (engine.bounds' log limits)."""
+        with contextlib.suppress(lupa.LuaError):
+            return self._sandbox.log_dropped()
+        return 0
 
     def _open(self, name: str, *args: Any) -> tuple[Any, ...]:
         if self._api is None:

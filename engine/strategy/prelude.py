@@ -15,7 +15,7 @@ Calling convention with Python (docs/design.md §10: one crossing per bar):
   returns nothing (the function returned nil) or a status code followed by
   plain values: ``OK, key1, value1, ...`` (the returned table, already checked
   to hold only string keys and scalar values), ``ERR, message, traceback``,
-  ``BUDGET, where, kind`` (kind "instructions" or "time") or ``MEMORY``.
+  ``BUDGET, where, kind`` (kind "instructions", "time" or "depth") or ``MEMORY``.
 * The only Python object the runtime holds is the ``host`` callback, kept in
   an upvalue of this chunk; lupa's attribute filter refuses any attribute of
   it anyway.
@@ -32,7 +32,18 @@ GRAIN = 1000
 
 PRELUDE = r"""
 local host, budget, time_limit, GRAIN, OK, ERR, BUDGET, MEMORY,
-      H_OPEN, H_LOG, H_EXTREMES, H_PARAMS = ...
+      H_OPEN, H_LOG, H_EXTREMES, H_PARAMS, LIMITS = ...
+-- The host-side bounds (engine/bounds.py: one home for each limit).
+local HOST_CALL, HOST_OPEN = LIMITS.HOST_CALL_INSTRUCTIONS, LIMITS.HOST_OPEN_INSTRUCTIONS
+local BYTES = LIMITS.BYTES_PER_INSTRUCTION
+local LOG_LINE, LOG_PER_CALL = LIMITS.LOG_LINE_BYTES, LIMITS.LOG_LINES_PER_CALL
+local LOG_BURST, LOG_PER_BAR = LIMITS.LOG_BURST_LINES, LIMITS.LOG_LINES_PER_BAR
+local MAX_FIELDS, MAX_STRING = LIMITS.RESULT_FIELDS, LIMITS.STRING_BYTES
+local MAX_TABLE, SCALAR = LIMITS.CONTEXT_BYTES, LIMITS.SCALAR_BYTES
+local MAX_MESSAGE = LIMITS.ERROR_MESSAGE_BYTES
+-- getinfo level of a frame CALL_DEPTH calls below the user's entry point (the
+-- hook at level 1, then the user frames, then the glue's step/xpcall/call_user)
+local DEPTH_LEVEL = LIMITS.CALL_DEPTH + 4
 
 -- Everything the glue uses, captured before the sandbox is sealed.
 local type, select, next, pairs, ipairs, tostring, tonumber, error, assert =
@@ -81,18 +92,25 @@ local function user_frame(level)
   end
 end
 
+local EXCEEDED = {time = "time limit exceeded", depth = "call depth limit exceeded",
+                  instructions = "instruction budget exceeded"}
 local function exceed(kind, level)
   if not exhausted then
     exhausted, over = true, kind
     where = user_frame(level + 1)
   end
-  error(kind == "time" and "time limit exceeded" or "instruction budget exceeded", level)
+  error(EXCEEDED[kind], level)
 end
 
+-- A deep recursion is cheap in instructions but not in host time (a stack of a
+-- million slots makes every later call and collection slow), so the hook also
+-- bounds the depth. getinfo walks only the frames that exist: O(depth), nothing
+-- for the usual shallow call, and it allocates only when the limit is passed.
 local function hook()
   if not armed then return end
   used = used + GRAIN
   if used > budget then exceed(over or "instructions", 2) end
+  if getinfo(DEPTH_LEVEL, "") ~= nil then exceed(over or "depth", 2) end
   local now = clock()
   if t0 == nil then t0 = now elseif now - t0 > time_limit then exceed("time", 2) end
 end
@@ -107,8 +125,23 @@ local function charge(n)
   if armed and used > budget then exceed(over or "instructions", 3) end
 end
 
+-- The log allowance: LOG_PER_CALL lines per call, and a bucket of LOG_BURST
+-- lines refilled by LOG_PER_BAR before each call (the per-run rate). Lines past
+-- either are counted here (log_dropped), never sent to the host. The host gets
+-- one marker line instead: once per call past the call's allowance, once per
+-- dry spell of the bucket (it ends when the bucket is full again).
+local log_left, log_tokens, log_dropped = LOG_PER_CALL, LOG_BURST, 0
+local call_marked, rate_marked = false, false
+
+-- Before every call: the call's allowance, the bucket's refill.
+local function log_refill()
+  log_left, call_marked, log_tokens = LOG_PER_CALL, false, log_tokens + LOG_PER_BAR
+  if log_tokens >= LOG_BURST then log_tokens, rate_marked = LOG_BURST, false end
+end
+
 local function arm()
   used, armed, exhausted, memfail, where, over, t0 = 0, true, false, false, nil, nil, nil
+  log_refill()
 end
 
 local function fatal(ok, ...)
@@ -156,8 +189,7 @@ end
 
 -- C work is charged at one instruction per BYTES bytes produced or scanned
 -- (about what a Lua instruction costs here), one per element moved or
--- returned, n*log2(n) for a sort.
-local BYTES = 32
+-- returned, n*log2(n) for a sort; a call into the host costs HOST_CALL.
 
 -- f, charged by the size of its (single) string result.
 local function by_result(f)
@@ -280,18 +312,43 @@ local function cut(s, n)
   return clean(s)
 end
 
-local MAX_LOG = 4000       -- bytes of one log line that cross to Python
-local MAX_MESSAGE = 2000   -- bytes of an error message
+-- A line the allowance refuses is counted; see log_left above for the markers
+-- (why: 1 = the call's allowance, 2 = the rate).
+local function refuse(why)
+  log_dropped = log_dropped + 1
+  if why == 1 then
+    if call_marked then return end
+    call_marked = true
+  else
+    if rate_marked then return end
+    rate_marked = true
+  end
+  charge(HOST_CALL)
+  host(H_LOG, nil, why)
+end
+
 local function log(...)
+  if log_left <= 0 then return refuse(1) end
+  if log_tokens < 1 then return refuse(2) end
+  log_left, log_tokens = log_left - 1, log_tokens - 1
   local n = select("#", ...)
-  local parts, size = {}, n
+  local parts, size = {...}, n   -- (select(i, ...) in a loop would copy n values n times)
   for i = 1, n do
-    local s = tostring((select(i, ...)))
+    local s = tostring(parts[i])
     parts[i] = s
     size = size + #s
   end
-  charge(size // BYTES)
-  host(H_LOG, cut(t_concat(parts, "\t"), MAX_LOG))
+  charge(HOST_CALL + n + size // BYTES)
+  local line = t_concat(parts, "\t", 1, n)
+  if #line > LOG_LINE then
+    local kept = s_sub(line, 1, LOG_LINE)
+    local ok, bad = utf8_len(kept)
+    if not ok and bad > LOG_LINE - 4 then kept = s_sub(kept, 1, bad - 1) end  -- a cut character
+    line = s_format("%s… [%d bytes cut]", clean(kept), #line - #kept)
+  else
+    line = clean(line)
+  end
+  host(H_LOG, line)
 end
 env.print = log
 
@@ -306,6 +363,7 @@ local ind_inner = setmetatable({}, {
   __index = function(_, k)
     if k ~= "high" and k ~= "low" then return nil end
     if not hl_valid then
+      charge(HOST_CALL)
       hl_high, hl_low = host(H_EXTREMES)
       hl_valid = true
     end
@@ -333,6 +391,7 @@ local function open(name, slots, key, a, b, c)
       error(s_format("indicators.%s: argument %d must be a number, got %s", name, i, type(x)), 3)
     end
   end
+  charge(HOST_OPEN)  -- also when it fails: a loop of failing requests under pcall
   local s, v1, v2, v3 = host(H_OPEN, name, a, b, c)
   if s == 0 then error("indicators." .. name .. ": " .. v1, 3) end
   slots[key] = s
@@ -414,24 +473,52 @@ local function failure(e)
 end
 
 local out = {}
-local MAX_FIELDS = 200    -- fields of a returned table
+-- A field name as quoted in a message: at most 60 bytes of it.
+local function quoted(k)
+  if #k > 60 then return cut(k, 60) .. "…" end
+  return clean(k)
+end
+
+-- Sizes are checked before anything is converted or quoted, so a huge key or
+-- string costs the host nothing but the message saying so.
 local function flatten(r, what)
-  local n = 0
+  local n, size = 0, 0
   for k, v in next, r do
     if n >= 2 * MAX_FIELDS then
       return ERR, s_format("%s returned a table with more than %d fields", what, MAX_FIELDS), ""
     end
     if type(k) ~= "string" then
-      return ERR, s_format("%s returned a table with a non-string key %s", what, tostring(k)), ""
+      return ERR, s_format("%s returned a table with a non-string key %s", what,
+                           cut(tostring(k), 60)), ""
+    end
+    if #k > MAX_STRING then
+      return ERR, s_format("%s returned a table with a key of %d bytes ('%s'); keys and " ..
+                           "strings may have at most %d bytes", what, #k, quoted(k),
+                           MAX_STRING), ""
     end
     local tv = type(v)
     if tv ~= "number" and tv ~= "string" and tv ~= "boolean" then
       return ERR, s_format("%s returned a table whose field '%s' is a %s; only numbers, " ..
-                           "strings and booleans are allowed", what, clean(k), tv), ""
+                           "strings and booleans are allowed", what, quoted(k), tv), ""
+    end
+    if tv == "string" then
+      if #v > MAX_STRING then
+        return ERR, s_format("%s returned a table whose field '%s' is a string of %d bytes; " ..
+                             "strings may have at most %d bytes", what, quoted(k), #v,
+                             MAX_STRING), ""
+      end
+      size = size + #k + #v
+    else
+      size = size + #k + SCALAR
+    end
+    if size > MAX_TABLE then
+      return ERR, s_format("%s returned a table of more than %d bytes (keys and strings by " ..
+                           "their length, %d per number or boolean)", what, MAX_TABLE,
+                           SCALAR), ""
     end
     if not utf8_len(k) or (tv == "string" and not utf8_len(v)) then
       return ERR, s_format("%s returned a table whose field '%s' is not valid UTF-8", what,
-                           clean(k)), ""
+                           quoted(k)), ""
     end
     out[n + 1] = k; out[n + 2] = v
     n = n + 2
@@ -472,7 +559,10 @@ local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, nvals, ...)
               volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
   if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
   -- arm(), inlined: this runs every bar, under the instruction hook
-  used, armed, exhausted, memfail, where, over, t0 = 0, true, false, false, nil, nil, nil
+  used, exhausted, memfail, where, over, t0 = 0, false, false, nil, nil, nil
+  log_left, call_marked, log_tokens = LOG_PER_CALL, false, log_tokens + LOG_PER_BAR
+  if log_tokens >= LOG_BURST then log_tokens, rate_marked = LOG_BURST, false end
+  armed = true
   local ok, r = xpcall(call_user, handler, fns[which], md, context, indicators)
   armed = false
   if ok and r == nil and not exhausted and not memfail then return end  -- no action
@@ -513,6 +603,7 @@ local function check_params(t)
     n = n + 2
   end
   -- Python validates the command-line overrides against these defaults.
+  charge(HOST_CALL + n)
   local r = {host(H_PARAMS, t_unpack(flat, 1, n))}
   if r[1] == 0 then error(r[2], 3) end
   for i = 1, #r, 2 do t[r[i]] = r[i + 1] end
@@ -546,10 +637,8 @@ end
 function glue.set_context(state, has_pos, side, entry, qty, sl, tp, upnl, ...)
   clear(ctx_inner)
   clear(pos_inner)
-  for i = 1, select("#", ...), 2 do
-    local k, v = select(i, ...)
-    ctx_inner[k] = v
-  end
+  local flat = {...}   -- (select(i, ...) in a loop would copy every value each time)
+  for i = 1, select("#", ...), 2 do ctx_inner[flat[i]] = flat[i + 1] end
   if has_pos then
     pos_inner.side, pos_inner.entry_price, pos_inner.quantity = side, entry, qty
     pos_inner.stop_loss, pos_inner.take_profit, pos_inner.unrealized_pnl = sl, tp, upnl
@@ -571,6 +660,9 @@ function glue.functions_defined()
 end
 
 function glue.collect() collectgarbage("collect") end
+
+-- Log lines counted but not sent to the host so far.
+function glue.log_dropped() return log_dropped end
 
 return glue
 """

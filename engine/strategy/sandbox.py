@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import lupa.lua54 as lupa
 
+from engine import bounds
 from engine.strategy import prelude
 
 Host = Callable[..., Any]
@@ -49,9 +50,25 @@ class Sandbox:
             host, instruction_budget, time_limit_s, prelude.GRAIN,
             prelude.OK, prelude.ERR, prelude.BUDGET, prelude.MEMORY,
             prelude.HOST_OPEN, prelude.HOST_LOG, prelude.HOST_EXTREMES, prelude.HOST_PARAMS,
+            self.runtime.table_from(glue_limits()),
         )
         self.step: Callable[..., Any] = self.glue.step
-        self.set_context: Callable[..., Any] = self.glue.set_context
+        self._set_context: Callable[..., Any] = self.glue.set_context
+
+    def set_context(self, *args: Any) -> Any:
+        """Mirror the machine's context into Lua (``glue.set_context``).
+
+        lupa converts the arguments to Lua values before its protected call, and
+        a memory error there is a Lua panic that aborts the whole process; a
+        strategy that filled its runtime to the cap would get there. So the
+        conversion runs with GLUE_HEADROOM_BYTES above the cap, which is set back
+        at once: the script's next allocation past the cap fails as usual.
+        """
+        self.runtime.set_max_memory(self.memory_bytes + bounds.GLUE_HEADROOM_BYTES)
+        try:
+            return self._set_context(*args)
+        finally:
+            self.runtime.set_max_memory(self.memory_bytes)
 
     def load(self, source: str, name: str) -> Any:
         """Compile (text only) and run the script; returns the glue's status tuple."""
@@ -74,6 +91,24 @@ class Sandbox:
         """Run a full garbage collection (after a memory-cap error)."""
         self.glue.collect()
 
+    def log_dropped(self) -> int:
+        """Log lines the glue counted instead of sending them (see engine.bounds)."""
+        return int(self.glue.log_dropped())
+
     def memory_used(self) -> int:
         """Bytes currently allocated by the runtime."""
         return int(self.runtime.get_memory_used())
+
+
+#: The limits of engine.bounds the glue applies itself.
+GLUE_LIMITS = (
+    "HOST_CALL_INSTRUCTIONS", "HOST_OPEN_INSTRUCTIONS", "BYTES_PER_INSTRUCTION",
+    "LOG_LINE_BYTES", "LOG_LINES_PER_CALL", "LOG_BURST_LINES", "LOG_LINES_PER_BAR",
+    "RESULT_FIELDS", "STRING_BYTES", "CONTEXT_BYTES", "SCALAR_BYTES", "ERROR_MESSAGE_BYTES",
+    "CALL_DEPTH",
+)
+
+
+def glue_limits() -> dict[str, int]:
+    """name -> value of every limit the glue reads (handed to the prelude as a table)."""
+    return {name: int(getattr(bounds, name)) for name in GLUE_LIMITS}

@@ -17,17 +17,23 @@ Without a `symbol` column a file holds one symbol, named by the caller. With
 one, rows are routed by it and rows of symbols not asked for are skipped.
 
 A bad row — wrong number of columns, a non-number, a bar breaking docs/design.md §2,
-a duplicate or an older timestamp — is counted in `stats` with its line number
-and reason, and the replay goes on. A missing, unreadable or unrecognisable
-file is a FeedError naming the path.
+a duplicate or an older timestamp, a line longer than MAX_LINE_CHARS (read
+piecewise, never held whole) — is counted in `stats` with its line number and
+reason, and the replay goes on. Bytes that are not UTF-8 become U+FFFD, so such
+a row is rejected as a non-number. A missing, unreadable or unrecognisable file,
+one that is not a regular file (a directory, a FIFO, a device such as
+/dev/zero: reading it could block or never end) or a compressed file is a
+FeedError naming the path.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -43,6 +49,14 @@ TIME_NAMES: Final = ("timestamp", "time", "open_time", "date", "datetime")
 PRICE_NAMES: Final = ("open", "high", "low", "close", "volume")
 BINANCE_COLUMNS: Final = 12
 YIELD_EVERY: Final = 4096
+#: The longest line read (characters): a longer one is skipped piecewise and rejected.
+MAX_LINE_CHARS: Final = 1 << 20
+#: Leading bytes of compressed files -> the format's name.
+_COMPRESSED: Final = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz",
+                      b"PK\x03\x04": "zip", b"\x28\xb5\x2f\xfd": "zstd"}
+_FILE_KINDS: Final = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                      (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                      (stat.S_ISSOCK, "a socket"))
 EXPECTED: Final = (
     "a header row with timestamp, open, high, low, close, volume columns "
     "(optional bid, ask, symbol) or Binance's headerless 12-column kline rows"
@@ -92,7 +106,8 @@ def detect_layout(first_row: list[str], path: Path) -> Layout:
             f"{path}: header row lacks column(s) {', '.join(lacking)}; expected {EXPECTED}"
         )
     raise FeedError(
-        f"{path}: unrecognised CSV format (first row {first_row[:6]!r}); expected {EXPECTED}"
+        f"{path}: unrecognised CSV format (first row {[c[:40] for c in first_row[:6]]!r}); "
+        f"expected {EXPECTED}"
     )
 
 
@@ -107,6 +122,53 @@ def _all_numbers(cells: list[str]) -> bool:
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
+
+
+def check_file(path: Path) -> None:
+    """FeedError unless ``path`` is a readable regular file that is not compressed.
+
+    Checked before any open: opening a FIFO blocks until a writer comes, and a
+    device such as /dev/zero never ends (nor has a line end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise FeedError(f"cannot read CSV file {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise FeedError(f"cannot read CSV file {path}: it is {kind}; --feed csv: needs a "
+                        "regular file")
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(6)
+    except OSError as exc:
+        raise FeedError(f"cannot read CSV file {path}: {exc.strerror or exc}") from None
+    for magic, name in _COMPRESSED.items():
+        if head.startswith(magic):
+            raise FeedError(f"{path}: is {name}-compressed; decompress it first and pass "
+                            "the CSV file")
+
+
+def bounded_lines(
+    handle: Iterator[str], on_long: Callable[[int, int], None], limit: int = MAX_LINE_CHARS
+) -> Iterator[str]:
+    """The lines of ``handle`` (a text file), each read with at most ``limit``
+    characters in memory. A longer line is read on piecewise, reported as
+    ``on_long(line_number, length)`` and replaced by an empty line (so the csv
+    module's line numbers stay those of the file)."""
+    read = partial(handle.readline, limit)  # type: ignore[attr-defined]
+    number = 0
+    for line in iter(read, ""):
+        number += 1
+        if len(line) < limit or line[-1] in "\r\n":
+            yield line
+            continue
+        length = len(line)
+        for piece in iter(read, ""):
+            length += len(piece)
+            if piece[-1] in "\r\n":
+                break
+        on_long(number, length)
+        yield "\n"
 
 Converter = Callable[[list[str], str], Bar]
 
@@ -217,9 +279,11 @@ class CsvFeed:
 
     def _inspect(self) -> Layout:
         """The layout, from the first non-blank row; FeedError if missing/unreadable."""
+        check_file(self.path)
         try:
             with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-                first = next((row for row in csv.reader(handle) if row), None)
+                lines = bounded_lines(handle, self._long_header)
+                first = next((row for row in csv.reader(lines) if row), None)
         except OSError as exc:
             raise FeedError(f"cannot read CSV file {self.path}: {exc.strerror or exc}") from None
         except csv.Error as exc:
@@ -228,12 +292,21 @@ class CsvFeed:
             raise FeedError(f"{self.path}: the file is empty; expected {EXPECTED}")
         return detect_layout(first, self.path)
 
+    def _long_header(self, line: int, length: int) -> None:
+        raise FeedError(f"{self.path}:{line}: a line of {length:,} characters before the "
+                        f"first row (at most {MAX_LINE_CHARS:,}); expected {EXPECTED}")
+
+    def _long_line(self, line: int, length: int) -> None:
+        self.stats.reject("malformed", f"{self.path}:{line}",
+                          f"line of {length:,} characters (at most {MAX_LINE_CHARS:,}) skipped")
+
     @cached_property
     def total(self) -> int | None:
         """Expected bars: the non-blank data rows (an upper bound), capped by `bars`."""
         try:
-            with self.path.open("rb") as raw:
-                rows = sum(1 for line in raw if line.strip())
+            with self.path.open("rb") as raw:  # (a longer line counts once per piece)
+                rows = sum(1 for line in iter(partial(raw.readline, MAX_LINE_CHARS), b"")
+                           if line.strip())
         except OSError:
             return None
         rows -= 1 if self.layout.has_header else 0
@@ -248,7 +321,8 @@ class CsvFeed:
         last: dict[str, Bar] = {}
         lay = self.layout
         try:
-            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
+                handle = bounded_lines(text, self._long_line)
                 line = 0  # lines read before the rows to come
                 if lay.has_header:
                     header = csv.reader(handle)  # reads no further than the header row
