@@ -53,18 +53,22 @@ def entry_order(
 
 def sizing(action: EnterLong | EnterShort) -> None:
     """Exactly one of quantity (> 0), size (0 < size <= 1), risk (0 < risk <= 1, with a stop)."""
+    quantity, size, risk = action.quantity, action.size, action.risk
+    if size is None and risk is None:  # the common case first: one test
+        if quantity is None:
+            raise Refused("quantity", None, "is required: give exactly one of quantity "
+                          "(units), size (fraction of equity), risk (fraction of equity lost "
+                          "at the stop)")
+        if not is_finite_positive(quantity):
+            raise Refused("quantity", quantity, "must be a finite number > 0")
+        return
     given = [name for name in SIZING if getattr(action, name) is not None]
-    if not given:
-        raise Refused("quantity", None, "is required: give exactly one of quantity (units), "
-                      "size (fraction of equity), risk (fraction of equity lost at the stop)")
     if len(given) > 1:
         raise Refused(given[1], getattr(action, given[1]), f"cannot be combined with "
                       f"{given[0]!r}: give exactly one of quantity, size, risk")
     name = given[0]
     value = getattr(action, name)
-    if name == "quantity" and not is_finite_positive(value):
-        raise Refused(name, value, "must be a finite number > 0")
-    if name != "quantity" and not 0.0 < value <= 1.0:
+    if not 0.0 < value <= 1.0:
         raise Refused(name, value, f"must be a fraction of equity, 0 < {name} <= 1")
     if name == "risk" and action.stop_loss is None:
         raise Refused(name, value, "needs a stop_loss: risk sizes the position by the loss "
