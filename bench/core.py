@@ -4,7 +4,9 @@ Prints microseconds per bar for:
   * building a validated Bar,
   * window.push + machine.auto_exit + machine.mark while idle,
   * the same while holding a position whose stop and target are never touched,
-  * the same while a stop/target round trip happens every 20 bars.
+  * the same while a stop/target round trip happens every 20 bars,
+  * idle and in position again with ``machine.begin_bar`` (waiting orders, then
+    auto-exit: the per-bar call of the order model) in place of ``auto_exit``.
 Goal (issue 5): <= 2 us per bar for push + update. Best of several runs, timed
 with the process's CPU time (time.process_time), which is not inflated when
 other processes share the cores; wall-clock figures are printed beside it.
@@ -59,15 +61,18 @@ def time_bars(rows: list[tuple[float, float, float, float, float]]) -> tuple[flo
     return _since(start)
 
 
-def time_core(bars: list[Bar], in_position: bool, cycle: int = 0) -> tuple[float, float]:
-    """push + auto_exit + mark per bar; optionally re-enter every ``cycle`` bars."""
+def time_core(bars: list[Bar], in_position: bool, cycle: int = 0,
+              begin_bar: bool = False) -> tuple[float, float]:
+    """push + auto_exit (or begin_bar) + mark per bar; optionally re-enter every ``cycle``
+    bars."""
     window = MarketDataWindow()
     machine = StateMachine()
     if in_position:
         first = bars[0]
         machine.begin_analysis({}, first)
         machine.execute(EnterLong(1.0, stop_loss=1e-6, take_profit=1e9), first)
-    push, auto_exit, mark = window.push, machine.auto_exit, machine.mark
+    push, mark = window.push, machine.mark
+    auto_exit = machine.begin_bar if begin_bar else machine.auto_exit
     start = _clock()
     for i, bar in enumerate(bars):
         push(bar)
@@ -93,12 +98,14 @@ def main() -> None:
     print(f"bars: {n:,}, best of {args.repeat}; us/bar: cpu (wall)")
     cpu, wall = best_of(args.repeat, lambda: time_bars(rows))
     print(f"  {'Bar construction (validated, incl. loop)':<58} {cpu * us:6.3f} ({wall * us:.3f})")
-    cases = (("idle", False, 0), ("in position, levels untouched", True, 0),
-             ("entry every 20 bars, +-0.5% exits", False, 20))
-    for label, in_pos, cycle in cases:
-        cpu, wall = best_of(args.repeat,
-                            lambda in_pos=in_pos, cycle=cycle: time_core(bars, in_pos, cycle))
-        print(f"  {'push + auto_exit + mark, ' + label:<58} {cpu * us:6.3f} ({wall * us:.3f})")
+    cases = (("idle", False, 0, False), ("in position, levels untouched", True, 0, False),
+             ("entry every 20 bars, +-0.5% exits", False, 20, False),
+             ("idle", False, 0, True), ("in position, levels untouched", True, 0, True))
+    for label, in_pos, cycle, begin in cases:
+        cpu, wall = best_of(args.repeat, lambda in_pos=in_pos, cycle=cycle, begin=begin:
+                            time_core(bars, in_pos, cycle, begin))
+        call = "begin_bar" if begin else "auto_exit"
+        print(f"  {f'push + {call} + mark, ' + label:<58} {cpu * us:6.3f} ({wall * us:.3f})")
 
 
 if __name__ == "__main__":

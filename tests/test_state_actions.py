@@ -27,6 +27,11 @@ def test_every_action_parses() -> None:
         {"action": "enter_short", "quantity": 1.5, "price": 10, "stop_loss": 11.0,
          "take_profit": 9.0, "reason": "breakdown"}
     ) == EnterShort(1.5, 10.0, 11.0, 9.0, "breakdown")
+    assert parse_action(
+        {"action": "enter_long", "size": 0.5, "stop_price": 12, "expire_bars": 0}
+    ) == EnterLong(size=0.5, stop_price=12.0, expire_bars=0)
+    assert parse_action({"action": "enter_long", "risk": 0.01, "stop_loss": 9}) == EnterLong(
+        risk=0.01, stop_loss=9.0)
     assert parse_action({"action": "exit"}) == Exit()
     assert parse_action({"action": "exit", "price": 3.5}) == Exit(price=3.5)
     assert parse_action({"action": "update_stop_loss", "stop_loss": 7}) == UpdateStopLoss(7.0)
@@ -88,15 +93,15 @@ def test_action_name_must_be_a_string(name: object) -> None:
 
 
 def test_required_field_missing() -> None:
-    err = error_of({"action": "enter_short"})
-    assert err.field == "quantity"
-    assert "is required" in str(err)
+    # an entry's sizing (exactly one of quantity, size, risk) is checked by the machine
+    # (tests/test_state_orders.py::test_no_sizing_field)
     assert error_of({"action": "update_stop_loss"}).field == "stop_loss"
     assert error_of({"action": "update_take_profit"}).field == "take_profit"
 
 
 @pytest.mark.parametrize("value", ["1", True, None, {"a": 1}, [1, 2]])
-@pytest.mark.parametrize("field", ["quantity", "price", "stop_loss", "take_profit"])
+@pytest.mark.parametrize("field", ["quantity", "price", "stop_loss", "take_profit", "size",
+                                   "risk", "stop_price", "expire_bars"])
 def test_number_fields_refuse_other_types(field: str, value: object) -> None:
     fields: dict[object, object] = {"action": "enter_long", "quantity": 1.0, field: value}
     err = error_of(fields)

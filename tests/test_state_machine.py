@@ -20,6 +20,7 @@ from engine.state import (
     Costs,
     EnterLong,
     EnterShort,
+    Execution,
     Exit,
     ExitReason,
     Side,
@@ -162,11 +163,12 @@ def test_quantity_whose_notional_overflows_is_refused(cls: Any) -> None:
     assert "overflow" in str(err)
 
 
-@pytest.mark.parametrize("price", [98.99, 101.01])
-@pytest.mark.parametrize("cls", [EnterLong, EnterShort])
-def test_entry_price_must_lie_in_bar(cls: Any, price: float) -> None:
+@pytest.mark.parametrize(("cls", "price"), [(EnterLong, 100.01), (EnterShort, 99.99)])
+def test_entry_limit_beyond_the_close_is_refused(cls: Any, price: float) -> None:
+    # An explicit price is a limit order for later bars (tests/test_state_orders.py); one
+    # on the far side of the close would fill at once: a market order in disguise.
     err = refuse(analyzing(), cls(1.0, price=price), FLAT, "price")
-    assert "[99.0, 101.0]" in str(err)
+    assert "market order in disguise" in str(err)
 
 
 @pytest.mark.parametrize("stop", [100.0, 100.5, 0.0, -5.0])
@@ -223,8 +225,8 @@ def test_short_target_update_must_be_below_close(target: float) -> None:
     refuse(short_at_100(stop=None), UpdateTakeProfit(target), NEXT, "take_profit")
 
 
-@pytest.mark.parametrize("price", [98.0, 104.5])
-def test_exit_price_must_lie_in_bar(price: float) -> None:
+@pytest.mark.parametrize("price", [98.0, 102.99])
+def test_long_exit_limit_below_the_close_is_refused(price: float) -> None:
     refuse(long_at_100(), Exit(price=price), NEXT, "price")
 
 
@@ -453,11 +455,14 @@ def test_short_market_exit_with_slippage() -> None:
 
 
 def test_explicit_prices_have_no_slippage() -> None:
-    # entry at 99.5 (fee 0.0995), exit at 102 (fee 0.102): pnl = 2.5 - 0.2015 = 2.2985
+    # limit 99.5 filled at t=1 (low 99), sell limit 102 at t=2 (high 103); fees 0.0995 +
+    # 0.102: pnl = 2.5 - 0.2015 = 2.2985
     m = analyzing(costs=Costs(slippage_bps=50.0))
     m.execute(EnterLong(1.0, price=99.5), FLAT)
+    m.begin_bar(make_bar(1, 100.0, open=100.0, high=100.5, low=99.0))
     assert m.position is not None and m.position.entry_price == 99.5
-    trade = m.execute(Exit(price=102.0), make_bar(1, 101.0, open=101.0, high=103.0, low=100.0))
+    m.execute(Exit(price=102.0), make_bar(1, 100.0, open=100.0, high=100.5, low=99.0))
+    trade = m.begin_bar(make_bar(2, 101.0, open=101.0, high=103.0, low=100.0))
     assert trade is not None and trade.exit_price == 102.0
     assert trade.pnl == pytest.approx(2.2985, abs=1e-9)
 
@@ -517,7 +522,7 @@ def test_equity_marks_include_the_paid_entry_fee() -> None:
 
 
 def test_account_statistics() -> None:
-    m = StateMachine(starting_equity=1_000.0, costs=Costs(fee_bps=0.0))
+    m = StateMachine(execution=Execution(cash=1_000.0), costs=Costs(fee_bps=0.0))
     closes = [(110.0, 1.0), (95.0, 1.0), (120.0, 2.0)]  # pnl +10, -5, +40
     for i, (exit_close, qty) in enumerate(closes):
         b = make_bar(2 * i, 100.0, open=100.0, high=101.0, low=99.0)
@@ -543,5 +548,5 @@ def test_account_statistics_without_trades() -> None:
 def test_bad_starting_equity(equity: Any) -> None:
     from engine.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="starting_equity"):
-        StateMachine(starting_equity=equity)
+    with pytest.raises(ConfigError, match="cash"):
+        StateMachine(execution=Execution(cash=equity))

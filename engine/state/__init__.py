@@ -1,7 +1,8 @@
 """Layer 3, the strategy state machine (docs/design.md §4).
 
 States, the typed context, positions (long and short), the actions a strategy
-returns and their strict parsing, costs, closed trades and the account.
+returns and their strict parsing, waiting orders, sizing, costs and execution
+settings, closed trades and the account.
 """
 
 from engine.state.account import Account
@@ -18,7 +19,9 @@ from engine.state.actions import (
     parse_action,
 )
 from engine.state.context import Context, ContextValue
+from engine.state.execution import Execution, FillMode
 from engine.state.machine import StateMachine
+from engine.state.orders import Order, OrderKind
 from engine.state.position import ClosedTrade, Costs, ExitReason, Position, Side
 from engine.state.state import HISTORY_LIMIT, State, Transition
 
@@ -35,8 +38,12 @@ __all__ = [
     "Costs",
     "EnterLong",
     "EnterShort",
+    "Execution",
     "Exit",
     "ExitReason",
+    "FillMode",
+    "Order",
+    "OrderKind",
     "Position",
     "Side",
     "State",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from array import array
 
-from engine.errors import ConfigError
 from engine.state.position import ClosedTrade
 
 
@@ -27,12 +25,8 @@ class Account:
     __slots__ = ("_curve", "_trades", "equity", "fees_paid", "max_drawdown",
                  "max_drawdown_pct", "peak_equity", "realized_pnl", "starting_equity")
 
-    def __init__(self, starting_equity: float = 10_000.0) -> None:
-        if isinstance(starting_equity, bool) or not isinstance(starting_equity, int | float) \
-                or not 0.0 < starting_equity < math.inf:
-            raise ConfigError(
-                f"starting_equity = {starting_equity!r} must be a finite number > 0"
-            )
+    def __init__(self, starting_equity: float) -> None:
+        """``starting_equity``: the cash checked by ``Execution`` (its one home)."""
         self.starting_equity = float(starting_equity)
         self.realized_pnl = 0.0
         self.fees_paid = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass
 from typing import ClassVar
@@ -53,13 +54,25 @@ class CancelAnalysis:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """The fields of both entries. ``price`` None = market at the bar's close."""
+    """The fields of both entries (docs/strategies.md, "Orders").
 
-    quantity: float
+    Sizing: exactly one of ``quantity`` (units), ``size`` (fraction of equity,
+    0 < size <= 1) and ``risk`` (fraction of equity lost if the stop fills,
+    0 < risk <= 1; needs ``stop_loss``). Order type: no ``price`` and no
+    ``stop_price`` = a market order; ``price`` = a limit order; ``stop_price``
+    = a stop order (not both). ``expire_bars`` (limit and stop orders only):
+    the bars the order stays live, 0 = good till cancelled, default 1.
+    """
+
+    quantity: float | None = None
     price: float | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
     reason: str | None = None
+    size: float | None = None
+    risk: float | None = None
+    stop_price: float | None = None
+    expire_bars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +91,12 @@ class EnterShort(_Entry):
 
 @dataclass(frozen=True, slots=True)
 class Exit:
-    """InPosition -> Idle. ``price`` None = market at the bar's close (slipped)."""
+    """InPosition -> Idle. ``price`` None = a market order (slipped), else a limit order
+    live from the next bar for ``expire_bars`` bars (0 = good till cancelled, default 1)."""
 
     price: float | None = None
     reason: str | None = None
+    expire_bars: int | None = None
     name: ClassVar[str] = "exit"
 
 
@@ -107,17 +122,31 @@ Action = CancelAnalysis | EnterLong | EnterShort | Exit | UpdateStopLoss | Updat
 
 
 
-def _fields(cls: type[Action]) -> dict[str, bool]:
-    """An action's numeric fields -> required (no default), from its dataclass."""
+#: How long a limit or stop order stays live when ``expire_bars`` is left out.
+DEFAULT_EXPIRE_BARS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """How the parser reads one numeric field: required (no default) and whole-number."""
+
+    required: bool
+    integer: bool
+
+
+def _fields(cls: type[Action]) -> dict[str, FieldSpec]:
+    """An action's numeric fields -> FieldSpec, from its dataclass and type hints."""
+    hints = typing.get_type_hints(cls)
     return {
-        f.name: f.default is MISSING
+        f.name: FieldSpec(f.default is MISSING, int in typing.get_args(hints[f.name])
+                          or hints[f.name] is int)
         for f in dataclasses.fields(cls)
         if f.name != "reason"
     }
 
 
-#: action name -> (class, {field: required}); "action" and "reason" are accepted everywhere.
-_SPECS: Mapping[str, tuple[type[Action], Mapping[str, bool]]] = {
+#: action name -> (class, {field: spec}); "action" and "reason" are accepted everywhere.
+_SPECS: Mapping[str, tuple[type[Action], Mapping[str, FieldSpec]]] = {
     cls.name: (cls, _fields(cls))
     for cls in (CancelAnalysis, EnterLong, EnterShort, Exit, UpdateStopLoss, UpdateTakeProfit)
 }
@@ -168,15 +197,16 @@ def _parse(fields: Mapping[str, object]) -> Action:
                                   f"with the transition) may have at most {REASON_BYTES}", None)
             kwargs[key] = value
         elif key in spec:
-            kwargs[key] = _number(name, key, value)
+            number = _number(name, key, value)
+            kwargs[key] = _whole(name, key, value, number) if spec[key].integer else number
         else:
             allowed = ", ".join(["action", *spec, "reason"])
             hint = suggest(str(key), [*spec, "reason", "action"])
             raise ActionError(
                 name, str(key), value, f"is not a field of {name!r}{hint}; fields: {allowed}", None
             )
-    for key, required in spec.items():
-        if required and key not in kwargs:
+    for key, field in spec.items():
+        if field.required and key not in kwargs:
             raise ActionError(name, key, None, "is required", None)
     return cls(**kwargs)  # type: ignore[arg-type]
 
@@ -208,3 +238,9 @@ def _number(action: str, field: str, value: object) -> float:
     if not math.isfinite(number):
         raise ActionError(action, field, value, "must be a finite number", None)
     return number
+
+
+def _whole(action: str, field: str, value: object, number: float) -> int:
+    if not number.is_integer():
+        raise ActionError(action, field, value, "must be a whole number", None)
+    return int(number)

@@ -1,22 +1,23 @@
 """The strategy state machine (docs/design.md §4).
 
-Per bar the runner calls ``auto_exit(bar)`` first (the protection that does not
-depend on the strategy), then exactly one strategy function chosen by
-``state`` whose result goes through ``begin_analysis`` or ``execute``, then
-``mark(bar)``. Every refused call raises ``StrategyError`` (an ``ActionError``
-for actions) and leaves the machine exactly as it was: all checks run before
-the first change.
+Per bar the runner calls ``begin_bar(bar)`` first: a waiting entry order is
+filled, aged or expired, then (while in a position) the stop-loss, the
+take-profit and a waiting exit order are checked (``auto_exit``). Then exactly
+one strategy function runs, chosen by ``state``, whose result goes through
+``begin_analysis`` or ``execute``; then ``mark(bar)``. Every refused call
+raises ``StrategyError`` (an ``ActionError`` for actions) and leaves the machine
+exactly as it was: all checks run before the first change.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
+from engine.state import checks
 from engine.state.account import Account
 from engine.state.actions import (
     Action,
@@ -28,7 +29,10 @@ from engine.state.actions import (
     UpdateStopLoss,
     UpdateTakeProfit,
 )
+from engine.state.checks import Refused
 from engine.state.context import Context, check_entry
+from engine.state.execution import Execution, FillMode
+from engine.state.orders import Order, OrderKind, entry_fill
 from engine.state.position import (
     ClosedTrade,
     Costs,
@@ -36,11 +40,12 @@ from engine.state.position import (
     Position,
     Side,
     close_position,
-    is_finite_positive,
 )
+from engine.state.sizing import check_cash, entry_quantity
 from engine.state.state import HISTORY_LIMIT, State, Transition
 
 DEFAULT_COSTS = Costs()
+DEFAULT_EXECUTION = Execution()
 
 _ALLOWED: Mapping[type, State] = {
     CancelAnalysis: State.ANALYZING,
@@ -51,27 +56,36 @@ _ALLOWED: Mapping[type, State] = {
     UpdateTakeProfit: State.IN_POSITION,
 }
 
+_EXPIRED = "expired"
+# Position.bars_held is advanced in place (see Position): its slot's setter, which skips
+# the frozen dataclass's __setattr__ (half the cost of object.__setattr__)
+_set_bars_held = Position.__dict__["bars_held"].__set__
+
 
 class StateMachine:
-    """States, context, position and account of one symbol's strategy."""
+    """States, context, position, waiting order and account of one symbol's strategy."""
 
-    __slots__ = ("_clear_context", "_costs", "_history", "_position", "_state",
-                 "_transition_count", "account", "context")
+    __slots__ = ("_clear_context", "_costs", "_execution", "_history", "_order", "_order_end",
+                 "_position", "_state", "_transition_count", "account", "context")
 
     def __init__(
         self,
         costs: Costs = DEFAULT_COSTS,
         clear_context_on_exit: bool = True,
-        starting_equity: float = 10_000.0,
+        execution: Execution = DEFAULT_EXECUTION,
     ) -> None:
         self._costs = costs
+        self._execution = execution
         self._clear_context = clear_context_on_exit
         self._state = State.IDLE
         self._position: Position | None = None
+        self._order: Order | None = None
+        #: how the last order ended unfilled in this bar: _EXPIRED, a refusal message, or None
+        self._order_end: str | None = None
         self._history: deque[Transition] = deque(maxlen=HISTORY_LIMIT)
         self._transition_count = 0
         self.context = Context()
-        self.account = Account(starting_equity)
+        self.account = Account(execution.cash)
 
     @property
     def state(self) -> State:
@@ -84,9 +98,30 @@ class StateMachine:
         return self._position
 
     @property
+    def pending_order(self) -> Order | None:
+        """The order waiting for a later bar: an entry (ANALYZING) or an exit (IN_POSITION)."""
+        return self._order
+
+    @property
+    def order_expired(self) -> bool:
+        """True during the bar in which the waiting order expired unfilled."""
+        return self._order_end is _EXPIRED
+
+    @property
+    def order_refused(self) -> str | None:
+        """Why the waiting entry could not fill in this bar (sizing or cash), else None."""
+        end = self._order_end
+        return None if end is None or end is _EXPIRED else end
+
+    @property
     def costs(self) -> Costs:
         """The fee and slippage model."""
         return self._costs
+
+    @property
+    def execution(self) -> Execution:
+        """Fill mode, starting cash and leverage."""
+        return self._execution
 
     @property
     def history(self) -> tuple[Transition, ...]:
@@ -98,25 +133,65 @@ class StateMachine:
         """Transitions since the start (history keeps only the last 100)."""
         return self._transition_count
 
-    # -- per-bar protection ------------------------------------------------
+    # -- the start of a bar: waiting orders, then protection ------------------
 
-    def auto_exit(self, bar: Bar) -> ClosedTrade | None:
-        """Close the position if ``bar`` reaches its stop or target (docs/design.md §4).
+    def begin_bar(self, bar: Bar) -> ClosedTrade | None:
+        """Everything that happens to ``bar`` before the strategy is called (docs/design.md §4).
+
+        1. A waiting entry order is filled (state -> IN_POSITION), or aged, or
+           expired (``order_expired``), or refused at its fill price
+           (``order_refused``); an entry filled at the bar's open is then
+           protected in the same bar: step 2 applies to this bar too.
+        2. While in a position (entered before this bar): ``auto_exit``.
+        Returns the trade closed in this bar, if any.
+        """
+        if self._order_end is not None:
+            self._order_end = None
+        order = self._order
+        if order is not None and order.is_entry:
+            return self._work_entry(order, bar)
+        if self._position is None:
+            return None
+        return self.auto_exit(bar)
+
+    def auto_exit(self, bar: Bar, fill_bar: bool = False) -> ClosedTrade | None:
+        """Close the position if ``bar`` reaches its stop, its target or its waiting exit order.
 
         A level the open already crossed fills at the open; otherwise a stop
         fills at its level, a target at its level; if both lie within the bar
-        the stop wins. Stop fills are slipped, target fills are not. Bars not
-        after the entry bar are ignored: an entry takes effect from the next bar.
+        the stop wins. Stop fills are slipped, target fills are not. A waiting
+        exit order: a market one fills at the open (slipped) before any level;
+        a limit one acts as a second target (the nearer of the two fills; a fill
+        at or beyond the take-profit counts as the take-profit). Bars not after
+        the entry bar are ignored (an entry takes effect from the next bar)
+        unless ``fill_bar``: the entry filled at this bar's open. Advances the
+        position's ``bars_held`` (not in the fill bar).
         """
         pos = self._position
-        if pos is None or bar.timestamp <= pos.entry_time:
+        if pos is None:
             return None
-        if pos.symbol != bar.symbol:
-            raise MarketDataError(
-                f"auto_exit: field 'symbol' = {bar.symbol!r} does not match the open "
-                f"{pos.symbol!r} position (timestamp {bar.timestamp})"
-            )
+        if not fill_bar:
+            if bar.timestamp <= pos.entry_time:
+                return None
+            if pos.symbol != bar.symbol:
+                raise MarketDataError(
+                    f"auto_exit: field 'symbol' = {bar.symbol!r} does not match the open "
+                    f"{pos.symbol!r} position (timestamp {bar.timestamp})"
+                )
+            _set_bars_held(pos, pos.bars_held + 1)
         stop, target = pos.stop_loss, pos.take_profit
+        order = self._order
+        if order is not None:
+            if bar.timestamp <= order.placed:
+                order = None
+            elif order.price is None:  # a market exit under the next-open fill mode
+                price = self._costs.adverse(bar.open, -pos.direction)
+                return self._close(pos, price, bar, ExitReason.STRATEGY, order.action.reason)
+            elif target is None:
+                target = order.price
+            else:
+                target = (min(target, order.price) if pos.side is Side.LONG
+                          else max(target, order.price))
         op = bar.open
         if pos.side is Side.LONG:
             if stop is not None and op <= stop:  # gapped through the stop
@@ -136,15 +211,59 @@ class StateMachine:
                 return self._stop_out(pos, stop, bar)
             if target is not None and bar.low <= target:
                 return self._take_profit(pos, target, bar)
+        if order is not None:
+            self._age(order)
         return None
+
+    def _work_entry(self, order: Order, bar: Bar) -> ClosedTrade | None:
+        if bar.timestamp <= order.placed:
+            return None
+        if order.symbol != bar.symbol:
+            raise MarketDataError(
+                f"begin_bar: field 'symbol' = {bar.symbol!r} does not match the waiting "
+                f"{order.symbol!r} order (timestamp {bar.timestamp})"
+            )
+        fill = entry_fill(order, bar, self._costs)
+        if fill is None:
+            self._age(order)
+            return None
+        price, at_open = fill
+        action = order.action
+        assert isinstance(action, EnterLong | EnterShort)
+        try:
+            quantity = self._size(action, price)
+        except ActionError as exc:
+            self._order = None
+            self._order_end = str(exc)
+            return None
+        self._order = None
+        self._open(action, order.side, quantity, price, bar)
+        # Filled at the open: the rest of the bar came after the entry, so it is protected.
+        return self.auto_exit(bar, fill_bar=True) if at_open else None
+
+    def _age(self, order: Order) -> None:
+        """One more bar without a fill: count it down, expire at zero."""
+        left = order.bars_left
+        if left is None:
+            return
+        if left <= 1:
+            self._order = None
+            self._order_end = _EXPIRED
+        else:
+            self._order = replace(order, bars_left=left - 1)
 
     def _stop_out(self, pos: Position, level: float, bar: Bar) -> ClosedTrade:
         # The closing fill sells a long (direction -1) and buys back a short (+1).
         price = self._costs.adverse(level, -pos.direction)
         return self._close(pos, price, bar, ExitReason.STOP_LOSS, None)
 
-    def _take_profit(self, pos: Position, level: float, bar: Bar) -> ClosedTrade:
-        return self._close(pos, level, bar, ExitReason.TAKE_PROFIT, None)
+    def _take_profit(self, pos: Position, price: float, bar: Bar) -> ClosedTrade:
+        target = pos.take_profit
+        if target is not None and (price >= target if pos.side is Side.LONG else price <= target):
+            return self._close(pos, price, bar, ExitReason.TAKE_PROFIT, None)
+        order = self._order  # the waiting exit limit was the nearer level
+        note = None if order is None else order.action.reason
+        return self._close(pos, price, bar, ExitReason.STRATEGY, note)
 
     def mark(self, bar: Bar) -> float:
         """Record and return the equity after ``bar`` (position marked at its close)."""
@@ -169,8 +288,10 @@ class StateMachine:
     def execute(self, action: Action, bar: Bar) -> ClosedTrade | None:
         """Validate ``action`` against the state and ``bar``, then apply it.
 
-        Returns the closed trade for ``exit``, else None. Raises ActionError
-        (a StrategyError) naming action, field, value and state.
+        Returns the closed trade for a market ``exit`` at the close, else None.
+        An entry or exit that does not fill now becomes the waiting order
+        (replacing the one waiting, if any); ``cancel_analysis`` cancels it.
+        Raises ActionError (a StrategyError) naming action, field, value and state.
         """
         allowed = _ALLOWED.get(type(action))
         if allowed is None:
@@ -179,6 +300,7 @@ class StateMachine:
             raise self._error(action, "action", action.name,
                               f"is only allowed in state {allowed}")
         if isinstance(action, CancelAnalysis):
+            self._order = None
             self._transition(State.IDLE, action.name, bar, action.reason)
             return None
         if isinstance(action, EnterLong | EnterShort):
@@ -188,45 +310,76 @@ class StateMachine:
         assert pos is not None  # IN_POSITION always has one
         if isinstance(action, Exit):
             return self._exit(action, pos, bar)
-        if isinstance(action, UpdateStopLoss):
-            self._check_stop(action, pos.side, action.stop_loss, bar.close, "the bar's close")
-            self._position = _replace(pos, stop_loss=action.stop_loss)
-        else:
-            self._check_target(action, pos.side, action.take_profit, bar.close, "the bar's close")
-            self._position = _replace(pos, take_profit=action.take_profit)
+        stop = action.stop_loss if isinstance(action, UpdateStopLoss) else None
+        target = action.take_profit if isinstance(action, UpdateTakeProfit) else None
+        try:
+            checks.levels(pos.side, stop, target, bar.close, "the bar's close")
+        except Refused as exc:
+            raise self._error(action, exc.field, exc.value, exc.problem) from None
+        if stop is not None:
+            self._position = _replace(pos, stop_loss=stop)
+        elif target is not None:
+            self._position = _replace(pos, take_profit=target)
         return None
 
     def _enter(self, action: EnterLong | EnterShort, bar: Bar) -> None:
         side = Side.LONG if isinstance(action, EnterLong) else Side.SHORT
-        direction = 1.0 if side is Side.LONG else -1.0
-        if not is_finite_positive(action.quantity):
-            raise self._error(action, "quantity", action.quantity, "must be a finite number > 0")
-        if action.price is None:
-            price = self._costs.adverse(bar.close, direction)
-        else:
-            self._check_in_bar(action, action.price, bar)
-            price = action.price
-        where = "the entry price"
-        if action.stop_loss is not None:
-            self._check_stop(action, side, action.stop_loss, price, where)
-        if action.take_profit is not None:
-            self._check_target(action, side, action.take_profit, price, where)
-        fee = self._costs.fee(price, action.quantity)
-        if not math.isfinite(price * action.quantity * 2.0):
-            # P&L, fees and equity would turn into inf/NaN (headroom for the exit side).
-            raise self._error(action, "quantity", action.quantity,
-                              f"makes the notional at price {price:g} overflow")
-        self._position = Position(bar.symbol, side, action.quantity, price, bar.timestamp, fee,
-                                  action.stop_loss, action.take_profit)
+        try:
+            kind, level, expire = checks.entry_order(action, side, bar.close)
+            if kind is OrderKind.MARKET:
+                ref = self._costs.adverse(bar.close, 1.0 if side is Side.LONG else -1.0)
+            elif kind is OrderKind.STOP:
+                ref = self._costs.adverse(level, 1.0 if side is Side.LONG else -1.0)
+            else:
+                ref = level
+            checks.levels(side, action.stop_loss, action.take_profit, ref, "the entry price")
+        except Refused as exc:
+            raise self._error(action, exc.field, exc.value, exc.problem) from None
+        quantity = self._size(action, ref)
+        if kind is OrderKind.MARKET and self._execution.fill is FillMode.CLOSE:
+            self._order = None
+            self._open(action, side, quantity, ref, bar)
+            return
+        price = None if kind is OrderKind.MARKET else level
+        self._order = Order(kind, side, price, expire, bar.timestamp, bar.symbol, action)
+
+    def _size(self, action: EnterLong | EnterShort, fill: float) -> float:
+        """The entry's quantity at ``fill``, cash-checked; ActionError if refused."""
+        account = self.account
+        equity = account.starting_equity + account.realized_pnl  # flat: cash = equity
+        try:
+            quantity = entry_quantity(action, fill, equity, self._costs)
+            check_cash(action, quantity, fill, equity, self._execution.leverage, self._costs)
+        except Refused as exc:
+            raise self._error(action, exc.field, exc.value, exc.problem) from None
+        return quantity
+
+    def _open(self, action: EnterLong | EnterShort, side: Side, quantity: float, price: float,
+              bar: Bar) -> Position:
+        fee = self._costs.fee(price, quantity)
+        pos = Position(bar.symbol, side, quantity, price, bar.timestamp, fee,
+                       action.stop_loss, action.take_profit)
+        self._position = pos
         self.account.pay_fee(fee)
         self._transition(State.IN_POSITION, action.name, bar, action.reason)
+        return pos
 
-    def _exit(self, action: Exit, pos: Position, bar: Bar) -> ClosedTrade:
-        if action.price is None:
-            price = self._costs.adverse(bar.close, -pos.direction)
-        else:
-            self._check_in_bar(action, action.price, bar)
-            price = action.price
+    def _exit(self, action: Exit, pos: Position, bar: Bar) -> ClosedTrade | None:
+        try:
+            expire = checks.expiry(action, action.price is not None)
+            if action.price is not None:
+                checks.exit_price(action.price, pos.side, bar.close)
+        except Refused as exc:
+            raise self._error(action, exc.field, exc.value, exc.problem) from None
+        if action.price is not None:
+            self._order = Order(OrderKind.LIMIT, pos.side, action.price, expire, bar.timestamp,
+                                bar.symbol, action)
+            return None
+        if self._execution.fill is FillMode.NEXT_OPEN:
+            self._order = Order(OrderKind.MARKET, pos.side, None, 1, bar.timestamp, bar.symbol,
+                                action)
+            return None
+        price = self._costs.adverse(bar.close, -pos.direction)
         return self._close(pos, price, bar, ExitReason.STRATEGY, action.reason)
 
     def _close(
@@ -236,6 +389,7 @@ class StateMachine:
         trade = close_position(pos, price, exit_fee, bar.timestamp, reason)
         self.account.close_trade(trade, exit_fee)
         self._position = None
+        self._order = None  # a waiting exit order ends with the position
         if self._clear_context:
             self.context.clear()
         # The transition names the action ("exit") or the auto-exit ("stop_loss", ...).
@@ -247,29 +401,6 @@ class StateMachine:
 
     def _error(self, action: Action, field: str, value: object, problem: str) -> ActionError:
         return ActionError(action.name, field, value, problem, self._state.value)
-
-    def _check_in_bar(self, action: Action, price: float, bar: Bar) -> None:
-        if not bar.low <= price <= bar.high:
-            raise self._error(action, "price", price,
-                              f"must lie within the bar's range [{bar.low!r}, {bar.high!r}]")
-
-    def _check_stop(self, action: Action, side: Side, stop: float, ref: float, where: str) -> None:
-        if side is Side.LONG and not 0.0 < stop < ref:
-            raise self._error(action, "stop_loss", stop, f"must be > 0 and below {where} {ref!r}"
-                              " for a long")
-        if side is Side.SHORT and not ref < stop < math.inf:
-            raise self._error(action, "stop_loss", stop, f"must be finite and above {where} "
-                              f"{ref!r} for a short")
-
-    def _check_target(
-        self, action: Action, side: Side, target: float, ref: float, where: str
-    ) -> None:
-        if side is Side.LONG and not ref < target < math.inf:
-            raise self._error(action, "take_profit", target, f"must be finite and above {where} "
-                              f"{ref!r} for a long")
-        if side is Side.SHORT and not 0.0 < target < ref:
-            raise self._error(action, "take_profit", target, f"must be > 0 and below {where} "
-                              f"{ref!r} for a short")
 
     def _transition(self, to: State, reason: str, bar: Bar, note: str | None) -> None:
         self._history.append(Transition(self._state, to, reason, bar.timestamp, note))

@@ -3,9 +3,9 @@
 P&L conventions (all amounts in quote currency):
 
 * Every fill pays ``fee_bps * fill_price * quantity / 1e4``.
-* Slippage moves a fill against the position: market entries, strategy market
-  exits and stop fills. Fills at an explicit strategy price (limit fills) and
-  take-profit fills have none.
+* Slippage moves a fill against the position: market fills (entries and
+  exits, at the close or the next open), stop-order entries and stop-loss
+  fills. Limit fills (an explicit ``price``) and take-profit fills have none.
 * ``Position.entry_price`` is the entry *fill* price (slippage included);
   ``Position.entry_fee`` is the fee already paid for that fill.
 * Unrealized P&L at a mark price ``p`` is the gross mark-to-market minus the
@@ -67,10 +67,14 @@ class Costs:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """An open position. Immutable: updates replace it.
+    """An open position. Immutable except ``bars_held``: updates replace it.
 
-    ``entry_time`` is the timestamp of the bar whose close (or explicit price)
-    filled the entry. ``direction`` is +1.0 for long, -1.0 for short.
+    ``entry_time`` is the timestamp of the bar in which the entry filled (the
+    decision bar for a market order at the close, a later bar for an order
+    that waited). ``direction`` is +1.0 for long, -1.0 for short.
+    ``bars_held`` counts the bars begun after the fill bar (0 in the fill bar,
+    1 in the next one, ...); the machine advances it in place once per bar
+    (replacing the position every bar would cost about 1 us per bar).
     """
 
     symbol: str
@@ -81,6 +85,7 @@ class Position:
     entry_fee: float
     stop_loss: float | None = None
     take_profit: float | None = None
+    bars_held: int = 0
 
     @property
     def direction(self) -> float:
