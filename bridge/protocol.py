@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -95,6 +95,7 @@ class Job(NamedTuple):
 
 
 Entry = list[FloatArray] | ServerError
+T = TypeVar("T")
 
 
 def frame(kind: Kind, request_id: int, body_size: int) -> bytes:
@@ -286,8 +287,18 @@ def decode_handshake(kind: int, body: memoryview) -> dict[str, IndicatorInfo]:
     return catalog
 
 
-def _decode_entries(body: memoryview, pos: int, count: int) -> list[Entry]:
-    entries: list[Entry] = []
+def _decode_entries(
+    body: memoryview,
+    pos: int,
+    count: int,
+    payload: Callable[[int, int], int],
+    read: Callable[[int, int, int], T],
+    what: str,
+) -> list[T | ServerError]:
+    """``count`` reply entries from ``body[pos:]``: an entry header (status, outputs,
+    size), then the server's error text (padded to 8 bytes) or ``payload(n_out,
+    size)`` bytes of values that ``read(n_out, size, pos)`` turns into an entry."""
+    entries: list[T | ServerError] = []
     try:
         for _ in range(count):
             status, n_out, _, size = _ENTRY.unpack_from(body, pos)
@@ -297,13 +308,12 @@ def _decode_entries(body: memoryview, pos: int, count: int) -> list[Entry]:
                 entries.append(ServerError(status, text))
                 pos += size + (-size) % 8
             else:
-                entries.append([np.frombuffer(body, F64, size, pos + 8 * size * k)
-                                for k in range(n_out)])
-                pos += 8 * size * n_out
+                entries.append(read(n_out, size, pos))
+                pos += payload(n_out, size)
     except (struct.error, ValueError) as exc:
-        raise ProtocolError(f"reply body of {len(body)} bytes is cut short: {exc}") from None
+        raise ProtocolError(f"{what} of {len(body)} bytes is cut short: {exc}") from None
     if pos != len(body):
-        raise ProtocolError(f"reply body has {len(body) - pos} unexpected trailing bytes")
+        raise ProtocolError(f"{what} has {len(body) - pos} unexpected trailing bytes")
     return entries
 
 
@@ -311,7 +321,12 @@ def decode_batch(body: memoryview) -> list[Entry]:
     """Per job: its output arrays (views into ``body``) or the server's error."""
     if len(body) < 8:
         raise ProtocolError(f"batch reply body of {len(body)} bytes is too short")
-    return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0] & 0xFFFF)
+    def arrays(n_out: int, size: int, pos: int) -> list[FloatArray]:
+        return [np.frombuffer(body, F64, size, pos + 8 * size * k) for k in range(n_out)]
+
+    count = _COUNT.unpack_from(body, 0)[0] & 0xFFFF
+    return _decode_entries(body, 8, count, lambda n, size: 8 * size * n, arrays,
+                           "reply body")
 
 
 def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
@@ -323,22 +338,11 @@ def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
 
 def decode_push(body: memoryview) -> list[tuple[float, ...] | ServerError]:
     """Per stream: its output values as Python floats, or the server's error."""
-    values: list[tuple[float, ...] | ServerError] = []
-    try:
-        count = _COUNT.unpack_from(body, 0)[0]
-        pos = 8
-        for _ in range(count):
-            status, n_out, _, size = _ENTRY.unpack_from(body, pos)
-            pos += _ENTRY.size
-            if status:
-                text = bytes(body[pos : pos + size]).decode(errors="replace")
-                values.append(ServerError(status, text))
-                pos += size + (-size) % 8
-            else:
-                values.append(struct.unpack_from(f"<{n_out}d", body, pos))
-                pos += 8 * n_out
-    except struct.error as exc:
-        raise ProtocolError(f"push reply of {len(body)} bytes is cut short: {exc}") from None
-    if pos != len(body):
-        raise ProtocolError(f"push reply has {len(body) - pos} unexpected trailing bytes")
-    return values
+    if len(body) < 8:
+        raise ProtocolError(f"push reply of {len(body)} bytes is cut short")
+
+    def values(n_out: int, _size: int, pos: int) -> tuple[float, ...]:
+        return struct.unpack_from(f"<{n_out}d", body, pos)
+
+    return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0], lambda n, _: 8 * n, values,
+                           "push reply")
