@@ -61,9 +61,10 @@ def _tokenize(text: str) -> list[_Tok]:
             bad = text[pos:].lstrip()[:1]
             raise ConfigError(f"--where {text!r}: unexpected {bad!r} at column {pos + 1}")
         kind, word = m.lastgroup, m.group(m.lastgroup)
+        column = m.start(kind) + 1
         if kind == "name" and word in _KEYWORDS:
             kind = "kw"
-        out.append(_Tok(kind, word, m.start(kind) + 1))
+        out.append(_Tok(kind, word, column))
         pos = m.end()
     out.append(_Tok("end", "end of text", len(text) + 1))
     return out

@@ -68,13 +68,17 @@ def run_ray(ctx: WorkerContext, tasks: Sequence[Task], address: str) -> Iterator
         check_reachable(address)
     engine_root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (engine_root, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        address=address or None,
-        num_cpus=None if address else (os.cpu_count() or 1),
-        include_dashboard=False if not address else None,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}},
-    )
+    try:
+        ray.init(
+            address=address or None,
+            num_cpus=None if address else (os.cpu_count() or 1),
+            include_dashboard=False if not address else None,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1"}},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the cluster at {address}" if address else "a local Ray"
+        raise ConfigError(f"--ray {address}: cannot start or join {where}: {exc}") from None
     try:
         source = Path(ctx.config.strategy).read_bytes()
         ctx_ref = ray.put(ctx)
