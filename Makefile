@@ -94,6 +94,7 @@ bench: setup browser $(PEERS)/.installed
 	$(PY) bench/bridge.py
 	$(PY) bench/shadow.py
 	$(PY) bench/backtest.py
+	$(PY) bench/sweep.py
 	$(PY) bench/report.py --browser
 
 verify-thorough: setup

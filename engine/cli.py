@@ -1,4 +1,4 @@
-"""The command line: ``python -m engine {run,check,verify}`` (docs/design.md §8).
+"""The command line: ``python -m engine {run,sweep,check,verify}`` (docs/design.md §8).
 
 This is the composition root: it parses arguments into the command's typed
 config (engine/run/config.py, the one home of every default and range: options
@@ -23,6 +23,7 @@ from engine.errors import ConfigError, TandemError
 
 if TYPE_CHECKING:
     from engine.run.config import CheckConfig, RunConfig, RunOutput, VerifyConfig
+    from engine.sweep.plan import SweepConfig
 
 EXIT_ERROR = 2
 
@@ -62,7 +63,7 @@ def _add_strategy_options(p: argparse.ArgumentParser, d: dict[str, Any]) -> None
     )
 
 
-def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     from engine.market.feeds import DEFAULT_SIM_BARS
     from engine.run.config import RunConfig, ShadowOptions
 
@@ -146,6 +147,41 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--binance-rest-url", help=f"Binance REST base URL (default {d['binance_rest_url']})"
     )
+    return p
+
+
+def _add_sweep(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], run: argparse.ArgumentParser
+) -> None:
+    """``sweep``: every ``run`` option (shared by all of the sweep's runs) plus its own."""
+    from engine.sweep.plan import OBJECTIVES, SweepConfig
+
+    d = _defaults(SweepConfig)
+    p = sub.add_parser(
+        "sweep",
+        parents=[run],
+        add_help=False,  # the parent's -h is inherited
+        help="run a strategy over a grid of parameters (and symbols, and walk-forward folds)",
+        description="Run one backtest per combination of --grid values and symbol, on all "
+        "cores (or Ray), journal every run and rank them. Re-running the same command "
+        "resumes an interrupted sweep. The run options apply to every run.",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("--grid", action="append", metavar="NAME=SPEC",
+                   help="a parameter's values: START:STOP[:STEP] or A,B,C (repeatable)")
+    p.add_argument("--where", metavar="EXPR", help="keep combinations where EXPR holds, "
+                   "e.g. 'fast < slow and slow - fast >= 10'")
+    p.add_argument("--random", type=int, metavar="N",
+                   help="run N combinations drawn at random (with --seed)")
+    p.add_argument("--maximize", metavar="STAT", help=f"objective, higher is better: "
+                   f"{', '.join(OBJECTIVES)} (default {d['maximize']})")
+    p.add_argument("--jobs", type=int, metavar="N", help="local processes (default: all cores)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: a local Ray, or the cluster at ADDRESS (HOST:6379)")
+    p.add_argument("--walk-forward", type=int, metavar="K",
+                   help="K rolling folds: best in-sample params run out of sample")
+    p.add_argument("--heatmap", metavar="X,Y", help="the two parameters of the HTML heatmap")
+    p.add_argument("--html", type=Path, metavar="FILE", help="write the sweep's HTML report")
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -198,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_run(sub)
+    _add_sweep(sub, _add_run(sub))
     _add_check(sub)
     _add_verify(sub)
     return parser
@@ -245,6 +281,28 @@ def run_config(args: argparse.Namespace) -> tuple[RunConfig, RunOutput]:
     return RunConfig(**given), output
 
 
+def sweep_config(args: argparse.Namespace) -> SweepConfig:
+    """The ``sweep`` command's SweepConfig: its own options, the rest as ``run``'s."""
+    from engine.sweep.plan import SweepConfig
+
+    rest = argparse.Namespace(**vars(args))
+    own: dict[str, Any] = {}
+    for name in ("grid", "where", "random", "maximize", "jobs", "ray", "walk_forward",
+                 "heatmap", "html"):
+        if hasattr(rest, name):
+            own[name] = getattr(rest, name)
+            delattr(rest, name)
+    if "grid" in own:
+        own["grid"] = tuple(own["grid"])
+    if "heatmap" in own:
+        axes = tuple(a.strip() for a in own["heatmap"].split(","))
+        if len(axes) != 2 or not all(axes):
+            raise ConfigError(f"--heatmap {own['heatmap']!r}: expected two parameters X,Y")
+        own["heatmap"] = axes
+    run, output = run_config(rest)
+    return SweepConfig(run=run, json=output.json, **own)
+
+
 def check_config(args: argparse.Namespace) -> CheckConfig:
     """The ``check`` command's CheckConfig from its parsed arguments."""
     from engine.run.config import CheckConfig, parse_params
@@ -273,6 +331,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             observer_factory = make_shadow_observer
         return run_main(config, output, observer_factory)
+    if args.command == "sweep":
+        from engine.sweep.command import sweep_main
+
+        sweep = sweep_config(args)
+        shadow_factory = None
+        if sweep.run.shadow is not None:
+            from bridge.shadow import make_shadow_observer
+
+            shadow_factory = make_shadow_observer
+        return sweep_main(sweep, shadow_factory)
     if args.command == "check":
         from engine.run.check import check_main
 

@@ -34,6 +34,7 @@ RANKS = {
     "engine.strategy": 4,
     "engine.report": 4.5,  # statistics and the HTML report: run and cli use them
     "engine.run": 5,
+    "engine.sweep": 5.5,  # parameter sweeps: many runs of engine.run, on processes or Ray
     "engine.cli": 6,
     "engine.__main__": 6,
 }

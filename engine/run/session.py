@@ -13,9 +13,9 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,12 +52,15 @@ class RunResult:
     ``symbols``…); ``trades`` are the closed trades as journaled (one dict per
     ``trades`` row: symbol, side, quantity, entry/exit timestamp and price,
     exit_reason, fees, pnl); ``failure`` is the error of a feed that failed
-    mid-run (the summary then covers what ran before it)."""
+    mid-run (the summary then covers what ran before it); ``equity`` is each
+    symbol's marked equity after every bar it ran (the statistics' input)."""
 
     run_id: int
     summary: Mapping[str, Any]
     trades: tuple[Mapping[str, object], ...]
     failure: TandemError | None = None
+    #: symbol → marked equity after each of its bars (``Account.equity_curve``)
+    equity: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -70,30 +73,35 @@ def backtest(
     *,
     observer_factory: ObserverFactory | None = None,
     progress: ProgressFactory | None = None,
+    feed: Feed | None = None,
 ) -> RunResult:
     """Run ``config`` in this process and return its result.
 
+    ``feed``: bars to run instead of opening ``config.feed`` (which then only
+    names the source in the journal), e.g. a sweep's pre-parsed data
+    (``engine.market.feeds.ArrayFeed``).
     Raises TandemError before anything is journaled for what can be known up
     front (a feed that cannot be opened, a strategy that does not load or names
     an unknown parameter); a feed failing mid-run is returned in ``failure``.
     """
     started = time.perf_counter()
     paths = config.strategy_paths()
-    feed = open_feed(
-        config.feed,
-        config.symbols,
-        seed=config.seed,
-        bars=config.bars,
-        interval=config.interval,
-        ws_url=config.binance_ws_url,
-        rest_url=config.binance_rest_url,
-    )
+    if feed is None:
+        feed = open_feed(
+            config.feed,
+            config.symbols,
+            seed=config.seed,
+            bars=config.bars,
+            interval=config.interval,
+            ws_url=config.binance_ws_url,
+            rest_url=config.binance_rest_url,
+        )
     load = partial(_load_strategy, config)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in config.symbols}
     with _run_gc(), Journal(config.journal) as journal:
         run_id = _start_run(journal, config, paths, strategies)
         try:
-            summary, failure = _run(
+            summary, failure, equity = _run(
                 config, paths, feed, strategies, load, journal, observer_factory, progress
             )
         except BaseException:
@@ -103,7 +111,7 @@ def backtest(
         summary = strict_json({"run_id": run_id, **summary, "elapsed_s": elapsed})
         journal.end_run(summary["status"], summary)
         trades = tuple(journal.trades(run_id))
-    return RunResult(run_id, summary, trades, failure)
+    return RunResult(run_id, summary, trades, failure, equity)
 
 
 #: Net container allocations between young-generation collections during a run.
@@ -163,9 +171,9 @@ def _run(
     journal: Journal,
     observer_factory: ObserverFactory | None,
     progress: ProgressFactory | None,
-) -> tuple[dict[str, Any], TandemError | None]:
-    """Run the feed through the runners; the summary, and the error that ended the
-    run early (a feed that failed for good), if any."""
+) -> tuple[dict[str, Any], TandemError | None, dict[str, Sequence[float]]]:
+    """Run the feed through the runners; the summary, the error that ended the
+    run early (a feed that failed for good), if any, and each symbol's equity curve."""
     observer = None if observer_factory is None else observer_factory(config, journal)
     runners = {s: _runner(config, s, st, journal, observer) for s, st in strategies.items()}
     reloader = _reloader(config, paths, runners, load, journal)
@@ -195,7 +203,9 @@ def _run(
             "feed": config.feed,
         },
     )
-    return summary, failure
+    equity: dict[str, Sequence[float]] = {
+        s: r.machine.account.equity_curve for s, r in runners.items()}
+    return summary, failure, equity
 
 
 def _orchestrate(orchestrator: Orchestrator, feed: Feed) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.market.feeds.arrays import ArrayFeed, BarArrays
 from engine.market.feeds.base import Feed
 from engine.market.feeds.csv_feed import CsvFeed
 from engine.market.feeds.interval import parse_interval
@@ -30,6 +31,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_SIM_BARS",
+    "ArrayFeed",
+    "BarArrays",
     "BinanceFeed",
     "CsvFeed",
     "Feed",
