@@ -35,10 +35,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_env() -> Iterator[dict[str, str]]:
     """The environment of a Ray process: a short temporary directory of its own (Ray's
-    socket paths must stay under 108 characters) and token authentication off (a
-    loopback test cluster)."""
+    socket paths must stay under 108 characters), token authentication off (a
+    loopback test cluster) and every socket on loopback."""
     tmp = tempfile.mkdtemp(prefix="ray")
-    yield {**os.environ, "PYTHONPATH": str(ROOT), "RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "disabled"}
+    # Ray takes the machine's outward address even when told 127.0.0.1; with clusters
+    # "disabled" (its setting for laptops) it keeps every socket on loopback.
+    yield {**os.environ, "PYTHONPATH": str(ROOT), "RAY_TMPDIR": tmp, "RAY_AUTH_MODE": "disabled",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -151,7 +151,9 @@ class Journal:
         self.failed: JournalError | None = None
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._hold = _hold_exclusively(self.path, self._db)
+            # an in-memory journal (a sweep run's, copied out when it ends) has no file
+            self._hold = (None if str(self.path) == ":memory:"
+                          else _hold_exclusively(self.path, self._db))
             # Rows are ~100 bytes and every closed trade commits a few of them: a
             # commit writes whole pages to the WAL, so small pages write (and later
             # checkpoint) a quarter of the bytes of the 4 KiB default: ≈ 25 % less
@@ -395,7 +397,8 @@ class Journal:
             finally:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.close()
-                os.close(self._hold)
+                if self._hold is not None:
+                    os.close(self._hold)
 
     def __enter__(self) -> Journal:
         return self
