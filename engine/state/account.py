@@ -8,6 +8,9 @@ from array import array
 from engine.errors import ConfigError
 from engine.state.position import ClosedTrade
 
+#: A run's equity before its first bar, unless told otherwise.
+DEFAULT_STARTING_EQUITY = 10_000.0
+
 
 class Account:
     """What a report and the journal need about a run's trading.
@@ -27,7 +30,7 @@ class Account:
     __slots__ = ("_curve", "_trades", "equity", "fees_paid", "max_drawdown",
                  "max_drawdown_pct", "peak_equity", "realized_pnl", "starting_equity")
 
-    def __init__(self, starting_equity: float = 10_000.0) -> None:
+    def __init__(self, starting_equity: float = DEFAULT_STARTING_EQUITY) -> None:
         if isinstance(starting_equity, bool) or not isinstance(starting_equity, int | float) \
                 or not 0.0 < starting_equity < math.inf:
             raise ConfigError(
@@ -57,6 +60,12 @@ class Account:
     def equity_curve(self) -> array[float]:
         """Marked equity after each bar (a copy)."""
         return array("d", self._curve)
+
+    @property
+    def marks(self) -> array[float]:
+        """Marked equity after each bar: the live array, read-only by contract
+        (the run's equity journal reads it; a copy per read would cost O(bars))."""
+        return self._curve
 
     def pay_fee(self, fee: float) -> None:
         """Record a fee paid (the entry fee of a new position)."""
