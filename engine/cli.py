@@ -1,4 +1,4 @@
-"""The command line: ``python -m engine {run,sweep,check,verify}`` (docs/design.md §8).
+"""The command line: ``python -m engine {run,sweep,report,check,verify}`` (docs/design.md §8).
 
 This is the composition root: it parses arguments into the command's typed
 config (engine/run/config.py, the one home of every default and range: options
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import ConfigError, TandemError
 
 if TYPE_CHECKING:
-    from engine.run.config import CheckConfig, RunConfig, RunOutput, VerifyConfig
+    from engine.run.config import CheckConfig, ReportConfig, RunConfig, RunOutput, VerifyConfig
     from engine.sweep.plan import SweepConfig
 
 EXIT_ERROR = 2
@@ -134,6 +134,8 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument(
         "--json", action="store_true", help="print a JSON summary as the last stdout line"
     )
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="write the run's HTML report (see `report`) to FILE at its end")
     p.add_argument(
         "--max-errors",
         type=int,
@@ -164,7 +166,8 @@ def _add_sweep(
         help="run a strategy over a grid of parameters (and symbols, and walk-forward folds)",
         description="Run one backtest per combination of --grid values and symbol, on all "
         "cores (or Ray), journal every run and rank them. Re-running the same command "
-        "resumes an interrupted sweep. The run options apply to every run.",
+        "resumes an interrupted sweep. The run options apply to every run; --html "
+        "writes the sweep's report (ranking, heatmap, walk-forward folds).",
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--grid", action="append", metavar="NAME=SPEC",
@@ -181,7 +184,27 @@ def _add_sweep(
     p.add_argument("--walk-forward", type=int, metavar="K",
                    help="K rolling folds: best in-sample params run out of sample")
     p.add_argument("--heatmap", metavar="X,Y", help="the two parameters of the HTML heatmap")
-    p.add_argument("--html", type=Path, metavar="FILE", help="write the sweep's HTML report")
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from engine.run.config import ReportConfig
+
+    d = _defaults(ReportConfig)
+    p = sub.add_parser(
+        "report",
+        help="statistics, trades and an HTML report of a journaled run",
+        description="Report a run from its journal: the statistics and trade list as "
+        "tables, or as JSON, and a self-contained offline HTML file (equity, drawdown, "
+        "price with the trades, statistics, trades, shadow-mode result).",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument("run_id", nargs="?", type=int, default=None, metavar="RUN_ID",
+                   help="the run's id in the journal (default: the latest run)")
+    p.add_argument("--journal", type=Path, metavar="PATH",
+                   help=f"SQLite journal (default {d['journal']})")
+    p.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report to FILE")
+    p.add_argument("--json", action="store_true",
+                   help="print the statistics as one JSON object (null when undefined)")
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -235,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sweep(sub, _add_run(sub))
+    _add_report(sub)
     _add_check(sub)
     _add_verify(sub)
     return parser
@@ -313,6 +337,13 @@ def check_config(args: argparse.Namespace) -> CheckConfig:
     return CheckConfig(**given)
 
 
+def report_config(args: argparse.Namespace) -> ReportConfig:
+    """The ``report`` command's ReportConfig from its parsed arguments."""
+    from engine.run.config import ReportConfig
+
+    return ReportConfig(**_given(args))
+
+
 def verify_config(args: argparse.Namespace) -> VerifyConfig:
     """The ``verify`` command's VerifyConfig from its parsed arguments."""
     from engine.run.config import VerifyConfig
@@ -341,6 +372,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             shadow_factory = make_shadow_observer
         return sweep_main(sweep, shadow_factory)
+    if args.command == "report":
+        from engine.run.report_command import report_main
+
+        return report_main(report_config(args))
     if args.command == "check":
         from engine.run.check import check_main
 

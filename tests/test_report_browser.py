@@ -110,3 +110,32 @@ def test_screenshot(model: ReportModel, tmp_path: Path) -> None:
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (1400, 1800)
     assert len(png) > 50_000  # a blank page compresses to a few kB
+
+
+def test_a_real_backtest_reported_from_its_journal(tmp_path: Path) -> None:
+    """``backtest`` on the simulated feed, then ``report --html`` from the journal: one
+    marker per journaled trade, no script error, nothing fetched."""
+    import sqlite3
+
+    from engine.cli import main
+    from engine.run import RunConfig, backtest
+
+    strategy = Path(__file__).resolve().parent.parent / "strategies" / "sma_crossover.lua"
+    journal = tmp_path / "runs.sqlite"
+    backtest(RunConfig(strategy=strategy, bars=3_000, symbols=("BTCUSDT", "ETHUSDT"),
+                       journal=journal))
+    page = tmp_path / "report.html"
+    assert main(["report", "--journal", str(journal), "--html", str(page)]) == 0
+    with sqlite3.connect(journal) as db:
+        (trades,) = db.execute("SELECT COUNT(*) FROM trades WHERE run_id = 1").fetchone()
+    assert trades > 0
+    dom, stderr = run_browser(tmp_path, page.as_uri(), "--dump-dom")
+    data = body_data(dom)
+    assert data["rendered"] == "ok"
+    assert int(data["entries-drawn"]) == int(data["exits-drawn"]) == trades
+    assert int(data["candles-drawn"]) == 2  # 3,000 bars each: candlesticks
+    assert "data-js-errors" not in dom and console_errors(stderr) == []
+    shot = tmp_path / "backtest.png"
+    run_browser(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1400,1600",
+                "--hide-scrollbars")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

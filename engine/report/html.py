@@ -41,7 +41,9 @@ TRADE_COLUMNS = (
     ("exit_time", "Exit time", "num"), ("exit_price", "Exit", "num"),
     ("reason", "Exit reason", "str"), ("stop", "Stop", "num"), ("target", "Target", "num"),
     ("pnl", "P&L", "num"), ("return", "Return %", "num"), ("fees", "Fees", "num"),
-    ("duration", "Duration", "num"),
+    ("slippage", "Slippage", "num"), ("duration", "Duration", "num"),
+    ("bars", "Bars held", "num"), ("mae", "MAE %", "num"), ("mfe", "MFE %", "num"),
+    ("entry_reason", "Entry reason", "str"),
 )
 
 
@@ -59,6 +61,10 @@ def _price(x: float | None) -> str:
     return "–" if x is None else f"{x:,.6g}"
 
 
+def _opt_fixed(x: float | None, digits: int) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
 #: the trade list's pages (the rows are built by the page's script: 10^4 rows of static
 #: HTML took seconds to parse and lay out)
 PAGE_ROWS = 200
@@ -69,12 +75,19 @@ def _trade_cells(i: int, t: TradeRecord) -> tuple[list[str], list[float | int | 
     cells = [str(i + 1), t.side, f"{t.quantity:g}", format_time(t.entry_timestamp),
              _price(t.entry_price), format_time(t.exit_timestamp), _price(t.exit_price),
              t.exit_reason, _price(t.stop_loss), _price(t.take_profit), f"{t.pnl:,.2f}",
-             f"{t.return_pct:.2f}", f"{t.fees:,.2f}", format_duration(t.duration_ms)]
+             f"{t.return_pct:.2f}", f"{t.fees:,.2f}", _opt_fixed(t.slippage, 2),
+             format_duration(t.duration_ms), _opt_fixed(t.bars_held, 0),
+             _opt_fixed(t.mae_pct, 2), _opt_fixed(t.mfe_pct, 2), t.entry_reason or ""]
     keys: list[float | int | None] = [
         i + 1, None, t.quantity, t.entry_timestamp, t.entry_price, t.exit_timestamp,
         t.exit_price, None, t.stop_loss, t.take_profit, t.pnl, t.return_pct, t.fees,
-        t.duration_ms]
+        t.slippage, t.duration_ms, t.bars_held, t.mae_pct, t.mfe_pct, None]
     return cells, keys
+
+
+def trade_rows(trades: Sequence[TradeRecord]) -> list[list[str]]:
+    """The formatted cells of each trade, in ``TRADE_COLUMNS`` order."""
+    return [_trade_cells(i, t)[0] for i, t in enumerate(trades)]
 
 
 def trade_data(trades: Sequence[TradeRecord]) -> dict[str, object]:
@@ -117,7 +130,7 @@ def symbol_section(i: int, sym: SymbolReport) -> str:
             '<h3>Price</h3><div class="legend">'
             + legend([("k-long", "long entry"), ("k-short", "short entry"),
                       ("k-win", "winning exit"), ("k-loss", "losing exit")])
-            + "</div>" + price_chart(sym.bars, sym.trades, axis)
+            + "</div>" + price_chart(sym.bars, sym.trades, axis, sampled=sym.price_bucket > 1)
             + '<h3>Equity</h3><div class="legend">'
             + legend([("k-equity", "marked equity"), ("k-hold", "buy & hold")]) + "</div>"
             + equity_chart(sym.equity, sym.bars, axis)

@@ -69,13 +69,15 @@ class Bars:
 
 @dataclass(frozen=True, slots=True)
 class SymbolReport:
-    """What the report shows of one symbol."""
+    """What the report shows of one symbol. ``price_bucket``: the bars are a sample of
+    one bar in ``price_bucket`` (the journal's long runs), never drawn as candles."""
 
     symbol: str
     bars: Bars
     equity: EquitySeries
     trades: Sequence[TradeRecord]
     statistics: Statistics
+    price_bucket: int = 1
 
 
 @dataclass(frozen=True, slots=True)

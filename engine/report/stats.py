@@ -74,6 +74,9 @@ class EquitySeries:
     ``exposure``: True when a position was open at any time during that bar.
     ``starting_equity``: the equity before the first bar (finite, > 0).
     ``interval_ms``: the bar interval (> 0), from which the statistics annualise.
+    ``drawdown``: optional, each mark's ``1 - E_i / running peak`` computed from
+    *every* bar (the journal stores it with a downsampled series, whose own running
+    peak can miss a peak between two kept marks); None: computed from the marks.
     Arrays are converted (int64, float64, bool) and checked on construction.
     """
 
@@ -82,6 +85,7 @@ class EquitySeries:
     exposure: BoolArray
     starting_equity: float
     interval_ms: int
+    drawdown: FloatArray | None = None
 
     def __post_init__(self) -> None:
         ts = np.asarray(self.timestamps, dtype=np.int64)
@@ -90,6 +94,12 @@ class EquitySeries:
         object.__setattr__(self, "timestamps", ts)
         object.__setattr__(self, "equity", eq)
         object.__setattr__(self, "exposure", ex)
+        if self.drawdown is not None:
+            dd = np.asarray(self.drawdown, dtype=np.float64)
+            object.__setattr__(self, "drawdown", dd)
+            if dd.shape != ts.shape or not np.all(np.isfinite(dd) & (dd >= 0.0)):
+                raise ConfigError(f"equity series: drawdown {dd.shape} must hold one "
+                                  "finite fraction >= 0 per mark")
         if ts.ndim != 1 or eq.shape != ts.shape or ex.shape != ts.shape:
             raise ConfigError(
                 f"equity series: timestamps {ts.shape}, equity {eq.shape} and exposure "
@@ -127,6 +137,12 @@ class TradeRecord:
     ``quantity`` > 0 with ``side`` "long" or "short"; ``pnl`` is net of ``fees``
     (entry fee + exit fee); prices are fill prices (slippage included).
     ``stop_loss``/``take_profit``: the last level set while the trade was open, if any.
+    The journal's other facts (None when unknown, e.g. a journal of schema 1):
+    ``entry_reason`` (the entry action's reason text, else its name), ``exit_note``
+    (the exit action's reason text), ``slippage`` (what slippage cost both fills, in
+    currency), ``bars_held`` (bars after the entry bar up to the exit bar),
+    ``mae_pct``/``mfe_pct`` (worst / best excursion while open, percent of the entry
+    price in the trade's direction: ``mae_pct <= 0 <= mfe_pct``).
     """
 
     side: str
@@ -140,6 +156,12 @@ class TradeRecord:
     exit_reason: str = ""
     stop_loss: float | None = None
     take_profit: float | None = None
+    entry_reason: str | None = None
+    exit_note: str | None = None
+    slippage: float | None = None
+    bars_held: int | None = None
+    mae_pct: float | None = None
+    mfe_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.side not in ("long", "short"):
@@ -289,7 +311,10 @@ def sortino_ratio(eq: EquitySeries) -> float | None:
 
 
 def drawdown_fraction(eq: EquitySeries) -> FloatArray:
-    """``d_i = 1 - E_i / max(E_start, E_0 … E_i)`` per mark (0 at a new peak)."""
+    """``d_i = 1 - E_i / max(E_start, E_0 … E_i)`` per mark (0 at a new peak);
+    the series' stored ``drawdown`` when it has one."""
+    if eq.drawdown is not None:
+        return eq.drawdown
     _, e = _with_start(eq)
     return (1.0 - e / np.maximum.accumulate(e))[1:]
 

@@ -173,13 +173,15 @@ def _trade_marks(trades: Sequence[TradeRecord], axis: TimeAxis, va: ValueAxis) -
 
 
 def price_chart(bars: Bars, trades: Sequence[TradeRecord], axis: TimeAxis,
-                height: int = 340) -> str:
-    """Candles (up to ``CANDLE_LIMIT`` bars) or the close line, with the trades."""
+                height: int = 340, sampled: bool = False) -> str:
+    """Candles (up to ``CANDLE_LIMIT`` bars, unless the bars are a ``sampled`` subset)
+    or the close line, with the trades."""
     prices = [float(bars.low.min()), float(bars.high.max())] if len(bars) else [1.0, 1.0]
     for t in trades:
         prices += [t.entry_price, t.exit_price]
     va = ValueAxis.around(min(prices), max(prices), height)
-    body = _candles(bars, axis, va) if len(bars) <= CANDLE_LIMIT else _price_line(bars, axis, va)
+    candles = len(bars) <= CANDLE_LIMIT and not sampled
+    body = _candles(bars, axis, va) if candles else _price_line(bars, axis, va)
     return _frame("price", axis, va, body + _trade_marks(trades, axis, va))
 
 

@@ -33,6 +33,12 @@ def run_main(
         progress=None if output.json else progress_bar,
     )
     _print(output, result.summary)
+    if output.html is not None:
+        from engine.run.report_command import write_report
+
+        write_report(config.journal, result.run_id, output.html)
+        if not output.json:
+            print(f"HTML report: {output.html}")
     if result.failure is not None:
         raise result.failure  # after the summary: what ran until the failure is reported
     return _exit_code(config, result.summary)

@@ -50,6 +50,7 @@ MAX_WINDOW: Final = 1_000_000  # beyond this the window's numpy buffers need gig
 LUA_BUDGET_RANGE: Final = (1_000, 10**12)
 LUA_MEMORY_MB_RANGE: Final = (1.0, 65_536.0)
 BPS_LIMIT: Final = 10_000.0  # fees and slippage in [0, 100 %)
+DEFAULT_JOURNAL: Final = Path("runs.sqlite")
 
 
 def flag(name: str) -> str:
@@ -200,7 +201,7 @@ class RunConfig(StrategyOptions):
     max_errors: int = DEFAULT_MAX_ERRORS
     window: int = DEFAULT_CAPACITY
     watch: bool = False
-    journal: Path = Path("runs.sqlite")
+    journal: Path = DEFAULT_JOURNAL
     shadow: ShadowOptions | None = None
     binance_ws_url: str = DEFAULT_WS_URL
     binance_rest_url: str = DEFAULT_REST_URL
@@ -243,11 +244,48 @@ class RunConfig(StrategyOptions):
         return {s: self.strategy_for.get(s, self.strategy) for s in self.symbols}
 
 
+def html_file(path: Path | str | None) -> Path | None:
+    """The ``--html`` report file: its directory must exist and it must not be a directory
+    (checked before a run, which should not fail at its end); ConfigError otherwise."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"--html {p}: is a directory; give a file name, e.g. {p / 'report.html'}")
+    if not p.parent.is_dir():
+        raise ConfigError(f"--html {p}: the directory {p.parent} does not exist; create it "
+                          "or choose another path")
+    return p
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunOutput:
-    """How the ``run`` command reports: the summary table, or one JSON line (``json``)."""
+    """How the ``run`` command reports: the summary table, or one JSON line (``json``);
+    ``html``: also write the run's HTML report to this file at its end."""
 
     json: bool = False
+    html: Path | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "html", html_file(self.html))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportConfig:
+    """``report``: the run ``run_id`` (None: the latest) of ``journal``; ``html`` writes
+    the HTML report there, ``json`` prints the statistics as one JSON object."""
+
+    run_id: int | None = None
+    journal: Path = DEFAULT_JOURNAL
+    html: Path | None = None
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        rid = self.run_id
+        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int) or rid < 1):
+            raise ConfigError(f"RUN_ID {rid!r}: must be a run id, a whole number >= 1")
+        _set(self, "journal", Path(self.journal))
+        _set(self, "html", html_file(self.html))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,10 +34,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from engine.errors import ConfigError, JournalError
 
-SCHEMA_VERSION = 1
+#: The schema this code writes: ``SCHEMA`` is version 1, ``MIGRATIONS[v]`` takes a
+#: journal from version v to v + 1 (a new journal runs them all).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -126,6 +132,43 @@ CREATE TABLE IF NOT EXISTS shadow_mismatches (
 # No secondary indexes: rows are appended in run order, and each index would add
 # pages to every per-trade commit (measured ≈ 40 % of the journal's cost).
 
+# -- schema 2 (the report, issue 13): the equity series, exact statistics, trade facts --
+# Points are stored as blobs (engine/run/equity.py): a row per bar costs ≈ 2 µs a bar
+# in SQLite, seven times the equity journal's budget of 0.3 µs.
+_MIGRATION_2 = """
+ALTER TABLE runs ADD COLUMN starting_equity REAL;     -- equity before the first bar
+ALTER TABLE runs ADD COLUMN interval_ms INTEGER;      -- the configured bar interval
+ALTER TABLE trades ADD COLUMN entry_reason TEXT;      -- entry action's reason, else its name
+ALTER TABLE trades ADD COLUMN exit_note TEXT;         -- exit action's reason text
+ALTER TABLE trades ADD COLUMN slippage REAL;          -- slippage cost of both fills
+ALTER TABLE trades ADD COLUMN bars_held INTEGER;      -- bars after the entry bar to the exit
+ALTER TABLE trades ADD COLUMN mae_pct REAL;           -- worst excursion, % of entry (<= 0)
+ALTER TABLE trades ADD COLUMN mfe_pct REAL;           -- best excursion, % of entry (>= 0)
+ALTER TABLE trades ADD COLUMN stop_loss REAL;         -- levels set when it closed
+ALTER TABLE trades ADD COLUMN take_profit REAL;
+CREATE TABLE equity_series (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    kind            TEXT NOT NULL,      -- equity | price
+    seq             INTEGER NOT NULL,   -- chunk order: a series' points in time order
+    bucket_bars     INTEGER NOT NULL,   -- bars per downsample bucket (1: a point per bar)
+    points          INTEGER NOT NULL,   -- rows in the blob
+    data            BLOB NOT NULL,      -- float64 little-endian, points x columns:
+                                        -- equity: timestamp, equity, drawdown
+                                        -- price: timestamp, open, high, low, close
+    PRIMARY KEY (run_id, symbol, kind, seq)
+);
+CREATE TABLE run_stats (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    symbol          TEXT NOT NULL,
+    interval_ms     INTEGER NOT NULL,   -- the bar interval the statistics annualise by
+    statistics      TEXT NOT NULL,      -- JSON: engine.report.stats.Statistics (null = undefined)
+    PRIMARY KEY (run_id, symbol)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _MIGRATION_2}
+
 #: Longest a written record may stay uncommitted (docs/design.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
 
@@ -138,7 +181,11 @@ def utc_now() -> str:
 class Journal:
     """One SQLite journal file; one ``run`` row per ``start_run``."""
 
-    def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S,
+                 reader: bool = False) -> None:
+        """Open (creating or migrating) the journal at ``path``. A writer holds it
+        exclusively; ``reader=True`` (``report``) takes no lock, so a run still
+        writing the file can be reported (SQLite's WAL lets readers in)."""
         self.path = Path(path)
         self._lock = threading.Lock()
         self._flush_interval = flush_interval_s
@@ -152,7 +199,7 @@ class Journal:
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False)
             # an in-memory journal (a sweep run's, copied out when it ends) has no file
-            self._hold = (None if str(self.path) == ":memory:"
+            self._hold = (None if reader or str(self.path) == ":memory:"
                           else _hold_exclusively(self.path, self._db))
             # Rows are ~100 bytes and every closed trade commits a few of them: a
             # commit writes whole pages to the WAL, so small pages write (and later
@@ -161,12 +208,28 @@ class Journal:
             self._db.execute("PRAGMA page_size=1024")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._migrate()
         except sqlite3.Error as exc:
             with contextlib.suppress(AttributeError, sqlite3.Error):
                 self._db.close()
             raise ConfigError(f"--journal {self.path}: cannot open as SQLite: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring the file to ``SCHEMA_VERSION``: create it, or add what later versions
+        added, one step per version, each in one transaction. A newer file is refused."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"--journal {self.path}: journal schema version {version} is newer than "
+                f"this Tandem's ({SCHEMA_VERSION}); open it with a Tandem that reads "
+                f"schema version {version}"
+            )
+        if version == 0:
+            self._db.executescript(SCHEMA)
+            version = 1
+        for v in range(version, SCHEMA_VERSION):
+            self._db.executescript(f"BEGIN; {MIGRATIONS[v]} PRAGMA user_version={v + 1}; COMMIT;")
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # -- run rows ---------------------------------------------------------------
 
@@ -182,13 +245,15 @@ class Journal:
         seed: int | None,
         fee_bps: float,
         slippage_bps: float,
+        starting_equity: float | None = None,
+        interval_ms: int | None = None,
     ) -> int:
         """Insert the ``runs`` row (status "running"), commit it and return its id."""
         with self._lock, self._writing("starting the run"):
             cur = self._db.execute(
                 "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
-                " params, symbols, feed, seed, fee_bps, slippage_bps)"
-                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " params, symbols, feed, seed, fee_bps, slippage_bps, starting_equity,"
+                " interval_ms) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     utc_now(),
                     json.dumps(list(command)),
@@ -200,6 +265,8 @@ class Journal:
                     seed,
                     fee_bps,
                     slippage_bps,
+                    starting_equity,
+                    interval_ms,
                 ),
             )
             run_id = cur.lastrowid
@@ -261,13 +328,23 @@ class Journal:
         exit_reason: str,
         fees: float,
         pnl: float,
+        entry_reason: str | None = None,
+        exit_note: str | None = None,
+        slippage: float | None = None,
+        bars_held: int | None = None,
+        mae_pct: float | None = None,
+        mfe_pct: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
     ) -> None:
-        """A closed trade; committed at once with everything pending."""
+        """A closed trade (the facts of engine/run/trade_facts.py: None when unknown);
+        committed at once with everything pending."""
         with self._lock, self._writing("recording a trade"):
             self._db.execute(
                 "INSERT INTO trades (run_id, symbol, side, quantity, entry_timestamp,"
-                " entry_price, exit_timestamp, exit_price, exit_reason, fees, pnl)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " entry_price, exit_timestamp, exit_price, exit_reason, fees, pnl,"
+                " entry_reason, exit_note, slippage, bars_held, mae_pct, mfe_pct, stop_loss,"
+                " take_profit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self._run(),
                     symbol,
@@ -280,6 +357,14 @@ class Journal:
                     exit_reason,
                     fees,
                     pnl,
+                    entry_reason,
+                    exit_note,
+                    slippage,
+                    bars_held,
+                    mae_pct,
+                    mfe_pct,
+                    stop_loss,
+                    take_profit,
                 ),
             )
             self._commit()
@@ -359,6 +444,78 @@ class Journal:
                 utc_now(),
             ),
         )
+
+    # -- schema 2: the equity series and the statistics (the report) -------------
+
+    def write_series(self, symbol: str, kind: str, bucket: int,
+                     points: npt.NDArray[np.float64], *, replace: bool) -> None:
+        """Append a chunk of ``symbol``'s ``kind`` series (rows of engine/run/equity.py's
+        EQUITY_COLUMNS or PRICE_COLUMNS), or with ``replace`` make it the whole series
+        (after a merge). Committed with the next commit."""
+        data = np.ascontiguousarray(points, dtype="<f8")
+        with self._lock:
+            run_id = self._run()
+            key = (run_id, symbol, kind)
+            if replace:
+                self._db.execute("DELETE FROM equity_series WHERE run_id = ? AND symbol = ?"
+                                 " AND kind = ?", key)
+            (seq,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM equity_series WHERE run_id = ?"
+                " AND symbol = ? AND kind = ?", key).fetchone()
+        self._write("INSERT INTO equity_series VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*key, seq, bucket, data.shape[0], data.tobytes()))
+
+    def record_run_stats(self, symbol: str, interval_ms: int,
+                         statistics: Mapping[str, object]) -> None:
+        """The statistics of ``symbol``'s whole run (computed from every bar)."""
+        text = json.dumps(dict(statistics), allow_nan=False, separators=(",", ":"))
+        self._write("INSERT OR REPLACE INTO run_stats VALUES (?, ?, ?, ?)",
+                    (self._run(), symbol, interval_ms, text))
+
+    def series(self, run_id: int, symbol: str, kind: str,
+               columns: int) -> tuple[int, npt.NDArray[np.float64]]:
+        """(bars per bucket, points × ``columns``) of a stored series; (1, no rows) if none."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT bucket_bars, points, data FROM equity_series WHERE run_id = ?"
+                " AND symbol = ? AND kind = ? ORDER BY seq", (run_id, symbol, kind)).fetchall()
+        chunks = [np.frombuffer(data, dtype="<f8").reshape(n, columns) for _, n, data in rows]
+        if not chunks:
+            return 1, np.empty((0, columns))
+        return int(rows[-1][0]), np.concatenate(chunks).astype(np.float64)
+
+    def run_stats(self, run_id: int) -> dict[str, tuple[int, dict[str, Any]]]:
+        """Symbol → (interval_ms, statistics) of a run that wrote them (a finished one)."""
+        with self._lock:
+            rows = self._db.execute("SELECT symbol, interval_ms, statistics FROM run_stats"
+                                    " WHERE run_id = ?", (run_id,)).fetchall()
+        return {sym: (int(iv), json.loads(text)) for sym, iv, text in rows}
+
+    def run_row(self, run_id: int) -> dict[str, object] | None:
+        """The ``runs`` row of ``run_id`` keyed by column, or None."""
+        with self._lock:
+            cursor = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        return None if row is None else dict(zip(names, row, strict=True))
+
+    def run_ids(self, limit: int | None = None) -> list[int]:
+        """The runs' ids, newest first (at most ``limit``)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?",
+                                    (-1 if limit is None else limit,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def mismatches(self, run_id: int) -> list[dict[str, object]]:
+        """The shadow-mode mismatches of ``run_id`` in the order they were recorded."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT symbol, timestamp, indicator, params, output, python_value,"
+                " ocaml_value, scaled_error, ulp_distance FROM shadow_mismatches"
+                " WHERE run_id = ? ORDER BY id", (run_id,))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     # -- reading back -----------------------------------------------------------
 

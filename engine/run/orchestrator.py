@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from engine.market.bar import Bar
 from engine.market.feeds.base import Feed
+from engine.run.equity import EquityLog
 from engine.run.journal import Journal
 from engine.run.reload import StrategyReloader
 from engine.run.runner import SymbolRunner
@@ -65,8 +66,11 @@ class Orchestrator:
         bars: int | None = None,
         reloader: StrategyReloader | None = None,
         progress: ProgressCallback | None = None,
+        equity: Iterable[EquityLog] = (),
     ) -> None:
         self.runners = dict(runners)
+        #: the runners' equity series, advanced and written at each housekeeping pass
+        self.equity = tuple(equity)
         self.feed = feed
         self.journal = journal
         self.bars_limit = bars
@@ -186,7 +190,8 @@ class Orchestrator:
             self.housekeeping()
 
     def housekeeping(self) -> None:
-        """Journal the feed's rejected records, commit if due, report progress."""
+        """Journal the feed's rejected records and the new equity points, commit if
+        due, report progress."""
         for rec in self.feed.stats.drain():
             symbol = rec.symbol or "?"
             if rec.kind == "duplicate":
@@ -202,6 +207,8 @@ class Orchestrator:
                 location=rec.where,
                 reason=rec.reason,
             )
+        for series in self.equity:
+            series.write_if_due(self.journal)
         self.journal.flush_if_due()
         if self.progress is not None:
             self.progress(self._seen)

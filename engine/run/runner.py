@@ -2,9 +2,11 @@
 
 Per bar (docs/design.md §4, §5): push the bar into the window (an identical
 duplicate is dropped and counted, a conflicting or older bar is rejected,
-counted and journaled), auto-exit first, update the indicator streams, call
-exactly one strategy function (chosen by the state after auto-exit), mark the
-equity, then journal the transitions and trades of the bar.
+counted and journaled), auto-exit first (a position held on through the bar
+records its low and high: MAE/MFE), update the indicator streams, call exactly one
+strategy function (chosen by the state after auto-exit), mark the equity, keep the
+bar for the equity journal (engine/run/equity.py), then journal the transitions and
+trades of the bar (with the facts of engine/run/trade_facts.py).
 
 Error policy: a ``StrategyError`` skips that call's action; it is logged,
 counted and journaled. After ``max_errors`` consecutive errors the symbol's
@@ -22,6 +24,7 @@ either.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -30,7 +33,9 @@ from engine.bounds import ERROR_TEXT_CHARS, ERRORS_JOURNALED, ERRORS_LOGGED, sho
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.state import ClosedTrade, StateMachine
+from engine.run.equity import EquityLog
+from engine.run.trade_facts import TradeFacts
+from engine.state import ClosedTrade, Position, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
@@ -81,6 +86,14 @@ class RunJournal(Protocol):
         exit_reason: str,
         fees: float,
         pnl: float,
+        entry_reason: str | None = None,
+        exit_note: str | None = None,
+        slippage: float | None = None,
+        bars_held: int | None = None,
+        mae_pct: float | None = None,
+        mfe_pct: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
     ) -> None: ...
 
     def record_transition(
@@ -153,6 +166,7 @@ class SymbolRunner:
         max_errors: int = DEFAULT_MAX_ERRORS,
         *,
         run_log: RunLog = log,
+        equity: EquityLog | None = None,
     ) -> None:
         self.symbol = symbol
         self.strategy = strategy
@@ -168,6 +182,13 @@ class SymbolRunner:
         self.stopped: str | None = None
         self._transitions_seen = machine.transition_count
         self._new_version = True
+        #: the equity series (None: not recorded, e.g. ``check``)
+        self.equity = equity
+        self._keep_bar = None if equity is None else equity.kept.append
+        # the open position's lowest low / highest high (MAE/MFE), and the facts of
+        # its entry, kept until its trade is journaled (engine/run/trade_facts.py)
+        self._low, self._high = math.inf, -math.inf
+        self._facts = TradeFacts()
         # bound once: on_bar runs for every bar
         self._push = window.push
         self._update_indicators = api.on_bar
@@ -188,7 +209,15 @@ class SymbolRunner:
         if self._new_version:
             self._journal_version(bar.timestamp)
         # auto_exit returns None at once without a position: skip the call when flat
-        exit_trade = None if machine.position is None else machine.auto_exit(bar)
+        held = machine.position
+        exit_trade = None
+        if held is not None:
+            exit_trade = machine.auto_exit(bar)
+            if exit_trade is None:  # held through the bar: its range is an excursion
+                if bar.low < self._low:
+                    self._low = bar.low
+                if bar.high > self._high:
+                    self._high = bar.high
         self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:
@@ -199,13 +228,16 @@ class SymbolRunner:
             else:
                 self.consecutive_errors = 0
         machine.mark(bar)
+        keep = self._keep_bar
+        if keep is not None:
+            keep(bar)  # for the equity journal (engine/run/equity.py)
         if machine.transition_count != self._transitions_seen:
             # transitions first: the trade's commit then includes them
-            self._journal_transitions()
+            self._journal_transitions(bar)
             if exit_trade is not None:
-                self._trade(exit_trade)
+                self._trade(exit_trade, held, bar)
             if step_trade is not None:
-                self._trade(step_trade)
+                self._trade(step_trade, held, bar)
         return True
 
     def replace_strategy(self, strategy: Strategy) -> None:
@@ -270,7 +302,9 @@ class SymbolRunner:
                 self.symbol, bar.timestamp, "stopped", self.stopped, n
             )
 
-    def _trade(self, trade: ClosedTrade) -> None:
+    def _trade(self, trade: ClosedTrade, held: Position | None, bar: Bar) -> None:
+        """Count and journal a trade closed in ``bar``; ``held`` is the position as
+        the bar began (its stop and target are the levels at the exit)."""
         s = self.stats
         s.trades += 1
         s.pnl += trade.pnl
@@ -280,6 +314,9 @@ class SymbolRunner:
             s.gross_profit += trade.pnl
         else:
             s.gross_loss -= trade.pnl
+        facts = self._facts.close(trade, held, bar, self.machine.costs, s.bars,
+                                  self._low, self._high)
+        self._low, self._high = math.inf, -math.inf
         # str() of a StrEnum member is its value, without Enum.value's Python-level
         # descriptor (this and the transitions run on every state change)
         self.journal.record_trade(
@@ -293,15 +330,17 @@ class SymbolRunner:
             exit_reason=str(trade.exit_reason),
             fees=trade.fees,
             pnl=trade.pnl,
+            **facts,
         )
 
-    def _journal_transitions(self) -> None:
+    def _journal_transitions(self, bar: Bar) -> None:
         """Journal the transitions made since the last call (at most two per bar:
         auto-exit, then the strategy's result; history keeps the last 100)."""
         count = self.machine.transition_count
         new = count - self._transitions_seen
         self._transitions_seen = count
         for t in self.machine.history[-new:]:
+            self._facts.transition(t, self.machine, bar, self.stats.bars)
             self.journal.record_transition(
                 self.symbol, t.timestamp, str(t.from_state), str(t.to_state), t.reason, t.note
             )

@@ -20,18 +20,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.errors import TandemError
 from engine.indicators.api import IndicatorApi
-from engine.market.feeds import Feed, open_feed
+from engine.market.feeds import Feed, open_feed, parse_interval
 from engine.market.window import MarketDataWindow
 from engine.observer import RunObserver
 from engine.run.config import RunConfig
+from engine.run.equity import EquityLog, observed_interval
 from engine.run.journal import Journal
 from engine.run.orchestrator import Orchestrator, ProgressCallback
 from engine.run.reload import StrategyReloader
+from engine.run.reporting import closed_trade_record, statistics_json
 from engine.run.runner import Strategy, SymbolRunner
 from engine.run.summary import build_summary, strict_json
 from engine.state import Costs, StateMachine
+from engine.state.execution import DEFAULT_CASH
 
 #: Builds the run's observer (shadow mode) from its config and journal; the
 #: journal's ``record_mismatch`` is thread-safe. engine/cli.py wires bridge's in.
@@ -74,12 +79,15 @@ def backtest(
     observer_factory: ObserverFactory | None = None,
     progress: ProgressFactory | None = None,
     feed: Feed | None = None,
+    record_equity: bool = True,
 ) -> RunResult:
     """Run ``config`` in this process and return its result.
 
     ``feed``: bars to run instead of opening ``config.feed`` (which then only
     names the source in the journal), e.g. a sweep's pre-parsed data
-    (``engine.market.feeds.ArrayFeed``).
+    (``engine.market.feeds.ArrayFeed``). ``record_equity=False`` journals no
+    equity series nor ``run_stats`` (to measure what they cost: bench/report.py;
+    the report then has no curve to draw).
     Raises TandemError before anything is journaled for what can be known up
     front (a feed that cannot be opened, a strategy that does not load or names
     an unknown parameter); a feed failing mid-run is returned in ``failure``.
@@ -102,7 +110,8 @@ def backtest(
         run_id = _start_run(journal, config, paths, strategies)
         try:
             summary, failure, equity = _run(
-                config, paths, feed, strategies, load, journal, observer_factory, progress
+                config, paths, feed, strategies, load, journal, observer_factory, progress,
+                record_equity,
             )
         except BaseException:
             journal.end_run("failed", {"run_id": run_id})  # a bug or an unexpected exit
@@ -159,6 +168,8 @@ def _start_run(
         seed=config.seed if config.feed.strip() == "sim" else None,
         fee_bps=config.fee_bps,
         slippage_bps=config.slippage_bps,
+        starting_equity=DEFAULT_CASH,
+        interval_ms=parse_interval(config.interval),
     )
 
 
@@ -171,13 +182,17 @@ def _run(
     journal: Journal,
     observer_factory: ObserverFactory | None,
     progress: ProgressFactory | None,
+    record_equity: bool,
 ) -> tuple[dict[str, Any], TandemError | None, dict[str, Sequence[float]]]:
     """Run the feed through the runners; the summary, the error that ended the
     run early (a feed that failed for good), if any, and each symbol's equity curve."""
     observer = None if observer_factory is None else observer_factory(config, journal)
-    runners = {s: _runner(config, s, st, journal, observer) for s, st in strategies.items()}
+    runners = {s: _runner(config, s, st, journal, observer, record_equity)
+               for s, st in strategies.items()}
     reloader = _reloader(config, paths, runners, load, journal)
-    orchestrator = Orchestrator(runners, feed, journal, bars=config.bars, reloader=reloader)
+    logs = [r.equity for r in runners.values() if r.equity is not None]
+    orchestrator = Orchestrator(runners, feed, journal, bars=config.bars, reloader=reloader,
+                                equity=logs)
     failure: TandemError | None = None
     try:
         shown: AbstractContextManager[Any] = contextlib.nullcontext()
@@ -190,6 +205,7 @@ def _run(
     finally:
         if observer is not None:
             observer.close()
+    _finish_equity(config, runners, journal)
     summary = build_summary(
         runners,
         feed_stats=feed.stats,
@@ -203,9 +219,28 @@ def _run(
             "feed": config.feed,
         },
     )
-    equity: dict[str, Sequence[float]] = {
+    curves: dict[str, Sequence[float]] = {
         s: r.machine.account.equity_curve for s, r in runners.items()}
-    return summary, failure, equity
+    return summary, failure, curves
+
+
+def _finish_equity(config: RunConfig, runners: Mapping[str, SymbolRunner],
+                   journal: Journal) -> None:
+    """Write the rest of each equity series and the statistics of the whole run."""
+    configured = parse_interval(config.interval)
+    for symbol, runner in runners.items():
+        series = runner.equity
+        if series is None:
+            continue
+        series.advance(final=True)
+        series.write(journal)
+        pos = runner.machine.position
+        times = np.frombuffer(series.times, dtype=np.int64)
+        interval = observed_interval(times, configured)
+        del times  # the view pins the array
+        trades = [closed_trade_record(t) for t in runner.machine.account.trades]
+        stats = series.statistics(trades, None if pos is None else pos.entry_time, interval)
+        journal.record_run_stats(symbol, interval, statistics_json(stats))
 
 
 def _orchestrate(orchestrator: Orchestrator, feed: Feed) -> str:
@@ -244,9 +279,14 @@ def _runner(
     strategy: Strategy,
     journal: Journal,
     observer: RunObserver | None,
+    record_equity: bool = True,
 ) -> SymbolRunner:
     window = MarketDataWindow(config.window)
     costs = Costs(fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     api = IndicatorApi(symbol, window, observer)
-    return SymbolRunner(symbol, strategy, StateMachine(costs=costs), window, api, journal,
-                        config.max_errors)
+    machine = StateMachine(costs=costs)
+    account = machine.account
+    equity = EquityLog(symbol, account.marks, account.starting_equity) if record_equity \
+        else None
+    return SymbolRunner(symbol, strategy, machine, window, api, journal, config.max_errors,
+                        equity=equity)

@@ -52,6 +52,12 @@ class Account:
         """Marked equity after each bar (a copy)."""
         return array("d", self._curve)
 
+    @property
+    def marks(self) -> array[float]:
+        """Marked equity after each bar: the live array, read-only by contract
+        (the run's equity journal reads it; a copy per read would cost O(bars))."""
+        return self._curve
+
     def pay_fee(self, fee: float) -> None:
         """Record a fee paid (the entry fee of a new position)."""
         self.fees_paid += fee

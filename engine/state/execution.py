@@ -27,6 +27,8 @@ MAX_LEVERAGE = 100.0
 #: the leverage of a run (``--leverage``, issue 12). A bare machine's default is None
 #: (no cash check) so that runs and tests written before the check trade as before.
 DEFAULT_LEVERAGE = 1.0
+#: the starting equity of a machine and of a run (``--cash``)
+DEFAULT_CASH = 10_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class Execution:
     """
 
     fill: FillMode = FillMode.CLOSE
-    cash: float = 10_000.0
+    cash: float = DEFAULT_CASH
     leverage: float | None = None
 
     def __post_init__(self) -> None:
