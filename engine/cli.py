@@ -202,6 +202,8 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="the run's id in the journal (default: the latest run)")
     p.add_argument("--journal", type=Path, metavar="PATH",
                    help=f"SQLite journal (default {d['journal']})")
+    p.add_argument("--sweep", nargs="?", type=int, const=0, metavar="SWEEP_ID",
+                   help="report the sweep SWEEP_ID (default: the latest sweep) instead of a run")
     p.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report to FILE")
     p.add_argument("--json", action="store_true",
                    help="print the statistics as one JSON object (null when undefined)")
@@ -373,9 +375,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             shadow_factory = make_shadow_observer
         return sweep_main(sweep, shadow_factory)
     if args.command == "report":
+        report = report_config(args)
+        if report.sweep is not None:
+            from engine.sweep.replay import sweep_report_main
+
+            return sweep_report_main(report)
         from engine.run.report_command import report_main
 
-        return report_main(report_config(args))
+        return report_main(report)
     if args.command == "check":
         from engine.run.check import check_main
 

@@ -237,3 +237,45 @@ def test_shadow_mode_in_a_sweep(
         # fast and slow SMA from bar 1 on: about 2 values a bar, every bar
         assert s["shadow"]["compared"] >= 400 and s["shadow"]["mismatches"] == 0
         assert s["shadow"]["errors"] == 0
+
+
+def test_report_renders_a_journaled_sweep_again(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    code, res = sweep(capsys, "--bars", "600", "--grid", "fast=5,10", "--grid", "slow=20,30",
+                      "--journal", str(journal), "--jobs", "1")
+    assert code == 0
+    # the latest sweep, as JSON: the very object the sweep printed
+    assert main(["report", "--sweep", "--journal", str(journal), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == res
+    page = tmp_path / "s.html"
+    assert main(["report", "--sweep", "1", "--journal", str(journal), "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Sweep 1 · finished") and str(page) in out
+    text = page.read_text(encoding="utf-8")
+    assert 'class="heatmap"' in text and all(str(r["run_id"]) in text for r in res["runs"])
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--sweep", "7"], "--sweep 7: no such sweep"),
+    (["--sweep", "1", "3"], "report a run or a sweep, not both"),
+])
+def test_report_of_a_bad_sweep_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    sweep(capsys, "--bars", "300", "--grid", "fast=5", "--grid", "slow=20",
+          "--journal", str(journal), "--jobs", "1")
+    assert main(["report", *args, "--journal", str(journal)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+
+
+def test_report_of_a_journal_without_sweeps_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    backtest(RunConfig(strategy=SMA, bars=50, journal=journal))
+    assert main(["report", "--sweep", "--journal", str(journal)]) == 2
+    assert "no sweep was ever journaled here" in capsys.readouterr().err

@@ -273,9 +273,11 @@ class RunOutput:
 @dataclass(frozen=True, kw_only=True)
 class ReportConfig:
     """``report``: the run ``run_id`` (None: the latest) of ``journal``; ``html`` writes
-    the HTML report there, ``json`` prints the statistics as one JSON object."""
+    the HTML report there, ``json`` prints the statistics as one JSON object. With
+    ``sweep`` the sweep of that id is reported instead (0: the latest sweep)."""
 
     run_id: int | None = None
+    sweep: int | None = None
     journal: Path = DEFAULT_JOURNAL
     html: Path | None = None
     json: bool = False
@@ -284,6 +286,12 @@ class ReportConfig:
         rid = self.run_id
         if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int) or rid < 1):
             raise ConfigError(f"RUN_ID {rid!r}: must be a run id, a whole number >= 1")
+        sid = self.sweep
+        if sid is not None and (isinstance(sid, bool) or not isinstance(sid, int) or sid < 0):
+            raise ConfigError(f"--sweep {sid!r}: must be a sweep id, a whole number >= 1")
+        if sid is not None and rid is not None:
+            raise ConfigError(f"RUN_ID {rid} and --sweep {sid}: report a run or a sweep, "
+                              "not both")
         _set(self, "journal", Path(self.journal))
         _set(self, "html", html_file(self.html))
 

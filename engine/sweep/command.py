@@ -206,21 +206,29 @@ def sweep_main(
 
 
 def _output(sc: SweepConfig, res: Mapping[str, Any]) -> None:
-    if sc.html is not None:
-        x, y = _heatmap_axes(sc, res["axes"])
-        Path(sc.html).write_text(html_page(res, x, y), encoding="utf-8")
-    if sc.json:
+    output(res, html=sc.html, json_line=sc.json, heatmap=sc.heatmap)
+
+
+def output(res: Mapping[str, Any], *, html: Path | None, json_line: bool,
+           heatmap: tuple[str, str] | None = None) -> None:
+    """A sweep's result: the HTML page to ``html``, then one JSON line or the table
+    (``sweep`` at its end and ``report --sweep`` from the journal)."""
+    if html is not None:
+        x, y = heatmap_axes(heatmap, res["axes"])
+        Path(html).write_text(html_page(res, x, y), encoding="utf-8")
+    if json_line:
         sys.stdout.flush()
         print(json.dumps(res, separators=(",", ":"), allow_nan=False))
     else:
         render_table(res)
 
 
-def _heatmap_axes(sc: SweepConfig, axes: Sequence[str]) -> tuple[str | None, str | None]:
+def heatmap_axes(heatmap: tuple[str, str] | None,
+                 axes: Sequence[str]) -> tuple[str | None, str | None]:
     """The heatmap's two parameters: --heatmap, else the first two axes, else the one
     axis against the symbol."""
-    if sc.heatmap is not None:
-        return sc.heatmap
+    if heatmap is not None:
+        return heatmap
     if len(axes) >= 2:
         return axes[0], axes[1]
     return (axes[0], "symbol") if axes else (None, None)
