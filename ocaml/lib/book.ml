@@ -69,6 +69,8 @@ type fill = {
   fee : float;
   pnl : float;
   reason : exit_reason option;
+  entry_price : float;
+  entry_fee : float;
 }
 
 type position = {
@@ -111,7 +113,9 @@ type t = {
   mutable fills : fill list;  (* this bar's, newest first *)
 }
 
-exception Bad_bar of string
+type bar_problem = Out_of_order | Not_finite_price | Inconsistent
+
+exception Bad_bar of bar_problem * string
 exception Refuse of refusal
 
 let fee c p q = c.fee_bps *. p *. q /. 1e4
@@ -145,17 +149,21 @@ let order_expired t = t.expired
 let order_refused t = t.refused_fill
 
 let check_bar t b =
-  let bad fmt = Printf.ksprintf (fun m -> raise (Bad_bar m)) fmt in
+  let bad kind fmt = Printf.ksprintf (fun m -> raise (Bad_bar (kind, m))) fmt in
   (match t.last_time with
    | Some last when b.timestamp <= last ->
-     bad "bar at %d is not after the previous bar at %d" b.timestamp last
+     bad Out_of_order "bar at %d is not after the previous bar at %d" b.timestamp last
    | _ -> ());
+  let prices = [ "open", b.open_; "high", b.high; "low", b.low; "close", b.close ] in
   List.iter (fun (name, v) ->
-      if not (finite_positive v) then bad "bar at %d: %s = %.17g must be finite and > 0"
-          b.timestamp name v)
-    [ "open", b.open_; "high", b.high; "low", b.low; "close", b.close ];
+      if not (Float.is_finite v) then
+        bad Not_finite_price "bar at %d: %s = %.17g is not finite" b.timestamp name v)
+    prices;
+  List.iter (fun (name, v) ->
+      if v <= 0. then bad Inconsistent "bar at %d: %s = %.17g must be > 0" b.timestamp name v)
+    prices;
   if not (b.low <= b.open_ && b.open_ <= b.high && b.low <= b.close && b.close <= b.high) then
-    bad "bar at %d: low <= open, close <= high does not hold" b.timestamp
+    bad Inconsistent "bar at %d: low <= open, close <= high does not hold" b.timestamp
 
 (* --- refusals --- *)
 
@@ -173,7 +181,8 @@ let open_position t side (src : entry) quantity price (b : bar) =
                        bars_held = 0 };
   t.fees <- t.fees +. entry_fee;
   t.state <- In_position;
-  record t { entry = true; side; price; quantity; fee = entry_fee; pnl = 0.; reason = None }
+  record t { entry = true; side; price; quantity; fee = entry_fee; pnl = 0.; reason = None;
+             entry_price = price; entry_fee }
 
 let close_position t (p : position) price reason =
   let exit_fee = fee t.costs price p.quantity in
@@ -184,7 +193,7 @@ let close_position t (p : position) price reason =
   t.waiting <- None;
   t.state <- Idle;
   record t { entry = false; side = p.side; price; quantity = p.quantity; fee = exit_fee; pnl;
-             reason = Some reason }
+             reason = Some reason; entry_price = p.entry_price; entry_fee = p.entry_fee }
 
 (* One more bar without a fill: count down; at 0 the order is removed. *)
 let age t w =

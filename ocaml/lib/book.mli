@@ -106,6 +106,8 @@ type fill = {
   pnl : float;
       (** an exit: [d *. (price -. entry_price) *. quantity -. entry_fee -. fee]; an entry: 0 *)
   reason : exit_reason option;  (** an exit's reason; [None] for an entry *)
+  entry_price : float;  (** an exit: the position's entry price; an entry: [price] *)
+  entry_fee : float;  (** an exit: the position's entry fee; an entry: [fee] *)
 }
 
 type position = {
@@ -138,9 +140,14 @@ val create : costs -> execution -> t
     cost is outside \[0, 10000), [cash] is not finite and > 0, or [leverage]
     is outside \[1, 100\]. *)
 
-exception Bad_bar of string
-(** A bar the book cannot take: not later than the previous one, a price not
-    finite and > 0, or [low ≤ open, close ≤ high] violated. The book is unchanged. *)
+type bar_problem =
+  | Out_of_order  (** not later than the previous bar *)
+  | Not_finite_price  (** a price is NaN or infinite *)
+  | Inconsistent  (** a price ≤ 0, or [low ≤ open, close ≤ high] violated *)
+
+exception Bad_bar of bar_problem * string
+(** A bar the book cannot take, and why (the message names the bar and field).
+    The book is unchanged. *)
 
 val check_bar : t -> bar -> unit
 (** Raises {!Bad_bar} unless [bar] is valid and later than the last bar. *)

@@ -278,15 +278,15 @@ let test_refusals () =
 let test_bad_input () =
   let t = book () in
   ignore (step t (bar 5 100.) None);
-  let bad name b =
+  let bad name b kind =
     match step t b None with
     | _ -> check (name ^ ": accepted") false
-    | exception Bad_bar _ -> check name true in
-  bad "same timestamp" (bar 5 100.);
-  bad "earlier bar" (bar 4 100.);
-  bad "nan close" { (bar 6 100.) with close = Float.nan };
-  bad "low above the open" { (bar 6 100.) with low = 100.5 };
-  bad "negative price" { (bar 6 100.) with open_ = -1. };
+    | exception Bad_bar (k, _) -> check name (k = kind) in
+  bad "same timestamp" (bar 5 100.) Out_of_order;
+  bad "earlier bar" (bar 4 100.) Out_of_order;
+  bad "nan close" { (bar 6 100.) with close = Float.nan } Not_finite_price;
+  bad "low above the open" { (bar 6 100.) with low = 100.5 } Inconsistent;
+  bad "negative price" { (bar 6 100.) with open_ = -1.; low = -2. } Inconsistent;
   ignore (step t (bar 6 100.) None);
   check "a later bar after the errors" (equity t = 10_000.);
   let raises name f = match f () with
