@@ -13,14 +13,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
 
 from bridge import protocol as p
 from bridge.client import OcamlIndicators
 from engine.errors import BridgeError, StrategyError
 from engine.market.bar import Bar
+from engine.run.trades import DETECT, StrategyResult
 from engine.state import (
-    Action,
     ActionError,
     ClosedTrade,
     Costs,
@@ -30,9 +29,8 @@ from engine.state import (
 )
 from engine.state.orders import Order
 
-#: detect_opportunity's result (a table of context fields, not an action)
-DETECT: Final = "detect_opportunity"
-BookAction = Action | Literal["detect_opportunity"] | None
+#: What a strategy returned to the machine: an action, DETECT or nothing.
+BookAction = StrategyResult
 
 #: (prefix of ActionError.problem, kind): how a Python refusal reads as a book kind.
 _PROBLEM_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -84,9 +82,8 @@ def action_fields(action: BookAction) -> tuple[str, list[float | None]]:
     """The wire name and BOOK_FIELDS values of ``action`` (None: not given)."""
     if action is None:
         return "", [None] * len(p.BOOK_FIELDS)
-    if action == DETECT:
+    if isinstance(action, str):  # DETECT
         return DETECT, [None] * len(p.BOOK_FIELDS)
-    assert not isinstance(action, str)
     values: list[float | None] = []
     for name in p.BOOK_FIELDS:
         value = getattr(action, name, None)
@@ -248,10 +245,9 @@ def python_bar(machine: StateMachine, bar: Bar, action: BookAction) -> Outcome:
     refusal: StrategyError | None = None
     machine.begin_bar(bar)
     try:
-        if action == DETECT:
+        if isinstance(action, str):  # DETECT
             machine.begin_analysis({}, bar)
         elif action is not None:
-            assert not isinstance(action, str)
             machine.execute(action, bar)
     except StrategyError as exc:
         refusal = exc

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from factories import make_bar
 
 from bridge import OcamlIndicators
 from bridge import protocol as p
@@ -17,7 +18,6 @@ from bridge.book import BookError, OcamlBook, ocaml_outcome, python_bar, refusal
 from engine.errors import StrategyError
 from engine.market.bar import Bar
 from engine.state import Costs, EnterLong, Execution, Exit, StateMachine
-from tests.factories import make_bar
 
 
 @pytest.fixture

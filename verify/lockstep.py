@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from bridge.book import (
-    DETECT,
     BookAction,
     OcamlBook,
     Outcome,
@@ -29,6 +28,7 @@ from bridge.book import (
 )
 from bridge.client import OcamlIndicators
 from engine.market.bar import Bar
+from engine.run.trades import DETECT
 from engine.state import (
     CancelAnalysis,
     Costs,

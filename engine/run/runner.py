@@ -34,6 +34,7 @@ from engine.state import ClosedTrade, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
+    from engine.run.trades import RecordingMachine, TradeObserver
 
 log = logging.getLogger("tandem.run")
 
@@ -153,7 +154,10 @@ class SymbolRunner:
         max_errors: int = DEFAULT_MAX_ERRORS,
         *,
         run_log: RunLog = log,
+        trades: TradeObserver | None = None,
     ) -> None:
+        """``trades`` (shadow mode) sees each bar's trading; ``machine`` must then be
+        an ``engine.run.trades.RecordingMachine``."""
         self.symbol = symbol
         self.strategy = strategy
         self.machine = machine
@@ -171,6 +175,9 @@ class SymbolRunner:
         # bound once: on_bar runs for every bar
         self._push = window.push
         self._update_indicators = api.on_bar
+        self._trades = trades
+        if trades is not None:
+            trades.book_opened(symbol, machine.costs, machine.execution)
 
     # -- the per-bar flow -------------------------------------------------------
 
@@ -198,7 +205,11 @@ class SymbolRunner:
                 self._strategy_error(bar, exc)
             else:
                 self.consecutive_errors = 0
-        machine.mark(bar)
+        equity = machine.mark(bar)
+        if self._trades is not None:
+            recording: RecordingMachine = machine  # type: ignore[assignment]
+            self._trades.bar_traded(self.symbol, bar,
+                                    recording.trading(exit_trade, step_trade, equity))
         if machine.transition_count != self._transitions_seen:
             # transitions first: the trade's commit then includes them
             self._journal_transitions()

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.errors import TandemError
 from engine.indicators.api import IndicatorApi
@@ -31,7 +31,9 @@ from engine.run.orchestrator import Orchestrator, ProgressCallback
 from engine.run.reload import StrategyReloader
 from engine.run.runner import Strategy, SymbolRunner
 from engine.run.summary import build_summary, strict_json
+from engine.run.trades import RecordingMachine, TradeObserver
 from engine.state import Costs, StateMachine
+from engine.state.machine import DEFAULT_EXECUTION
 
 #: Builds the run's observer (shadow mode) from its config and journal; the
 #: journal's ``record_mismatch`` is thread-safe. engine/cli.py wires bridge's in.
@@ -238,5 +240,10 @@ def _runner(
     window = MarketDataWindow(config.window)
     costs = Costs(fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     api = IndicatorApi(symbol, window, observer)
-    return SymbolRunner(symbol, strategy, StateMachine(costs=costs), window, api, journal,
-                        config.max_errors)
+    trades = observer if callable(getattr(observer, "bar_traded", None)) else None
+    if trades is None:
+        return SymbolRunner(symbol, strategy, StateMachine(costs=costs), window, api, journal,
+                            config.max_errors)
+    machine = RecordingMachine(costs, DEFAULT_EXECUTION)
+    return SymbolRunner(symbol, strategy, machine, window, api, journal, config.max_errors,
+                        trades=cast(TradeObserver, trades))
