@@ -17,9 +17,9 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
 
 A process serving books (its client sends BOOK_* requests: shadow mode's trade
 check) misbehaves only in ``lie_fill`` mode, so the other modes keep testing
-the indicator candidate alone. With ``$TANDEM_PROXY_ONCE`` naming a file, the fault happens only in the first
-process that reaches it (it creates the file), so a restarted candidate is
-honest. Each lie appends the original and the perturbed value as hex to the
+the indicator candidate alone. With ``$TANDEM_PROXY_ONCE`` naming a file, the
+fault happens only in the first process that reaches it (it creates the file), so
+a restarted candidate is honest. Each lie appends the original and the perturbed value as hex to the
 file ``$TANDEM_PROXY_LOG`` if set.
 """
 
