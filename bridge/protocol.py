@@ -369,6 +369,10 @@ FILL_MODES = ("close", "next-open")
 
 _BOOK_OPEN = struct.Struct("<BBHIdddd")  # fill, flags, 0, 0, fee, slippage, cash, leverage
 _BOOK_BAR = struct.Struct("<IBBHII4d8d")  # book, action, 0, mask, ts lo, ts hi, bar, fields
+#: a whole BOOK_BAR frame: the frame start, then the body
+_BOOK_BAR_FRAME = struct.Struct("<" + _FRAME.format[1:] + _BOOK_BAR.format[1:])
+_BOOK_BAR_LENGTH = PAYLOAD_HEADER_SIZE + _BOOK_BAR.size
+_NO_FIELDS = (0.0,) * 8
 _BOOK_HEAD = struct.Struct("<8B3d5dII2d")  # codes, realized/fees/equity, position, pending
 _BOOK_FILL = struct.Struct("<BBBBI6d")  # entry, side, reason, 0, 0, six f64
 _REFUSAL = struct.Struct("<BBHI")  # field length, 0, 0, message length
@@ -396,15 +400,20 @@ def encode_book_bar(
     """A BOOK_BAR request: ``bar`` = (open, high, low, close) at ``timestamp`` (ms,
     < 2**62) and the action (``""`` for none) with its BOOK_FIELDS values (None = not
     given)."""
+    o, h, lo, c = bar
+    if not action:  # the usual bar: no action, one pack
+        return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
+                                    0, 0, 0, timestamp & 0xFFFFFFFF, timestamp >> 32,
+                                    o, h, lo, c, *_NO_FIELDS)
     mask = 0
     values = []
     for i, value in enumerate(fields):
         if value is not None:
             mask |= 1 << i
         values.append(0.0 if value is None else value)
-    body = _BOOK_BAR.pack(book_id, ACTIONS.index(action), 0, mask, timestamp & 0xFFFFFFFF,
-                          timestamp >> 32, *bar, *values)
-    return frame(Kind.BOOK_BAR, request_id, len(body)) + body
+    return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
+                                ACTIONS.index(action), 0, mask, timestamp & 0xFFFFFFFF,
+                                timestamp >> 32, o, h, lo, c, *values)
 
 
 @dataclass(frozen=True)

@@ -148,13 +148,14 @@ class TradeCandidate:
             return
         first = channel.reserve_ids(len(live))
         frames = []
+        encode, books, none = p.encode_book_bar, self.books, ("", ())
         for k, (symbol, bar, trading) in enumerate(live):
-            name, fields = action_fields(trading.result)
-            book_id = self.books[symbol].book_id
+            result = trading.result
+            name, fields = none if result is None else action_fields(result)
+            book_id = books[symbol].book_id
             assert book_id is not None
-            frames.append(p.encode_book_bar((first + k) & 0xFFFFFFFF, book_id,
-                                            (bar.open, bar.high, bar.low, bar.close),
-                                            bar.timestamp, name, fields))
+            frames.append(encode((first + k) & 0xFFFFFFFF, book_id, bar[2:6], bar.timestamp,
+                                 name, fields))
         try:
             replies = channel.exchange(
                 frames, [(p.Kind.BOOK_BAR, (first + k) & 0xFFFFFFFF) for k in range(len(live))])
