@@ -213,11 +213,13 @@ class OcamlIndicators:
         build: Callable[[int], Sequence[bytes | memoryview]],
         decode: Callable[[memoryview], T],
         generation: int | None = None,
+        errors: Callable[[p.ServerError], Exception] | None = None,
     ) -> T:
         """One request/reply under the lock; ``decode(body)`` runs inside it.
 
         With ``generation``, fails with BridgeError if the server has restarted
-        since then (its streams are gone).
+        since then (its streams are gone). ``errors`` turns an error reply into the
+        exception raised (default: the indicator errors' mapping).
         """
         with self._lock:
             server = self._ensure_server()
@@ -245,12 +247,28 @@ class OcamlIndicators:
                         from exc
                 raise
             if error is not None:
-                raise _server_error(error)
+                raise (errors or _server_error)(error)
             try:
                 return decode(body)
             except p.ProtocolError as exc:
                 self._discard(server)
                 raise BridgeError(f"OCaml indicator server sent a corrupt reply: {exc}") from exc
+
+    def request(
+        self,
+        kind: p.Kind,
+        build: Callable[[int], Sequence[bytes | memoryview]],
+        decode: Callable[[memoryview], T],
+        errors: Callable[[p.ServerError], Exception],
+    ) -> tuple[T, int]:
+        """One round trip of another message family (``bridge.book``): the decoded
+        reply and the server's generation (it changes when the server restarts, and
+        whatever the old server held is gone). ``errors`` maps an error reply."""
+
+        def decoded(body: memoryview) -> tuple[T, int]:
+            return decode(body), self._generation
+
+        return self._call(kind, build, decoded, errors=errors)
 
     def _discard(self, server: ServerProcess) -> None:
         server.kill()

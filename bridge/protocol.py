@@ -49,6 +49,9 @@ class Kind(IntEnum):
     OPEN_STREAM = 0x03
     PUSH = 0x04
     CLOSE_STREAM = 0x05
+    BOOK_OPEN = 0x06
+    BOOK_BAR = 0x07
+    BOOK_CLOSE = 0x08
     ERROR = 0xFF
 
 
@@ -63,6 +66,8 @@ class ErrorCode(IntEnum):
     UNKNOWN_STREAM = 6
     VERSION = 7
     INTERNAL = 8
+    UNKNOWN_BOOK = 9
+    OUT_OF_ORDER = 10
 
 
 class ProtocolError(Exception):
@@ -346,3 +351,156 @@ def decode_push(body: memoryview) -> list[tuple[float, ...] | ServerError]:
 
     return _decode_entries(body, 8, _COUNT.unpack_from(body, 0)[0], lambda n, _: 8 * n, values,
                            "push reply")
+
+
+# --- books: the execution model (docs/protocol.md, "Books") ------------------------
+
+#: The refusal kinds of a book, by wire code (1-based; 0 = none).
+PROBLEMS = ("state", "required", "not_finite", "not_whole", "combined", "not_positive",
+            "fraction", "needs_stop", "expiry_market", "expiry_negative", "disguised_market",
+            "level", "no_room", "overflow", "cash")
+#: The action codes of BOOK_BAR (0 = no action).
+ACTIONS = ("", "detect_opportunity", "cancel_analysis", "enter_long", "enter_short", "exit",
+           "update_stop_loss", "update_take_profit")
+#: The action fields of BOOK_BAR, in wire order (bit i of the field mask = field i given).
+BOOK_FIELDS = ("quantity", "size", "risk", "price", "stop_price", "stop_loss", "take_profit",
+               "expire_bars")
+STATES = ("idle", "analyzing", "in_position")
+ORDER_KINDS = ("market", "limit", "stop")
+SIDES = ("long", "short")
+EXIT_REASONS = ("", "strategy", "stop_loss", "take_profit")
+FILL_MODES = ("close", "next-open")
+
+_BOOK_OPEN = struct.Struct("<BBHIdddd")  # fill, flags, 0, 0, fee, slippage, cash, leverage
+_BOOK_BAR = struct.Struct("<IBBHII4d8d")  # book, action, 0, mask, ts lo, ts hi, bar, fields
+#: a whole BOOK_BAR frame: the frame start, then the body
+_BOOK_BAR_FRAME = struct.Struct("<" + _FRAME.format[1:] + _BOOK_BAR.format[1:])
+_BOOK_BAR_LENGTH = PAYLOAD_HEADER_SIZE + _BOOK_BAR.size
+_NO_FIELDS = (0.0,) * 8
+_BOOK_HEAD = struct.Struct("<8B3d5dII2d")  # codes, realized/fees/equity, position, pending
+_BOOK_FILL = struct.Struct("<BBBBI6d")  # entry, side, reason, 0, 0, six f64
+_REFUSAL = struct.Struct("<BBHI")  # field length, 0, 0, message length
+
+
+def encode_book_open(
+    request_id: int, fee_bps: float, slippage_bps: float, fill: str, cash: float,
+    leverage: float | None,
+) -> bytes:
+    """A BOOK_OPEN request: costs and execution settings (``fill`` in FILL_MODES)."""
+    body = _BOOK_OPEN.pack(FILL_MODES.index(fill), 0 if leverage is None else 1, 0, 0,
+                           fee_bps, slippage_bps, cash, 0.0 if leverage is None else leverage)
+    return frame(Kind.BOOK_OPEN, request_id, len(body)) + body
+
+
+def decode_book_opened(body: memoryview) -> int:
+    """The new book's id."""
+    return int(_Reader(body).unpack(_COUNT)[0])
+
+
+def encode_book_bar(
+    request_id: int, book_id: int, bar: Sequence[float], timestamp: int, action: str,
+    fields: Sequence[float | None],
+) -> bytes:
+    """A BOOK_BAR request: ``bar`` = (open, high, low, close) at ``timestamp`` (ms,
+    < 2**62) and the action (``""`` for none) with its BOOK_FIELDS values (None = not
+    given)."""
+    o, h, lo, c = bar
+    if not action:  # the usual bar: no action, one pack
+        return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
+                                    0, 0, 0, timestamp & 0xFFFFFFFF, timestamp >> 32,
+                                    o, h, lo, c, *_NO_FIELDS)
+    mask = 0
+    values = []
+    for i, value in enumerate(fields):
+        if value is not None:
+            mask |= 1 << i
+        values.append(0.0 if value is None else value)
+    return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
+                                ACTIONS.index(action), 0, mask, timestamp & 0xFFFFFFFF,
+                                timestamp >> 32, o, h, lo, c, *values)
+
+
+@dataclass(frozen=True)
+class BookRefusal:
+    """A refused action (or entry at its fill): field, kind (in PROBLEMS), message."""
+
+    field: str
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BookFill:
+    """One fill. For an exit, ``pnl`` is the trade's, ``entry_price`` / ``entry_fee``
+    the closed position's; for an entry they repeat ``price`` / ``fee`` (pnl 0)."""
+
+    entry: bool
+    side: str
+    price: float
+    quantity: float
+    fee: float
+    pnl: float
+    entry_price: float
+    entry_fee: float
+    reason: str  # "" for an entry
+
+
+@dataclass(frozen=True)
+class BookReply:
+    """What one bar did to a book (floats exact, as the server computed them)."""
+
+    refusal: BookRefusal | None
+    state: str
+    fills: tuple[BookFill, ...]
+    order_expired: bool
+    order_refused: BookRefusal | None
+    realized_pnl: float
+    fees_paid: float
+    equity: float
+    #: (side, quantity, entry_price, entry_fee, stop_loss, take_profit, bars_held);
+    #: a missing level is NaN
+    position: tuple[str, float, float, float, float, float, int] | None
+    #: (kind, side, is_entry, level, bars_left); bars_left 0 = good till cancelled
+    pending: tuple[str, str, bool, float, int] | None
+
+
+def decode_book_bar(body: memoryview) -> BookReply:
+    """The reply to a BOOK_BAR request."""
+    r = _Reader(body)
+    (problem, state, flags, n_fills, fill_problem, kind, is_entry, order_side, realized, fees,
+     equity, qty, entry_price, entry_fee, stop, target, held, side, level, left) = r.unpack(
+        _BOOK_HEAD)
+    fills = []
+    for _ in range(n_fills):
+        entry, fside, reason, _, _, price, quantity, fee, pnl, eprice, efee = r.unpack(_BOOK_FILL)
+        fills.append(BookFill(bool(entry), SIDES[fside], price, quantity, fee, pnl, eprice, efee,
+                              EXIT_REASONS[reason]))
+    try:
+        refusal = _refusal(r, problem)
+        refused = _refusal(r, fill_problem)
+        position = (SIDES[side], qty, entry_price, entry_fee, stop, target, held) \
+            if flags & 4 else None
+        pending = (ORDER_KINDS[kind], SIDES[order_side], bool(is_entry), level, int(left)) \
+            if flags & 8 else None
+        reply = BookReply(refusal, STATES[state], tuple(fills), bool(flags & 1), refused,
+                          realized, fees, equity, position, pending)
+    except IndexError as exc:
+        raise ProtocolError(f"book reply has an unknown code: {exc}") from None
+    if r.pos != len(body):
+        raise ProtocolError(f"book reply has {len(body) - r.pos} unexpected trailing bytes")
+    return reply
+
+
+def _refusal(r: _Reader, problem: int) -> BookRefusal | None:
+    if problem == 0:
+        return None
+    field_size, _, _, size = r.unpack(_REFUSAL)
+    text = r.message(field_size + size, padded=True)
+    return BookRefusal(text[:field_size], PROBLEMS[problem - 1], text[field_size:])
+
+
+def encode_book_close(request_id: int, book_ids: Sequence[int]) -> bytes:
+    """A request closing several books (all or none)."""
+    count = len(book_ids)
+    body = _COUNT.pack(count, 0) + struct.pack(f"<{count}I", *book_ids)
+    return frame(Kind.BOOK_CLOSE, request_id, len(body)) + body

@@ -31,6 +31,7 @@ from bridge.crosscheck import (
     crosscheck,
     talib_available,
 )
+from bridge.verify_trades import execution_rows
 from engine.errors import ConfigError, FeedError
 from engine.indicators.registry import SPECS
 
@@ -189,9 +190,11 @@ def verify_main(args: VerifyConfig) -> int:
     with OcamlIndicators() as ocaml:
         results = crosscheck(jobs, _implementations(ocaml))
     rows = _summary_rows(results)
-    ok = all(r["ok"] for r in rows)
+    execution = execution_rows(args)
+    ok = all(r["ok"] for r in rows) and all(r["ok"] for r in execution)
     if args.json:
-        doc = {"source": source, "bars": jobs[0].length, "ok": ok, "rows": rows}
+        doc = {"source": source, "bars": jobs[0].length, "ok": ok, "rows": rows,
+               "execution": execution}
         print(json.dumps(doc))
     else:
         caption = (
@@ -207,8 +210,19 @@ def verify_main(args: VerifyConfig) -> int:
                 f"(the {jobs[0].length}-bar series is shorter than their lookback)",
                 file=sys.stderr,
             )
+        _print_execution(execution)
         print("agreement contract: " + ("holds" if ok else "FAILS"), file=sys.stdout)
     return EXIT_OK if ok else EXIT_CONTRACT
+
+
+def _print_execution(rows: list[dict[str, Any]]) -> None:
+    """The execution cross-check: one line per example strategy."""
+    print("execution cross-check (Python StateMachine vs OCaml book, every bar):")
+    for r in rows:
+        verdict = "ok" if r["ok"] else "FAIL"
+        print(f"  {r['strategy']:<22} bars {r['bars']:>7}  trades compared {r['trades']:>5}"
+              f"  fills bit-identical {r['identical_fills']}/{r['fills']}"
+              f"  max difference {r['max_difference']:.3g}  {verdict}")
 
 
 def _finite_or_none(value: float | None) -> float | None:

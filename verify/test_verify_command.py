@@ -119,3 +119,38 @@ def test_a_series_shorter_than_the_lookback_is_flagged_not_passed(
     assert " ok " not in captured.out
     assert "note: 10 of 10 comparisons had no values to compare" in captured.err
     assert "pushed the last 20 bars" in captured.out.replace("\n", " ")
+
+
+@pytest.mark.usefixtures("ocaml")
+def test_execution_cross_check_of_every_example_strategy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["verify", "--bars", "3000", "--indicators", "sma", "--json"])
+    doc = _json_out(capsys)
+    execution = doc["execution"]
+    assert isinstance(execution, list)
+    names = sorted(p.stem for p in (Path(__file__).parent.parent / "strategies").glob("*.lua"))
+    assert [r["strategy"] for r in execution] == names
+    for row in execution:
+        # every bar replayed; a closed trade is two fills (an open position adds one)
+        assert row["bars"] == 3000 and row["trades"] > 0, row
+        assert row["fills"] in (2 * row["trades"], 2 * row["trades"] + 1), row
+        assert row["identical_fills"] == row["fills"] and row["mismatches"] == 0, row
+        assert row["ok"] is True and row["max_difference"] == 0.0
+    assert code == 0 and doc["ok"] is True
+
+
+def test_execution_mismatch_fails_verify(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bridge.verify_trades as vt
+
+    def lying(args: object) -> list[dict[str, Any]]:
+        return [{"strategy": "x", "bars": 1, "trades": 1, "fills": 2, "identical_fills": 0,
+                 "mismatches": 1, "max_difference": 0.5, "errors": 0, "ok": False}]
+
+    monkeypatch.setattr(verify_command, "execution_rows", lying)
+    assert vt.execution_rows is not lying
+    code = main(["verify", "--bars", "300", "--indicators", "sma"])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL" in out and "agreement contract: FAILS" in out

@@ -26,9 +26,12 @@ import numpy.typing as npt
 from bridge.shadow.candidate import BarEvent, Candidate, OpenEvent
 from bridge.shadow.mirror import Served
 from bridge.shadow.settings import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
+from bridge.shadow.trades import OpenBook, TradeCandidate, TradeEvent
 from engine.market.bar import Bar
 from engine.observer import IndicatorValue, Params
 from engine.run.config import RunConfig, ShadowOptions
+from engine.run.trades import BarTrading
+from engine.state import Costs, Execution
 
 log = logging.getLogger("tandem.shadow")
 
@@ -44,7 +47,9 @@ CLOSE_TIMEOUT_S = 120.0
 
 
 class ShadowObserver:
-    """A RunObserver comparing every served indicator value with OCaml's."""
+    """A RunObserver comparing every served indicator value with OCaml's, and a
+    TradeObserver (engine/run/trades.py) replaying every bar's trading into an
+    OCaml book (bridge/shadow/trades.py)."""
 
     def __init__(
         self, config: ShadowConfig, journal: MismatchSink | None = None, *, start: bool = True
@@ -56,6 +61,10 @@ class ShadowObserver:
         self.dropped = 0  # bars whose comparison was dropped (written by the run thread)
         self._overflowed = False  # the queue hit its hard limit: checking stopped
         self._candidate = Candidate(config, journal)
+        #: trade events; never dropped: a book that misses a bar cannot be checked again
+        self._trades: collections.deque[OpenBook | TradeEvent] = collections.deque()
+        self._trade_candidate = TradeCandidate(config, journal, self._candidate.stats,
+                                               self._candidate.logger)
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="tandem-shadow", daemon=True)
@@ -100,6 +109,14 @@ class ShadowObserver:
         elif not self._overflowed:
             self._overflowed = True  # the worker stops checking; see _work
 
+    def book_opened(self, symbol: str, costs: Costs, execution: Execution) -> None:
+        """Queue the opening of the symbol's OCaml book."""
+        self._trades.append(("open", symbol, costs, execution))
+
+    def bar_traded(self, symbol: str, bar: Bar, trading: BarTrading) -> None:
+        """Queue a bar's trading for the OCaml book."""
+        self._trades.append((symbol, bar, trading))
+
     @property
     def pending(self) -> int:
         """Events queued and not yet taken by the worker."""
@@ -108,15 +125,19 @@ class ShadowObserver:
     # --- the worker thread ------------------------------------------------------------
 
     def _work(self) -> None:
-        queue, candidate = self._queue, self._candidate
+        queue, candidate, trades = self._queue, self._candidate, self._trades
         while True:
-            if not queue:
+            if not queue and not trades:
                 if self._stop.is_set():
                     break
                 self._stop.wait(GATHER_S)
                 continue
-            if len(queue) < BATCH and not self._stop.is_set():
+            if len(queue) < BATCH and len(trades) < BATCH and not self._stop.is_set():
                 self._stop.wait(GATHER_S)  # let a batch build up (see GATHER_S)
+            if trades:
+                self._check_trades([trades.popleft() for _ in range(min(BATCH, len(trades)))])
+            if not queue:
+                continue
             items = [queue.popleft() for _ in range(min(BATCH, len(queue)))]
             if self._overflowed:
                 self._abandon(items)
@@ -128,6 +149,14 @@ class ShadowObserver:
                 candidate.internal_error(exc)
             candidate.stats.worker_cpu_s = time.thread_time()
         candidate.close()
+        self._trade_candidate.close()
+
+    def _check_trades(self, items: Sequence[OpenBook | TradeEvent]) -> None:
+        try:
+            self._trade_candidate.process(items)
+        except Exception as exc:  # a bug of shadow mode must never reach the run
+            log.exception("shadow: internal error in the trade check")
+            self._trade_candidate.fault(exc)
 
     def _abandon(self, items: Sequence[BarEvent | OpenEvent]) -> None:
         """After a hard overflow the logs have gaps: count and stop checking."""
@@ -180,6 +209,10 @@ class ShadowObserver:
             "restarts": stats.restarts,
             "lost_streams": stats.lost_streams,
             "unchecked_bars": stats.unchecked,
+            "trade_bars": self._trade_candidate.trades.bars,
+            "fills_compared": self._trade_candidate.trades.fills,
+            "trade_mismatches": self._trade_candidate.trades.mismatches,
+            "trade_unchecked_bars": self._trade_candidate.trades.unchecked,
         }
         if stats.first_error is not None:
             out["first_error"] = stats.first_error

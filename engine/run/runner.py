@@ -39,6 +39,7 @@ from engine.state import ClosedTrade, Position, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
+    from engine.run.trades import RecordingMachine, TradeObserver
 
 log = logging.getLogger("tandem.run")
 
@@ -167,7 +168,10 @@ class SymbolRunner:
         *,
         run_log: RunLog = log,
         equity: EquityLog | None = None,
+        trades: TradeObserver | None = None,
     ) -> None:
+        """``trades`` (shadow mode) sees each bar's trading; ``machine`` must then be
+        an ``engine.run.trades.RecordingMachine``."""
         self.symbol = symbol
         self.strategy = strategy
         self.machine = machine
@@ -192,6 +196,9 @@ class SymbolRunner:
         # bound once: on_bar runs for every bar
         self._push = window.push
         self._update_indicators = api.on_bar
+        self._trades = trades
+        if trades is not None:
+            trades.book_opened(symbol, machine.costs, machine.execution)
 
     # -- the per-bar flow -------------------------------------------------------
 
@@ -227,10 +234,14 @@ class SymbolRunner:
                 self._strategy_error(bar, exc)
             else:
                 self.consecutive_errors = 0
-        machine.mark(bar)
+        equity = machine.mark(bar)
         keep = self._keep_bar
         if keep is not None:
             keep(bar)  # for the equity journal (engine/run/equity.py)
+        if self._trades is not None:
+            recording: RecordingMachine = machine  # type: ignore[assignment]
+            self._trades.bar_traded(self.symbol, bar,
+                                    recording.trading(exit_trade, step_trade, equity))
         if machine.transition_count != self._transitions_seen:
             # transitions first: the trade's commit then includes them
             self._journal_transitions(bar)

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -35,8 +35,10 @@ from engine.run.reload import StrategyReloader
 from engine.run.reporting import closed_trade_record, statistics_json
 from engine.run.runner import Strategy, SymbolRunner
 from engine.run.summary import build_summary, strict_json
+from engine.run.trades import RecordingMachine, TradeObserver
 from engine.state import Costs, StateMachine
 from engine.state.execution import DEFAULT_CASH
+from engine.state.machine import DEFAULT_EXECUTION
 
 #: Builds the run's observer (shadow mode) from its config and journal; the
 #: journal's ``record_mismatch`` is thread-safe. engine/cli.py wires bridge's in.
@@ -284,9 +286,11 @@ def _runner(
     window = MarketDataWindow(config.window)
     costs = Costs(fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     api = IndicatorApi(symbol, window, observer)
-    machine = StateMachine(costs=costs)
+    trades = observer if callable(getattr(observer, "bar_traded", None)) else None
+    machine = StateMachine(costs=costs) if trades is None \
+        else RecordingMachine(costs, DEFAULT_EXECUTION)
     account = machine.account
     equity = EquityLog(symbol, account.marks, account.starting_equity) if record_equity \
         else None
     return SymbolRunner(symbol, strategy, machine, window, api, journal, config.max_errors,
-                        equity=equity)
+                        equity=equity, trades=None if trades is None else cast(TradeObserver, trades))

@@ -7,12 +7,16 @@ let kind_batch = 0x02
 let kind_open = 0x03
 let kind_push = 0x04
 let kind_close = 0x05
+let kind_book_open = 0x06
+let kind_book_bar = 0x07
+let kind_book_close = 0x08
 let kind_error = 0xFF
 
 type entry = { spec : Registry.spec; stream : Stream.t }
-type t = { streams : (int, entry) Hashtbl.t; mutable next_id : int; out : O.t }
+type t = { streams : (int, entry) Hashtbl.t; mutable next_id : int; out : O.t; books : Books.t }
 
-let create () = { streams = Hashtbl.create 64; next_id = 1; out = O.create 65536 }
+let create () =
+  { streams = Hashtbl.create 64; next_id = 1; out = O.create 65536; books = Books.create () }
 let bad code fmt = Printf.ksprintf (fun msg -> raise (Wire.Bad_request (code, msg))) fmt
 
 (* --- series: the four input arrays of a batch or open-stream request --- *)
@@ -244,6 +248,9 @@ let dispatch t (f : Wire.frame) c =
   else if f.kind = kind_open then open_stream t c
   else if f.kind = kind_push then push t c
   else if f.kind = kind_close then close_streams t c
+  else if f.kind = kind_book_open then Books.open_book t.books c t.out
+  else if f.kind = kind_book_bar then Books.bar t.books c t.out
+  else if f.kind = kind_book_close then Books.close_books t.books c t.out
   else raise (Wire.Corrupt (Printf.sprintf "unknown message kind 0x%02x" f.kind))
 
 let handle t (f : Wire.frame) =

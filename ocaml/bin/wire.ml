@@ -13,6 +13,8 @@ module Code = struct
   let unknown_stream = 6
   let version = 7
   let internal = 8
+  let unknown_book = 9
+  let out_of_order = 10
 end
 
 (* See floatbits.c: whole-array copies between wire bytes and float arrays (the

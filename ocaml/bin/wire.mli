@@ -27,6 +27,8 @@ module Code : sig
   val unknown_stream : int
   val version : int
   val internal : int
+  val unknown_book : int
+  val out_of_order : int
 end
 
 type frame = {

@@ -11,11 +11,15 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
 * ``die``     — exits with status 1 (its server sees end of input and exits);
 * ``hang``    — keeps reading requests but never answers again;
 * ``corrupt`` — answers with a frame whose length field is impossible;
-* ``refuse``  — turns the next OPEN_STREAM reply into an error reply.
+* ``refuse``  — turns the next OPEN_STREAM reply into an error reply;
+* ``lie_fill`` — flips bit 30 of the first fill price of one BOOK_BAR reply
+                (docs/protocol.md, "Books"): a trade the book did not make.
 
-With ``$TANDEM_PROXY_ONCE`` naming a file, the fault happens only in the first
-process that reaches it (it creates the file), so a restarted candidate is
-honest. Each lie appends the original and the perturbed value as hex to the
+A process serving books (its client sends BOOK_* requests: shadow mode's trade
+check) misbehaves only in ``lie_fill`` mode, so the other modes keep testing
+the indicator candidate alone. With ``$TANDEM_PROXY_ONCE`` naming a file, the
+fault happens only in the first process that reaches it (it creates the file), so
+a restarted candidate is honest. Each lie appends the original and the perturbed value as hex to the
 file ``$TANDEM_PROXY_LOG`` if set.
 """
 
@@ -28,6 +32,11 @@ import sys
 
 PUSH_REPLY = 0x84
 OPEN_REPLY = 0x83
+BOOK_BAR_REPLY = 0x87
+BOOK_KINDS = (0x06, 0x07, 0x08)
+#: offset of the first fill's price in a BOOK_BAR reply frame: the 12-byte frame
+#: start, the 96-byte reply head, the fill's 8-byte codes
+FILL_PRICE = 12 + 96 + 8
 
 
 def read_exact(stream: object, size: int) -> bytes:
@@ -77,6 +86,20 @@ def lie(reply: bytes, bit: int) -> bytes | None:
     return bytes(changed)
 
 
+def lie_about_fill(reply: bytes) -> bytes | None:
+    """The reply with one bit of its first fill price flipped (None if it has no fill)."""
+    if len(reply) < FILL_PRICE + 8 or reply[4] != BOOK_BAR_REPLY or reply[12 + 3] == 0:
+        return None
+    (bits,) = struct.unpack_from("<Q", reply, FILL_PRICE)
+    changed = bytearray(reply)
+    struct.pack_into("<Q", changed, FILL_PRICE, bits ^ (1 << 30))
+    path = os.environ.get("TANDEM_PROXY_LOG")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{bits:016x} {bits ^ (1 << 30):016x}\n")
+    return bytes(changed)
+
+
 def refusal(reply: bytes) -> bytes | None:
     """An error reply (invalid_argument) in place of an OPEN_STREAM reply."""
     if len(reply) < 12 or reply[4] != OPEN_REPLY:
@@ -100,6 +123,8 @@ def main() -> int:
         if not request:
             break
         seen += 1
+        if request[4] in BOOK_KINDS and mode != "lie_fill":
+            faulty = False  # a book server: only lie_fill is about it
         if faulty and seen > after and mode in ("die", "hang"):
             faulty = first_fault()
             if faulty and mode == "die":
@@ -118,6 +143,12 @@ def main() -> int:
             continue
         if faulty and seen > after and mode == "refuse":
             changed = refusal(reply)
+            if changed is not None:
+                faulty = False
+                if first_fault():
+                    reply = changed
+        if faulty and seen > after and mode == "lie_fill":
+            changed = lie_about_fill(reply)
             if changed is not None:
                 faulty = False
                 if first_fault():
