@@ -293,4 +293,5 @@ def _runner(
     equity = EquityLog(symbol, account.marks, account.starting_equity) if record_equity \
         else None
     return SymbolRunner(symbol, strategy, machine, window, api, journal, config.max_errors,
-                        equity=equity, trades=None if trades is None else cast(TradeObserver, trades))
+                        equity=equity,
+                        trades=None if trades is None else cast(TradeObserver, trades))
