@@ -20,7 +20,7 @@ function detect_opportunity(m, c, i)
   if m.close > 120 then return {} end
   return nil
 end
-function filter_commitment(m, c, i) return {action = "enter_long", quantity = 1} end
+function filter_commitment(m, c, i) return {action = "enter_long", quantity = 0.1} end
 function manage_position(m, c, i)
   if m.close < 115 then return {action = "exit"} end
   return nil

@@ -21,7 +21,8 @@ from engine.market.bar import Bar
 from engine.market.window import DEFAULT_CAPACITY, MarketDataWindow
 from engine.run.config import CheckConfig
 from engine.run.runner import Strategy, SymbolRunner
-from engine.state import ClosedTrade, Position, StateMachine
+from engine.state import ClosedTrade, Execution, Position, StateMachine
+from engine.state.execution import DEFAULT_LEVERAGE
 from engine.strategy.lua_strategy import FUNCTIONS, LuaStrategy
 
 SYMBOL = "BTCUSDT"
@@ -56,15 +57,22 @@ class CheckReport:
         return ordered[index] / 1000
 
 
+#: What ``check`` trades with: a run's defaults (fill at the close, 10,000 cash, leverage 1).
+RUN_EXECUTION = Execution(leverage=DEFAULT_LEVERAGE)
+
+
 def exercise(
-    strategy: Strategy, bars: Iterable[Bar], window_size: int = DEFAULT_CAPACITY
+    strategy: Strategy,
+    bars: Iterable[Bar],
+    window_size: int = DEFAULT_CAPACITY,
+    execution: Execution = RUN_EXECUTION,
 ) -> CheckReport:
     """Run ``strategy`` over ``bars`` of one symbol through the run's ``SymbolRunner``
-    (default costs, never stopped by the error policy); never raises StrategyError
-    (errors are counted by message in the report)."""
+    (default costs, a run's execution unless told, never stopped by the error policy);
+    never raises StrategyError (errors are counted by message in the report)."""
     report = CheckReport()
     window = MarketDataWindow(window_size)
-    machine = StateMachine()
+    machine = StateMachine(execution=execution)
     runner = SymbolRunner(
         SYMBOL,
         _Counted(strategy, report),

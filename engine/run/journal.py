@@ -34,10 +34,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError, JournalError
 
+if TYPE_CHECKING:
+    from engine.state import Execution
+
 SCHEMA_VERSION = 1
+
+#: Columns of ``runs`` added after the first schema (issue 12): a journal file
+#: written before them gets them (NULL in its old rows) when it is opened.
+ADDED_RUN_COLUMNS = (("fill", "TEXT"), ("cash", "REAL"), ("leverage", "REAL"))
+
+
+def _add_run_columns(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, kind in ADDED_RUN_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,7 +70,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seed            INTEGER,
     fee_bps         REAL NOT NULL,
     slippage_bps    REAL NOT NULL,
-    summary         TEXT                -- JSON: the --json summary, written at the end
+    summary         TEXT,               -- JSON: the --json summary, written at the end
+    fill            TEXT,               -- close | next-open (NULL: a run before issue 12)
+    cash            REAL,               -- the starting equity
+    leverage        REAL                -- the cash check's leverage (NULL: none)
 );
 CREATE TABLE IF NOT EXISTS strategy_versions (
     run_id          INTEGER NOT NULL REFERENCES runs(id),
@@ -160,6 +179,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            _add_run_columns(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             with contextlib.suppress(AttributeError, sqlite3.Error):
@@ -180,13 +200,16 @@ class Journal:
         seed: int | None,
         fee_bps: float,
         slippage_bps: float,
+        execution: Execution | None = None,
     ) -> int:
-        """Insert the ``runs`` row (status "running"), commit it and return its id."""
+        """Insert the ``runs`` row (status "running"), commit it and return its id.
+        ``execution``: the run's fill mode, cash and leverage (None: not recorded)."""
+        ex = execution
         with self._lock, self._writing("starting the run"):
             cur = self._db.execute(
                 "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
-                " params, symbols, feed, seed, fee_bps, slippage_bps)"
-                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " params, symbols, feed, seed, fee_bps, slippage_bps, fill, cash, leverage)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     utc_now(),
                     json.dumps(list(command)),
@@ -198,6 +221,9 @@ class Journal:
                     seed,
                     fee_bps,
                     slippage_bps,
+                    None if ex is None else str(ex.fill),
+                    None if ex is None else ex.cash,
+                    None if ex is None else ex.leverage,
                 ),
             )
             run_id = cur.lastrowid

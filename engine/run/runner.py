@@ -2,9 +2,10 @@
 
 Per bar (docs/design.md §4, §5): push the bar into the window (an identical
 duplicate is dropped and counted, a conflicting or older bar is rejected,
-counted and journaled), auto-exit first, update the indicator streams, call
-exactly one strategy function (chosen by the state after auto-exit), mark the
-equity, then journal the transitions and trades of the bar.
+counted and journaled), ``machine.begin_bar`` (a waiting order fills, ages or
+expires; then auto-exit), update the indicator streams, call exactly one
+strategy function (chosen by the state after begin_bar), mark the equity, then
+journal the transitions and trades of the bar.
 
 Error policy: a ``StrategyError`` skips that call's action; it is logged,
 counted and journaled. After ``max_errors`` consecutive errors the symbol's
@@ -30,7 +31,7 @@ from engine.bounds import ERROR_TEXT_CHARS, ERRORS_JOURNALED, ERRORS_LOGGED, sho
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.state import ClosedTrade, StateMachine
+from engine.state import CancelAnalysis, ClosedTrade, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
@@ -187,8 +188,9 @@ class SymbolRunner:
         machine = self.machine
         if self._new_version:
             self._journal_version(bar.timestamp)
-        # auto_exit returns None at once without a position: skip the call when flat
-        exit_trade = None if machine.position is None else machine.auto_exit(bar)
+        # begin_bar (docs/design.md §4): waiting orders, then auto-exit; skipped when it
+        # has nothing to do (flat, no order waiting, no flag to clear)
+        exit_trade = machine.begin_bar(bar) if machine.busy else None
         self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:
@@ -269,6 +271,15 @@ class SymbolRunner:
             self.journal.record_strategy_error(
                 self.symbol, bar.timestamp, "stopped", self.stopped, n
             )
+            self._cancel_entry_order(bar)
+
+    def _cancel_entry_order(self, bar: Bar) -> None:
+        """A stopped strategy opens nothing: an entry order it left waiting is cancelled
+        (journaled with the bar's other transitions); a waiting exit order stays."""
+        machine = self.machine
+        order = machine.pending_order
+        if order is not None and order.is_entry:
+            machine.execute(CancelAnalysis(reason="strategy stopped"), bar)
 
     def _trade(self, trade: ClosedTrade) -> None:
         s = self.stats
@@ -296,8 +307,9 @@ class SymbolRunner:
         )
 
     def _journal_transitions(self) -> None:
-        """Journal the transitions made since the last call (at most two per bar:
-        auto-exit, then the strategy's result; history keeps the last 100)."""
+        """Journal the transitions made since the last call (at most three per bar:
+        an order's fill, the auto-exit of its fill bar, then the strategy's result;
+        history keeps the last 100)."""
         count = self.machine.transition_count
         new = count - self._transitions_seen
         self._transitions_seen = count

@@ -151,6 +151,7 @@ def _start_run(
         seed=config.seed if config.feed.strip() == "sim" else None,
         fee_bps=config.fee_bps,
         slippage_bps=config.slippage_bps,
+        execution=config.execution(),
     )
 
 
@@ -238,5 +239,5 @@ def _runner(
     window = MarketDataWindow(config.window)
     costs = Costs(fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     api = IndicatorApi(symbol, window, observer)
-    return SymbolRunner(symbol, strategy, StateMachine(costs=costs), window, api, journal,
-                        config.max_errors)
+    machine = StateMachine(costs=costs, execution=config.execution())
+    return SymbolRunner(symbol, strategy, machine, window, api, journal, config.max_errors)

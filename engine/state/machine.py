@@ -103,6 +103,13 @@ class StateMachine:
         return self._order
 
     @property
+    def busy(self) -> bool:
+        """False when ``begin_bar`` has nothing to do: flat, no order waiting, no flag
+        of the last bar to clear (the runner then skips the call)."""
+        return self._position is not None or self._order is not None or (
+            self._order_end is not None)
+
+    @property
     def order_expired(self) -> bool:
         """True during the bar in which the waiting order expired unfilled."""
         return self._order_end is _EXPIRED

@@ -15,6 +15,8 @@ DEFAULT_INTERVAL: Final = "1m"
 DEFAULT_WS_URL: Final = "wss://stream.binance.com:9443"
 DEFAULT_REST_URL: Final = "https://api.binance.com"
 VALID_SPECS: Final = "sim, csv:PATH or binance"
+#: Closed bars a live feed fetches before its first live bar unless told (``--history``).
+DEFAULT_HISTORY: Final = 200
 
 
 def split_symbols(symbols: str | Iterable[str]) -> tuple[str, ...]:
