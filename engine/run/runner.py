@@ -23,7 +23,7 @@ either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -209,6 +209,20 @@ class SymbolRunner:
             if step_trade is not None:
                 self._trade(step_trade)
         return True
+
+    def warm_up(self, bars: Iterable[Bar]) -> None:
+        """A live feed's history before its first live bar: into the window and the
+        indicator streams only (no strategy call, no orders, not counted as bars), so
+        indicators are warm when the first live bar arrives."""
+        taken = 0
+        for bar in bars:
+            try:
+                if self._push(bar):
+                    self._update_indicators(bar)
+                    taken += 1
+            except MarketDataError as exc:
+                self._reject(bar, exc)
+        log.info("%s: warmed up with %d closed bars of history", self.symbol, taken)
 
     def replace_strategy(self, strategy: Strategy) -> None:
         """Hot reload: the next bar runs ``strategy``; state, context, position and

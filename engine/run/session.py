@@ -87,6 +87,7 @@ def backtest(
         interval=config.interval,
         ws_url=config.binance_ws_url,
         rest_url=config.binance_rest_url,
+        history=config.history_bars(),
     )
     load = partial(_load_strategy, config)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in config.symbols}
