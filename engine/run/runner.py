@@ -11,7 +11,8 @@ Error policy: a ``StrategyError`` skips that call's action; it is logged,
 counted and journaled. After ``max_errors`` consecutive errors the symbol's
 strategy is stopped: no Lua function is called any more, but the runner keeps
 consuming the symbol's bars in *protect-only* mode — auto-exit still fires the
-open position's stop-loss / take-profit and equity is still marked. A position
+open position's stop-loss / take-profit and equity is still marked (an entry
+order left waiting is cancelled when the strategy stops; an exit order stays). A position
 that never reaches a level stays open at the end (reported with its unrealized
 P&L, never silently closed). A hot reload (``replace_strategy``) resumes it.
 Error texts are cut to ERROR_TEXT_CHARS; the first ERRORS_LOGGED errors of a
