@@ -19,6 +19,11 @@ the peers load bytecode compiled when pip installed them. As a user's install
 would, the script first compiles ``engine`` and ``bridge`` (``compileall``,
 checked-hash pycs: never stale, so harmless to anyone editing the tree).
 
+Then the agreement: Tandem (market orders, 1 unit, 1e9 cash) and backtesting.py
+on the same trades, ``--fill close`` against ``trade_on_close=True`` and
+``--fill next-open`` against backtesting.py's default; trade counts and P&L net
+of fees side by side.
+
 Then the per-bar latency of the live path (one ``SymbolRunner.on_bar``: window,
 auto-exit, indicator streams, the Lua call, mark, journal) in-process, p50/p99.
 
@@ -81,10 +86,12 @@ class SmaCross(Strategy):
 df = pd.read_csv(sys.argv[1])
 df.index = pd.to_datetime(df.pop("timestamp"), unit="ms")
 df.columns = ["Open", "High", "Low", "Close", "Volume"]
-bt = Backtest(df, SmaCross, cash=1e9, commission=0.001, trade_on_close=True,
+on_close = len(sys.argv) < 3 or sys.argv[2] == "close"  # else backtesting.py's default
+bt = Backtest(df, SmaCross, cash=1e9, commission=0.001, trade_on_close=on_close,
               finalize_trades=False)
 stats = bt.run()
-print(int(stats["# Trades"]))
+# closed trades and their P&L net of commissions (Trade.pl)
+print(int(stats["# Trades"]), repr(float(stats["_trades"]["PnL"].sum())))
 """
 
 BACKTRADER_PY = """
@@ -129,7 +136,7 @@ cerebro.broker.setcash(1e9)
 cerebro.broker.setcommission(commission=0.001)
 cerebro.broker.set_coc(True)  # market orders fill at the signal bar's close
 (strategy,) = cerebro.run()
-print(strategy.trades)
+print(strategy.trades, "nan")
 """
 
 
@@ -152,6 +159,28 @@ def make_csv(bars: int, seed: int) -> Path:
     return path
 
 
+def make_gapped_csv(bars: int, seed: int) -> Path:
+    """The benchmark series with opening gaps: the simulated feed opens every bar at the
+    previous close, where filling at the close or at the next open is the same price.
+    Here each open moves by up to ±0.05 % (seeded), the wicks widened to contain it."""
+    import random
+
+    path = DATA / f"sma_{bars // 1000}k_seed{seed}_gaps.csv"
+    if path.exists():
+        return path
+    rng = random.Random(seed)
+    tmp = path.with_suffix(".tmp")
+    with make_csv(bars, seed).open(newline="") as src, tmp.open("w", newline="") as f:
+        rows = csv.reader(src)
+        w = csv.writer(f)
+        w.writerow(next(rows))
+        for ts, o, h, lo, c, v in rows:
+            op = float(o) * (1 + rng.uniform(-5e-4, 5e-4))
+            w.writerow([ts, repr(op), repr(max(float(h), op)), repr(min(float(lo), op)), c, v])
+    tmp.replace(path)
+    return path
+
+
 def time_process(cmd: list[str]) -> tuple[float, float, str]:
     """Wall-clock and CPU (user + sys) seconds of one process from spawn to exit, and
     its last stdout line. CPU time is the steadier number on a shared machine."""
@@ -166,19 +195,55 @@ def time_process(cmd: list[str]) -> tuple[float, float, str]:
     return elapsed, cpu, out.stdout.strip().splitlines()[-1]
 
 
-def tandem_cmd(path: Path, journal: Path, strategy: Path = STRATEGY) -> list[str]:
+#: The peers buy 1 unit with 1e9 cash; Tandem is told the same so the P&L compare as is.
+SAME_TRADE = ["--param", "quantity=1", "--cash", "1e9"]
+
+
+def tandem_cmd(path: Path, journal: Path, strategy: Path = STRATEGY,
+               extra: tuple[str, ...] = ()) -> list[str]:
     """The Tandem backtest as a user would run it."""
     return [sys.executable, "-m", "engine", "run", "--strategy", str(strategy),
-            "--feed", f"csv:{path}", "--symbols", "BTCUSDT", "--journal", str(journal), "--json"]
+            "--feed", f"csv:{path}", "--symbols", "BTCUSDT", "--journal", str(journal), "--json",
+            *extra]
 
 
-def peer_cmd(script: str, path: Path, tmp: Path, name: str) -> list[str] | None:
+def peer_cmd(script: str, path: Path, tmp: Path, name: str, *args: str) -> list[str] | None:
     """A peer's script run by the peers' venv, or None when that venv is missing."""
     if not PEERS_PY.exists():
         return None
     file = tmp / f"{name}.py"
     file.write_text(script)
-    return [str(PEERS_PY), str(file), str(path)]
+    return [str(PEERS_PY), str(file), str(path), *args]
+
+
+def outcome(kind: str, last: str) -> tuple[int, float]:
+    """(closed trades, P&L net of fees) from a run's last stdout line."""
+    if kind == "json":
+        summary = json.loads(last)
+        return int(summary["trades"]), float(summary["pnl"])
+    trades, pnl = last.split()
+    return int(trades), float(pnl)
+
+
+def agreement(path: Path, strategy: Path) -> None:
+    """Tandem against backtesting.py on the same trades, per fill mode: ``--fill close``
+    against ``trade_on_close=True``, ``--fill next-open`` against its default."""
+    print(f"\nsame trades ({path.relative_to(ROOT)}: 1 unit, 1e9 cash, 10 bps):")
+    print(f"{'fill':<10} {'tandem trades':>13} {'tandem P&L':>14} {'bt.py trades':>12} "
+          f"{'bt.py P&L':>14} {'P&L diff':>10}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for fill in ("close", "next-open"):
+            extra = ("--fill", fill, *SAME_TRADE)
+            _, _, last = time_process(tandem_cmd(path, tmp / f"{fill}.sqlite", strategy, extra))
+            trades, pnl = outcome("json", last)
+            peer = peer_cmd(BACKTESTING_PY, path, tmp, "bt_py", fill)
+            if peer is None:
+                print(f"{fill:<10} {trades:>13} {pnl:>14.2f}  (bench/.venv-peers missing)")
+                continue
+            ptrades, ppnl = outcome("int", time_process(peer)[2])
+            print(f"{fill:<10} {trades:>13} {pnl:>14.2f} {ptrades:>12} {ppnl:>14.2f} "
+                  f"{pnl - ppnl:>10.2g}")
 
 
 def compile_bytecode() -> None:
@@ -195,7 +260,8 @@ def compare(path: Path, repeat: int, strategy: Path) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows: list[tuple[str, list[str] | None, str]] = [
-            ("tandem (Lua)", tandem_cmd(path, tmp / "j.sqlite", strategy), "json"),
+            ("tandem (Lua)", tandem_cmd(path, tmp / "j.sqlite", strategy, tuple(SAME_TRADE)),
+             "json"),
             ("backtesting.py", peer_cmd(BACKTESTING_PY, path, tmp, "bt_py"), "int"),
             ("backtrader", peer_cmd(BACKTRADER_PY, path, tmp, "btr"), "int"),
         ]
@@ -210,7 +276,7 @@ def compare(path: Path, repeat: int, strategy: Path) -> None:
                 wall, cpu, last = time_process(cmd)
                 walls.append(wall)
                 cpus.append(cpu)
-            trades = json.loads(last)["trades"] if kind == "json" else int(last)
+            trades = outcome(kind, last)[0]
             best[name] = (min(walls), min(cpus))
             print(f"{name:<16} {min(walls):>10.3f} {statistics.median(walls):>9.3f} "
                   f"{min(cpus):>9.3f} {trades:>7}")
@@ -289,6 +355,7 @@ def main() -> None:
     path = make_csv(args.bars, args.seed)
     print(f"data: {path.relative_to(ROOT)} ({args.bars} bars)")
     compare(path, args.repeat, args.strategy)
+    agreement(make_gapped_csv(args.bars, args.seed), args.strategy)
     latency(args.bars, args.seed, args.strategy)
     if args.profile:
         profile(path, args.strategy)

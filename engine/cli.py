@@ -101,6 +101,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         type=float,
         help=f"slippage in basis points (default {d['slippage_bps']:g})",
     )
+    _add_execution(p, d)
     p.add_argument(
         "--shadow-ocaml",
         action="store_true",
@@ -207,6 +208,33 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report to FILE")
     p.add_argument("--json", action="store_true",
                    help="print the statistics as one JSON object (null when undefined)")
+
+
+def _add_execution(p: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    """How orders fill and the account (RunConfig's fill, cash, leverage, history)."""
+    from engine.market.feeds.spec import DEFAULT_HISTORY
+    from engine.state import FillMode
+
+    p.add_argument(
+        "--fill",
+        choices=[m.value for m in FillMode],
+        help="where market orders fill: at the decision bar's close or the next bar's open "
+        f"(default {d['fill']})",
+    )
+    p.add_argument("--cash", type=float, help=f"starting equity (default {d['cash']:,g})")
+    p.add_argument(
+        "--leverage",
+        type=float,
+        help="an entry's cost plus fee may be at most equity x leverage "
+        f"(default {d['leverage']:g}: no borrowing)",
+    )
+    p.add_argument(
+        "--history",
+        type=int,
+        metavar="N",
+        help="live feeds: closed bars fetched before the first live bar, to warm the "
+        f"indicators up (default {DEFAULT_HISTORY}, at most --window)",
+    )
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

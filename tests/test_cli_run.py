@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Enters long on every second idle bar with a stop and a target around the close;
 #: exits after 3 bars in position; so trades, stops and targets all happen.
 CHURN = """
-params = { qty = 1.0, hold = 3 }
+params = { qty = 0.1, hold = 3 }  -- 0.1 BTC at ~42,000 fits the 10,000 cash
 
 function detect_opportunity(m, ctx, ind)
   if m.timestamp % 120000 == 0 then return { seen = m.close } end
@@ -224,7 +224,7 @@ def test_open_position_at_feed_end_stays_open(
     hold = tmp_path / "hold.lua"
     hold.write_text(
         "function detect_opportunity(m, c, i) return {} end\n"
-        "function filter_commitment(m, c, i) return {action='enter_short', quantity=2} end\n"
+        "function filter_commitment(m, c, i) return {action='enter_short', quantity=0.2} end\n"
         "function manage_position(m, c, i) return nil end\n"
     )
     code, s = run_json(capsys, tmp_path / "j.sqlite", "--strategy", str(hold), "--bars", "50")
@@ -232,9 +232,9 @@ def test_open_position_at_feed_end_stays_open(
     symbols = s["symbols"]
     assert isinstance(symbols, dict)
     pos = symbols["BTCUSDT"]["open_position"]
-    assert pos["side"] == "short" and pos["quantity"] == 2
+    assert pos["side"] == "short" and pos["quantity"] == 0.2  # 0.2 x ~42,000 fits 10,000 cash
     # unrealized = short's gross P&L at the last close minus the entry fee already paid
-    expected = (pos["entry_price"] - pos["last_price"]) * 2 - 10e-4 * pos["entry_price"] * 2
+    expected = (pos["entry_price"] - pos["last_price"]) * 0.2 - 10e-4 * pos["entry_price"] * 0.2
     assert math.isclose(pos["unrealized_pnl"], expected, rel_tol=1e-12)
     assert math.isclose(s["unrealized_pnl"], expected, rel_tol=1e-12)
 
@@ -246,7 +246,7 @@ def test_strategy_errors_stop_the_symbol_and_exit_1(
     erring.write_text(
         "function detect_opportunity(m, c, i) return {} end\n"
         "function filter_commitment(m, c, i)\n"
-        "  return {action='enter_long', quantity=1, stop_loss=m.close*0.995}\n"
+        "  return {action='enter_long', quantity=0.1, stop_loss=m.close*0.995}\n"
         "end\n"
         "function manage_position(m, c, i) error('cannot manage') end\n"
     )

@@ -293,3 +293,62 @@ def test_bars_carry_the_symbol_as_given_while_binance_sees_its_own_spelling() ->
 def test_symbols_repeated_in_another_case_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="repeated in another case"):
         BinanceFeed(["btcusdt", "BTCUSDT"])
+
+
+# -- live warm-up and the symbol check (issue 12) ----------------------------------------
+
+
+async def warmed(fake: FakeBinance, symbols: Sequence[str], history: int, bars: int,
+                 ) -> tuple[dict[str, list[Bar]], list[Bar]]:
+    async with Running(fake) as servers:
+        feed = BinanceFeed(symbols, "1m", servers.ws_url, servers.rest_url, bars=bars,
+                           history=history, timing=FAST, rng=random.Random(1))
+        warm = await feed.warm_up()
+        got = [bar async for bar in feed]
+        await feed.aclose()
+    return warm, got
+
+
+def test_warm_up_fetches_the_last_closed_bars_then_the_stream_continues_after_them() -> None:
+    btc = truth("BTCUSDT", 40)
+    # bars 0..29 closed before the client starts (bar 30 is still open); the stream then
+    # sends 32 and 33: the reconnect backfill brings 30 and 31 in between
+    fake = FakeBinance({"BTCUSDT": btc}, [Script(31, [("bar", "BTCUSDT", 32),
+                                                      ("bar", "BTCUSDT", 33)])],
+                       history_level=29)
+    warm, got = asyncio.run(asyncio.wait_for(warmed(fake, ["BTCUSDT"], 12, 4), 20))
+    assert warm == {"BTCUSDT": btc[18:30]}  # the newest 12 closed: 18..29, not the open 30
+    assert got == btc[30:34]
+    assert fake.info_requests == ["BTCUSDT"]
+    first = fake.rest_requests[0]
+    assert "startTime" not in first and first["limit"] == "13"  # 12 + the open row
+
+
+def test_warm_up_pages_back_beyond_one_request() -> None:
+    btc = truth("BTCUSDT", 2600)
+    fake = FakeBinance({"BTCUSDT": btc}, [Script(2599, [])], history_level=2598)
+
+    async def only_warm() -> dict[str, list[Bar]]:
+        async with Running(fake) as servers:
+            feed = BinanceFeed(["BTCUSDT"], "1m", servers.ws_url, servers.rest_url,
+                               history=2500, timing=FAST)
+            return await feed.warm_up()
+
+    warm = asyncio.run(asyncio.wait_for(only_warm(), 20))
+    # 2,500 closed bars end at 2598 (2599 is open): 99..2598, in three pages of <= 1,000
+    assert warm["BTCUSDT"] == btc[99:2599]
+    assert [int(q["limit"]) for q in fake.rest_requests] == [1000, 1000, 501]
+
+
+def test_a_symbol_binance_does_not_know_is_an_error_at_start() -> None:
+    fake = FakeBinance({"BTCUSDT": truth("BTCUSDT", 5), "NOPEUSDT": truth("NOPEUSDT", 5)},
+                       [Script(-1, [])], known={"BTCUSDT"})
+    with pytest.raises(FeedError, match="Binance does not know the symbol 'NOPEUSDT'"):
+        asyncio.run(asyncio.wait_for(warmed(fake, ["BTCUSDT", "NOPEUSDT"], 0, 1), 20))
+    assert fake.connections == 0  # refused before any stream was opened
+
+
+def test_a_bad_history_value_is_a_config_error() -> None:
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ConfigError, match="history"):
+            BinanceFeed(["BTCUSDT"], history=bad)  # type: ignore[arg-type]

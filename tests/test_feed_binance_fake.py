@@ -4,7 +4,11 @@ The truth is a list of valid 1-minute bars per symbol. Each WebSocket connection
 plays one `Script`: a REST level (the last bar index REST serves as closed,
 set during the handshake so it is in place before the client's backfill) and a
 list of actions. REST also serves every bar the stream has already sent
-(closed bars exist on REST) plus the next bar as a still-open row.
+(closed bars exist on REST) plus the next bar as a still-open row; before the
+first connection it serves the bars up to `history_level` (those closed before
+the client started). A klines request without `startTime` gets the newest rows up
+to `endTime`, as Binance's. `/api/v3/exchangeInfo?symbol=` lists the symbols of
+the truth (or `known`), and answers HTTP 400 code -1121 for any other.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class FakeBinance:
     bars: dict[str, list[Bar]]
     scripts: list[Script]
     rest_fail_first: int = 0  # answer this many REST requests with HTTP 500
+    history_level: int = -1  # the last bar index REST serves as closed before any connection
+    known: set[str] | None = None  # the symbols exchangeInfo knows (None: those of bars)
+    info_requests: list[str] = field(default_factory=list)
     connections: int = 0
     rest_requests: list[dict[str, str]] = field(default_factory=list)
     level: dict[str, int] = field(default_factory=dict)
@@ -86,14 +93,25 @@ class FakeBinance:
             self.rest_requests.append(query)
             if len(self.rest_requests) <= self.rest_fail_first:
                 return 500, b'{"code":-1000,"msg":"boom"}'
-            symbol, start = query["symbol"], int(query["startTime"])
+            symbol, start = query["symbol"], int(query.get("startTime", -1))
             end = int(query.get("endTime", 2**62))
-            limit, level = int(query["limit"]), self.level.get(query["symbol"], -1)
+            limit = int(query["limit"])
+            level = self.level.get(query["symbol"], self.history_level)
             rows = []
             for i, bar in enumerate(self.bars[symbol]):
                 if start <= bar.timestamp <= end and i <= level + 1:
                     rows.append(rest_row(bar, None if i <= level else FUTURE_MS))
-            return 200, json.dumps(rows[:limit]).encode()
+            page = rows[-limit:] if "startTime" not in query else rows[:limit]
+            return 200, json.dumps(page).encode()
+
+    def exchange_info(self, query: dict[str, str]) -> tuple[int, bytes]:
+        symbol = query.get("symbol", "")
+        with self.lock:
+            self.info_requests.append(symbol)
+        known = set(self.bars) if self.known is None else self.known
+        if symbol not in known:
+            return 400, b'{"code":-1121,"msg":"Invalid symbol."}'
+        return 200, json.dumps({"symbols": [{"symbol": symbol, "status": "TRADING"}]}).encode()
 
     # --- WebSocket ----------------------------------------------------------
     def on_handshake(self, _conn: ServerConnection, _request: Request) -> Response | None:
@@ -143,11 +161,14 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        if url.path != "/api/v3/klines":
+        query = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/api/v3/klines":
+            status, body = self.fake.klines(query)
+        elif url.path == "/api/v3/exchangeInfo":
+            status, body = self.fake.exchange_info(query)
+        else:
             self.send_error(404)
             return
-        query = dict(urllib.parse.parse_qsl(url.query))
-        status, body = self.fake.klines(query)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

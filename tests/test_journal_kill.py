@@ -29,7 +29,7 @@ function detect_opportunity(m, ctx, ind)
 end
 function filter_commitment(m, ctx, ind)
   held = 0
-  return { action = "enter_long", quantity = 1,
+  return { action = "enter_long", quantity = 0.1,  -- fits the 10,000 cash
            stop_loss = m.close * 0.999, take_profit = m.close * 1.001 }
 end
 function manage_position(m, ctx, ind)

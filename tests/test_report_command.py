@@ -187,7 +187,7 @@ def test_an_older_journal_is_migrated_and_reported(
         (version,) = db.execute("PRAGMA user_version").fetchone()
         columns = {r[1] for r in db.execute("PRAGMA table_info(trades)")}
         (old,) = db.execute("SELECT pnl FROM trades").fetchone()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
     assert {"mae_pct", "mfe_pct", "bars_held", "slippage", "entry_reason"} <= columns
     assert old == 10.0  # nothing lost
 

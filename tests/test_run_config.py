@@ -168,3 +168,69 @@ def test_a_config_travels_to_a_worker_and_derives_variants() -> None:
     assert variant.params == {"fast": 7} and variant.symbols == config.symbols
     with pytest.raises(ConfigError, match="--window 1"):  # a variant is checked again
         dataclasses.replace(config, window=1)
+
+
+# -- execution: --fill, --cash, --leverage, --history (issue 12) ----------------------
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("fill", "open", "--fill 'open': must be close or next-open"),
+    ("cash", 0.0, "--cash 0.0: must be a finite number > 0"),
+    ("cash", math.inf, "--cash inf: must be a finite number > 0"),
+    ("cash", "10", "--cash '10': must be a number"),
+    ("leverage", 0.5, "--leverage 0.5: must be in [1, 100]"),
+    ("leverage", 101.0, "--leverage 101.0: must be in [1, 100]"),
+    ("leverage", math.nan, "--leverage nan: must be in [1, 100]"),
+    ("history", -1, "--history -1: must be in [0, 1,000] bars (at most --window)"),
+    ("history", 1001, "--history 1001: must be in [0, 1,000]"),
+    ("history", 2.5, "--history 2.5: must be a whole number"),
+])
+def test_bad_execution_options_name_the_flag(field: str, value: object, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        RunConfig(strategy=SMA, **{field: value})  # type: ignore[arg-type]
+    assert words in str(info.value)
+
+
+def test_execution_defaults_and_the_journal_row(tmp_path: Path) -> None:
+    from engine.run import backtest
+    from engine.state import Execution, FillMode
+
+    default = RunConfig(strategy=SMA)
+    assert default.execution() == Execution(FillMode.CLOSE, 10_000.0, 1.0)
+    assert default.history_bars() == 200
+    assert RunConfig(strategy=SMA, window=50).history_bars() == 50  # capped by the window
+    config = RunConfig(strategy=SMA, bars=300, fill="next-open", cash=5_000, leverage=2,
+                       journal=tmp_path / "j.sqlite")
+    result = backtest(config)
+    with sqlite3.connect(tmp_path / "j.sqlite") as db:
+        row = db.execute("SELECT fill, starting_equity, leverage FROM runs WHERE id = ?",
+                         (result.run_id,)).fetchone()
+    assert row == ("next-open", 5_000.0, 2.0)
+
+
+def test_the_command_line_builds_the_execution(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["run", "--strategy", str(SMA), "--fill", "next-open",
+                                      "--cash", "2500", "--leverage", "3", "--history", "50"])
+    config, _ = run_config(args)
+    assert (config.fill, config.cash, config.leverage, config.history) == (
+        "next-open", 2500.0, 3.0, 50)
+
+
+def test_an_old_journal_gains_the_execution_columns(tmp_path: Path) -> None:
+    from engine.run.journal import Journal
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the runs table as it was before issue 12
+        db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, "
+                   "ended_at TEXT, status TEXT NOT NULL, command TEXT NOT NULL, "
+                   "strategy_path TEXT NOT NULL, strategy_sha256 TEXT NOT NULL, "
+                   "params TEXT NOT NULL, symbols TEXT NOT NULL, feed TEXT NOT NULL, "
+                   "seed INTEGER, fee_bps REAL NOT NULL, slippage_bps REAL NOT NULL, "
+                   "summary TEXT)")
+        db.execute("INSERT INTO runs VALUES (1, 't', NULL, 'finished', '[]', 's', 'h', '{}',"
+                   " '[]', 'sim', 1, 10, 0, NULL)")
+    with Journal(path):
+        pass
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT fill, starting_equity, leverage FROM runs").fetchall() == [
+            (None, None, None)]

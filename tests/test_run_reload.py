@@ -25,7 +25,7 @@ from engine.strategy.lua_strategy import LuaStrategy
 
 V1 = """
 function detect_opportunity(m, c, i) return {} end
-function filter_commitment(m, c, i) return {action = "enter_long", quantity = 1} end
+function filter_commitment(m, c, i) return {action = "enter_long", quantity = 0.1} end
 function manage_position(m, c, i) return nil end
 """
 V2 = """
@@ -118,7 +118,7 @@ def test_broken_version_keeps_the_old_one_and_logs(
 
 CHURN_V1 = """
 function detect_opportunity(m, c, i) return {} end
-function filter_commitment(m, c, i) return {action = "enter_long", quantity = 1} end
+function filter_commitment(m, c, i) return {action = "enter_long", quantity = 0.1} end
 function manage_position(m, c, i) return {action = "exit", reason = "v1"} end
 """
 

@@ -19,7 +19,7 @@ from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.journal import Journal
 from engine.run.runner import SymbolRunner
-from engine.state import EnterLong, Exit, State, StateMachine
+from engine.state import CancelAnalysis, EnterLong, Exit, State, StateMachine
 from engine.state.position import ClosedTrade, Costs
 
 Script = Callable[[int, Bar, StateMachine], ClosedTrade | None]
@@ -226,3 +226,64 @@ def test_a_reload_resumes_a_stopped_strategy(tmp_path: Path) -> None:
     runner.replace_strategy(fixed)
     runner.on_bar(make_bar(3))
     assert runner.stopped is None and fixed.seen == [(180_000, State.IDLE)]
+
+
+# -- waiting orders through the runner (docs/design.md §4, issue 12) ------------------
+
+
+def test_a_waiting_limit_fills_in_a_later_bar_and_the_transitions_are_journaled(
+    tmp_path: Path
+) -> None:
+    def script(i: int, b: Bar, m: StateMachine) -> ClosedTrade | None:
+        if i == 0:
+            m.begin_analysis({}, b)
+            m.execute(EnterLong(quantity=1.0, price=95.0, expire_bars=0), b)
+        return None
+
+    runner = make_runner(tmp_path, script)
+    runner.on_bar(make_bar(0, 100.0))  # places the buy limit at 95 (the close is 100)
+    runner.on_bar(make_bar(1, 100.0))  # low 99.5: waits
+    runner.on_bar(make_bar(2, 96.0, low=94.0))  # opens 96, the low reaches 95: filled at 95
+    pos = runner.machine.position
+    assert pos is not None and pos.entry_price == 95.0 and pos.entry_time == 2 * 60_000
+    got = rows(runner, "SELECT timestamp, from_state, to_state, reason FROM transitions")
+    assert got == [(0, "idle", "analyzing", "detect_opportunity"),
+                   (2 * 60_000, "analyzing", "in_position", "enter_long")]
+
+
+def test_the_expiry_flag_lasts_one_bar_even_when_the_machine_is_idle_after(
+    tmp_path: Path
+) -> None:
+    seen: list[bool] = []
+
+    def script(i: int, b: Bar, m: StateMachine) -> ClosedTrade | None:
+        seen.append(m.order_expired)
+        if i == 0:
+            m.begin_analysis({}, b)
+            m.execute(EnterLong(quantity=1.0, price=90.0), b)  # expires after bar 1
+        if i == 1:
+            m.execute(CancelAnalysis(), b)  # flat, no order: only the flag remains
+        return None
+
+    runner = make_runner(tmp_path, script)
+    for i in range(3):
+        runner.on_bar(make_bar(i, 100.0))
+    assert seen == [False, True, False]
+
+
+def test_a_stopped_strategy_s_waiting_entry_is_cancelled(tmp_path: Path) -> None:
+    def script(i: int, b: Bar, m: StateMachine) -> ClosedTrade | None:
+        if i == 0:
+            m.begin_analysis({}, b)
+            m.execute(EnterLong(quantity=1.0, price=50.0, expire_bars=0), b)
+            return None
+        raise StrategyError("boom")
+
+    runner = make_runner(tmp_path, script, max_errors=2)
+    for i in range(4):
+        runner.on_bar(make_bar(i, 100.0, low=40.0 if i == 3 else None))
+    # stopped at bar 2, whose entry order was cancelled: bar 3 reaching 50 fills nothing
+    assert runner.stopped is not None and runner.machine.position is None
+    assert runner.machine.state is State.IDLE and runner.machine.pending_order is None
+    reasons = rows(runner, "SELECT reason FROM transitions")
+    assert reasons == [("detect_opportunity",), ("cancel_analysis",)]

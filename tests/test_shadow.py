@@ -55,7 +55,7 @@ function detect_opportunity(m, ctx, ind)
 end
 function filter_commitment(m, ctx, ind)
   tick(ind)
-  return { action = "enter_short", quantity = 1.0, stop_loss = m.close * 1.01 }
+  return { action = "enter_short", quantity = 0.1, stop_loss = m.close * 1.01 }
 end
 function manage_position(m, ctx, ind)
   local s = tick(ind)
@@ -78,7 +78,7 @@ end
 function filter_commitment(m, ctx, ind)
   local a = ind.atr(5)
   if a == nil then return { action = "cancel_analysis" } end
-  return { action = "enter_long", quantity = 1.0, stop_loss = m.close - 3 * a,
+  return { action = "enter_long", quantity = 0.1, stop_loss = m.close - 3 * a,
            take_profit = m.close + 3 * a }
 end
 function manage_position(m, ctx, ind)

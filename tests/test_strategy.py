@@ -500,7 +500,7 @@ def test_memory_error_while_mirroring_the_context_is_a_strategy_error(tmp_path: 
         assert info.value.kind == "memory" and info.value.__cause__ is None  # from the call
     # within the context limits (250 distinct strings of ~205 bytes < 64 KiB), too big for the rest
     h.machine.context.update({f"k{i}": f"{i:03d}" + "x" * 200 for i in range(250)})
-    strategy._synced = None  # as after any transition: the context is mirrored again
+    strategy._synced = -1  # as after any transition: the context is mirrored again
     with pytest.raises(LuaStrategyError) as info:
         h.next()
     assert info.value.kind == "memory"

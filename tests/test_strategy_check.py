@@ -103,7 +103,7 @@ def test_check_reports_auto_exits_and_the_trades_they_close(
     path = write(tmp_path, """
       function detect_opportunity(md) return { go = 1 } end
       function filter_commitment(md)
-        return { action = "enter_long", quantity = 1,
+        return { action = "enter_long", quantity = 0.1,  -- fits check's 10,000 cash
                  stop_loss = md.close * 0.9999, take_profit = md.close * 1.0001 }
       end
       function manage_position(md) return nil end""")

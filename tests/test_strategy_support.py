@@ -10,7 +10,7 @@ from factories import make_bar
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.state import ClosedTrade, StateMachine
+from engine.state import ClosedTrade, Execution, StateMachine
 from engine.strategy import LuaStrategy
 
 #: Appended to a test script so that it defines all three functions.
@@ -38,17 +38,22 @@ def load(tmp_path: Path, source: str, **kwargs: object) -> LuaStrategy:
 class Harness:
     """Window + machine + indicator API driven the way the runner does."""
 
-    def __init__(self, strategy: LuaStrategy, symbol: str = "BTCUSDT") -> None:
+    def __init__(
+        self, strategy: LuaStrategy, symbol: str = "BTCUSDT",
+        execution: Execution | None = None,
+    ) -> None:
         self.strategy = strategy
         self.window = MarketDataWindow(1000)
-        self.machine = StateMachine()
+        self.machine = StateMachine() if execution is None else StateMachine(execution=execution)
         self.api = IndicatorApi(symbol, self.window)
         self.i = 0
+        #: the trade begin_bar closed in the last bar fed (an auto-exit), if any
+        self.begun: ClosedTrade | None = None
 
     def feed(self, b: Bar) -> ClosedTrade | None:
         """Push ``b`` and call the strategy once (StrategyError propagates)."""
         self.window.push(b)
-        self.machine.auto_exit(b)
+        self.begun = self.machine.begin_bar(b) if self.machine.busy else None
         self.api.on_bar(b)
         return self.strategy.step(b, self.machine, self.api)
 

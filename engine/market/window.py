@@ -23,6 +23,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 DEFAULT_CAPACITY = 1000
+#: the fields of ``back`` in the order of the window's arrays
+_FIELDS = ("open", "high", "low", "close", "volume", "timestamp")
 
 
 class MarketDataWindow:
@@ -35,7 +37,7 @@ class MarketDataWindow:
     """
 
     __slots__ = ("_buf", "_capacity", "_close", "_end", "_high", "_last",
-                 "_last_ts", "_low", "_open", "_pending", "_start", "_ts", "_volume")
+                 "_last_ts", "_low", "_open", "_pending", "_start", "_ts", "_volume", "count")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if type(capacity) is not int or capacity < 1:
@@ -54,6 +56,9 @@ class MarketDataWindow:
         self._pending: list[Bar] = []  # accepted, newer than the arrays' bars
         self._last: Bar | None = None
         self._last_ts = -1
+        #: bars accepted since the window was made (retained or not): the latest bar's
+        #: 1-based number (a strategy's ``market_data.index``)
+        self.count = 0
 
     @property
     def capacity(self) -> int:
@@ -82,6 +87,7 @@ class MarketDataWindow:
             self._start = self._end = 0
         self._last = bar
         self._last_ts = ts
+        self.count += 1
         return True
 
     def _reject_or_drop(self, bar: Bar, last: Bar) -> bool:
@@ -138,6 +144,19 @@ class MarketDataWindow:
         self._start = 0
         self._end = keep
         return keep
+
+    def back(self, name: str, k: int) -> float | int | None:
+        """Field ``name`` (open, high, low, close, volume, timestamp) of the bar ``k``
+        bars before the latest (k >= 1), or None when that bar is not retained."""
+        if k >= len(self):
+            return None
+        pending = self._pending
+        if k < len(pending):
+            value: float | int = getattr(pending[-1 - k], name)
+            return value if name == "timestamp" else float(value)  # (a Bar keeps an int price)
+        self._sync()
+        arr = self._ts if name == "timestamp" else self._buf[_FIELDS.index(name)]
+        return arr[self._end - 1 - k].item()  # type: ignore[no-any-return]
 
     def latest(self) -> Bar | None:
         """The newest bar, or None when the window is empty."""

@@ -21,7 +21,8 @@ from engine.market.bar import Bar
 from engine.market.window import DEFAULT_CAPACITY, MarketDataWindow
 from engine.run.config import CheckConfig
 from engine.run.runner import Strategy, SymbolRunner
-from engine.state import ClosedTrade, Position, StateMachine
+from engine.state import ClosedTrade, Execution, Position, StateMachine
+from engine.state.execution import DEFAULT_LEVERAGE
 from engine.strategy.lua_strategy import FUNCTIONS, LuaStrategy
 
 SYMBOL = "BTCUSDT"
@@ -56,15 +57,22 @@ class CheckReport:
         return ordered[index] / 1000
 
 
+#: What ``check`` trades with: a run's defaults (fill at the close, 10,000 cash, leverage 1).
+RUN_EXECUTION = Execution(leverage=DEFAULT_LEVERAGE)
+
+
 def exercise(
-    strategy: Strategy, bars: Iterable[Bar], window_size: int = DEFAULT_CAPACITY
+    strategy: Strategy,
+    bars: Iterable[Bar],
+    window_size: int = DEFAULT_CAPACITY,
+    execution: Execution = RUN_EXECUTION,
 ) -> CheckReport:
     """Run ``strategy`` over ``bars`` of one symbol through the run's ``SymbolRunner``
-    (default costs, never stopped by the error policy); never raises StrategyError
-    (errors are counted by message in the report)."""
+    (default costs, a run's execution unless told, never stopped by the error policy);
+    never raises StrategyError (errors are counted by message in the report)."""
     report = CheckReport()
     window = MarketDataWindow(window_size)
-    machine = StateMachine()
+    machine = StateMachine(execution=execution)
     runner = SymbolRunner(
         SYMBOL,
         _Counted(strategy, report),
@@ -99,7 +107,11 @@ class _Counted:
     def step(self, bar: Bar, machine: StateMachine, api: IndicatorApi) -> ClosedTrade | None:
         report = self._report
         report.calls[FUNCTIONS[_index(machine)]] += 1
-        before = (machine.transition_count, machine.position)
+        if machine.order_expired:
+            report.actions["order expired"] += 1
+        elif machine.order_refused is not None:
+            report.actions["order refused"] += 1
+        before = machine.position
         clock = time.perf_counter_ns
         start = clock()
         try:
@@ -111,7 +123,8 @@ class _Counted:
 
 class _CountingJournal:
     """A RunJournal that keeps nothing but the report's counts: failed calls by
-    message, and the automatic exits (stop-loss, take-profit) among the trades."""
+    message, the transitions by reason (a waiting order's fill included), and the
+    automatic exits (stop-loss, take-profit) among the trades."""
 
     def __init__(self, report: CheckReport) -> None:
         self._report = report
@@ -119,8 +132,12 @@ class _CountingJournal:
     def record_strategy_version(self, *args: object) -> None:
         pass
 
-    def record_transition(self, *args: object, **kwargs: object) -> None:
-        pass
+    def record_transition(
+        self, symbol: str, timestamp: int, from_state: str, to_state: str, reason: str,
+        note: str | None = None,
+    ) -> None:
+        if reason not in _AUTO_EXITS:  # counted with their trades
+            self._report.actions[reason] += 1
 
     def record_rejected_bar(self, *args: object, **kwargs: object) -> None:
         pass
@@ -153,13 +170,12 @@ def _index(machine: StateMachine) -> int:
     return ("idle", "analyzing", "in_position").index(machine.state.value)
 
 
-def _count_action(
-    report: CheckReport, machine: StateMachine, before: tuple[int, Position | None]
-) -> None:
-    count, pos = before
-    if machine.transition_count != count:
-        report.actions[machine.history[-1].reason] += 1
-    elif machine.position is not pos and pos is not None and machine.position is not None:
+_AUTO_EXITS = frozenset({"stop_loss", "take_profit"})
+
+
+def _count_action(report: CheckReport, machine: StateMachine, pos: Position | None) -> None:
+    """Count a position's level update (transitions are counted as journaled)."""
+    if machine.position is not pos and pos is not None and machine.position is not None:
         moved = machine.position.stop_loss != pos.stop_loss
         report.actions["update_stop_loss" if moved else "update_take_profit"] += 1
 

@@ -22,6 +22,7 @@ from engine.errors import ConfigError
 from engine.market.feeds.interval import parse_interval
 from engine.market.feeds.simulated import DEFAULT_SEED
 from engine.market.feeds.spec import (
+    DEFAULT_HISTORY,
     DEFAULT_INTERVAL,
     DEFAULT_REST_URL,
     DEFAULT_WS_URL,
@@ -29,7 +30,8 @@ from engine.market.feeds.spec import (
 )
 from engine.market.window import DEFAULT_CAPACITY
 from engine.run.runner import DEFAULT_MAX_ERRORS
-from engine.state import Costs
+from engine.state import Costs, Execution, FillMode
+from engine.state.execution import DEFAULT_LEVERAGE, MAX_LEVERAGE
 from engine.strategy.lua_strategy import (
     DEFAULT_INSTRUCTION_BUDGET,
     DEFAULT_MEMORY_MB,
@@ -41,6 +43,7 @@ from engine.strategy.params import ParamValue
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COSTS: Final = Costs()
+_EXECUTION: Final = Execution()
 
 #: Upper bounds keep absurd values from turning into overflows or memory errors
 #: deep inside a run (an int64 in the journal, numpy buffers, the Lua budget).
@@ -185,7 +188,10 @@ class RunConfig(StrategyOptions):
 
     ``feed``: ``sim`` (seeded random walk, ``bars`` per symbol, 10,000 unless given),
     ``csv:PATH`` or ``binance``; ``bars`` stops each symbol after that many bars.
-    ``fee_bps`` / ``slippage_bps``: costs per fill. ``max_errors``: consecutive strategy
+    ``fee_bps`` / ``slippage_bps``: costs per fill. ``fill``, ``cash``, ``leverage``: where
+    market orders fill, the starting equity, the cash check (docs/design.md §4).
+    ``history``: closed bars fetched before the first live bar (``binance`` only; None =
+    DEFAULT_HISTORY, the rule in docs/strategies.md). ``max_errors``: consecutive strategy
     errors before a symbol's strategy is stopped. ``window``: bars kept per symbol.
     ``watch``: hot-reload strategy files. ``journal``: the SQLite journal.
     ``shadow``: check every indicator value against OCaml (None: off).
@@ -198,6 +204,10 @@ class RunConfig(StrategyOptions):
     bars: int | None = None
     fee_bps: float = _COSTS.fee_bps
     slippage_bps: float = _COSTS.slippage_bps
+    fill: str = _EXECUTION.fill.value  # one of FillMode's values: close | next-open
+    cash: float = _EXECUTION.cash  # finite, > 0
+    leverage: float = DEFAULT_LEVERAGE  # in [1, MAX_LEVERAGE]
+    history: int | None = None  # in [0, window]; None: DEFAULT_HISTORY, capped by window
     max_errors: int = DEFAULT_MAX_ERRORS
     window: int = DEFAULT_CAPACITY
     watch: bool = False
@@ -226,6 +236,32 @@ class RunConfig(StrategyOptions):
             if not 0.0 <= value < BPS_LIMIT:  # NaN and inf fail
                 raise ConfigError(f"{flag(name)} {value}: must be a finite number in [0, 10000)")
         _set(self, "journal", Path(self.journal))
+        self._check_execution()
+        if self.history is not None:
+            _whole("history", self.history, 0, self.window, " bars (at most --window)")
+
+    def _check_execution(self) -> None:
+        fill: object = self.fill
+        if not isinstance(fill, str) or fill not in FillMode._value2member_map_:
+            choices = " or ".join(m.value for m in FillMode)
+            raise ConfigError(f"--fill {fill!r}: must be {choices}")
+        cash = _number("cash", self.cash)
+        if not 0.0 < cash < math.inf:
+            raise ConfigError(f"--cash {cash}: must be a finite number > 0 (the starting equity)")
+        _set(self, "cash", cash)
+        leverage = _number("leverage", self.leverage)
+        if not 1.0 <= leverage <= MAX_LEVERAGE:
+            raise ConfigError(f"--leverage {leverage}: must be in [1, {MAX_LEVERAGE:g}] "
+                              "(1 = no borrowing)")
+        _set(self, "leverage", leverage)
+
+    def execution(self) -> Execution:
+        """The machines' execution settings: fill mode, starting cash, leverage."""
+        return Execution(FillMode(self.fill), self.cash, self.leverage)
+
+    def history_bars(self) -> int:
+        """The live warm-up: ``history``, or DEFAULT_HISTORY capped by the window."""
+        return min(DEFAULT_HISTORY, self.window) if self.history is None else self.history
 
     def _checked_strategy_for(self) -> dict[str, Path]:
         out: dict[str, Path] = {}

@@ -34,16 +34,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.errors import ConfigError, JournalError
 
+if TYPE_CHECKING:
+    from engine.state import Execution
+
 #: The schema this code writes: ``SCHEMA`` is version 1, ``MIGRATIONS[v]`` takes a
 #: journal from version v to v + 1 (a new journal runs them all).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,7 +63,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seed            INTEGER,
     fee_bps         REAL NOT NULL,
     slippage_bps    REAL NOT NULL,
-    summary         TEXT                -- JSON: the --json summary, written at the end
+    summary         TEXT,               -- JSON: the --json summary, written at the end
+    fill            TEXT,               -- close | next-open (NULL: a run before issue 12)
+    cash            REAL,               -- the starting equity
+    leverage        REAL                -- the cash check's leverage (NULL: none)
 );
 CREATE TABLE IF NOT EXISTS strategy_versions (
     run_id          INTEGER NOT NULL REFERENCES runs(id),
@@ -167,7 +173,13 @@ CREATE TABLE run_stats (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _MIGRATION_2}
+#: Version 3 (issue 12): how the run executed orders (its cash is ``starting_equity``).
+_MIGRATION_3 = """
+ALTER TABLE runs ADD COLUMN fill TEXT;                -- close | next-open
+ALTER TABLE runs ADD COLUMN leverage REAL;            -- NULL: no cash check
+"""
+
+MIGRATIONS: dict[int, str] = {1: _MIGRATION_2, 2: _MIGRATION_3}
 
 #: Longest a written record may stay uncommitted (docs/design.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
@@ -247,13 +259,18 @@ class Journal:
         slippage_bps: float,
         starting_equity: float | None = None,
         interval_ms: int | None = None,
+        execution: Execution | None = None,
     ) -> int:
-        """Insert the ``runs`` row (status "running"), commit it and return its id."""
+        """Insert the ``runs`` row (status "running"), commit it and return its id.
+        ``execution``: the run's fill mode, cash (its starting equity, which then
+        wins over ``starting_equity``) and leverage (None: not recorded)."""
+        ex = execution
         with self._lock, self._writing("starting the run"):
             cur = self._db.execute(
                 "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
                 " params, symbols, feed, seed, fee_bps, slippage_bps, starting_equity,"
-                " interval_ms) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " interval_ms, fill, leverage)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     utc_now(),
                     json.dumps(list(command)),
@@ -265,8 +282,10 @@ class Journal:
                     seed,
                     fee_bps,
                     slippage_bps,
-                    starting_equity,
+                    ex.cash if ex is not None else starting_equity,
                     interval_ms,
+                    None if ex is None else str(ex.fill),
+                    None if ex is None else ex.leverage,
                 ),
             )
             run_id = cur.lastrowid

@@ -136,6 +136,12 @@ class Orchestrator:
             while self._route(islice(bars, HOUSEKEEPING_EVERY)) == HOUSEKEEPING_EVERY:
                 await asyncio.sleep(0)
         else:
+            warm_up = getattr(self.feed, "warm_up", None)
+            if callable(warm_up):  # a live feed: check symbols, fetch history first
+                for symbol, bars in (await warm_up()).items():
+                    runner = self.runners.get(symbol)
+                    if runner is not None:
+                        runner.warm_up(bars)
             stream = aiter(self.feed)
             try:
                 async for bar in stream:

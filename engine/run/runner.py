@@ -2,17 +2,19 @@
 
 Per bar (docs/design.md §4, §5): push the bar into the window (an identical
 duplicate is dropped and counted, a conflicting or older bar is rejected,
-counted and journaled), auto-exit first (a position held on through the bar
-records its low and high: MAE/MFE), update the indicator streams, call exactly one
-strategy function (chosen by the state after auto-exit), mark the equity, keep the
-bar for the equity journal (engine/run/equity.py), then journal the transitions and
-trades of the bar (with the facts of engine/run/trade_facts.py).
+counted and journaled), ``machine.begin_bar`` (a waiting order fills, ages or
+expires; then auto-exit; a position held on through the bar records its low and
+high: MAE/MFE), update the indicator streams, call exactly one strategy function
+(chosen by the state after begin_bar), mark the equity, keep the bar for the
+equity journal (engine/run/equity.py), then journal the transitions and trades of
+the bar (with the facts of engine/run/trade_facts.py).
 
 Error policy: a ``StrategyError`` skips that call's action; it is logged,
 counted and journaled. After ``max_errors`` consecutive errors the symbol's
 strategy is stopped: no Lua function is called any more, but the runner keeps
 consuming the symbol's bars in *protect-only* mode — auto-exit still fires the
-open position's stop-loss / take-profit and equity is still marked. A position
+open position's stop-loss / take-profit and equity is still marked (an entry
+order left waiting is cancelled when the strategy stops; an exit order stays). A position
 that never reaches a level stays open at the end (reported with its unrealized
 P&L, never silently closed). A hot reload (``replace_strategy``) resumes it.
 Error texts are cut to ERROR_TEXT_CHARS; the first ERRORS_LOGGED errors of a
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,7 +37,7 @@ from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.equity import EquityLog
 from engine.run.trade_facts import TradeFacts
-from engine.state import ClosedTrade, Position, StateMachine
+from engine.state import CancelAnalysis, ClosedTrade, Position, StateMachine
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
@@ -215,16 +217,15 @@ class SymbolRunner:
         machine = self.machine
         if self._new_version:
             self._journal_version(bar.timestamp)
-        # auto_exit returns None at once without a position: skip the call when flat
+        # begin_bar (docs/design.md §4): waiting orders, then auto-exit; skipped when it
+        # has nothing to do (flat, no order waiting, no flag to clear)
         held = machine.position
-        exit_trade = None
-        if held is not None:
-            exit_trade = machine.auto_exit(bar)
-            if exit_trade is None:  # held through the bar: its range is an excursion
-                if bar.low < self._low:
-                    self._low = bar.low
-                if bar.high > self._high:
-                    self._high = bar.high
+        exit_trade = machine.begin_bar(bar) if machine.busy else None
+        if held is not None and exit_trade is None:  # held through the bar: an excursion
+            if bar.low < self._low:
+                self._low = bar.low
+            if bar.high > self._high:
+                self._high = bar.high
         self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:
@@ -250,6 +251,20 @@ class SymbolRunner:
             if step_trade is not None:
                 self._trade(step_trade, held, bar)
         return True
+
+    def warm_up(self, bars: Iterable[Bar]) -> None:
+        """A live feed's history before its first live bar: into the window and the
+        indicator streams only (no strategy call, no orders, not counted as bars), so
+        indicators are warm when the first live bar arrives."""
+        taken = 0
+        for bar in bars:
+            try:
+                if self._push(bar):
+                    self._update_indicators(bar)
+                    taken += 1
+            except MarketDataError as exc:
+                self._reject(bar, exc)
+        log.info("%s: warmed up with %d closed bars of history", self.symbol, taken)
 
     def replace_strategy(self, strategy: Strategy) -> None:
         """Hot reload: the next bar runs ``strategy``; state, context, position and
@@ -312,6 +327,15 @@ class SymbolRunner:
             self.journal.record_strategy_error(
                 self.symbol, bar.timestamp, "stopped", self.stopped, n
             )
+            self._cancel_entry_order(bar)
+
+    def _cancel_entry_order(self, bar: Bar) -> None:
+        """A stopped strategy opens nothing: an entry order it left waiting is cancelled
+        (journaled with the bar's other transitions); a waiting exit order stays."""
+        machine = self.machine
+        order = machine.pending_order
+        if order is not None and order.is_entry:
+            machine.execute(CancelAnalysis(reason="strategy stopped"), bar)
 
     def _trade(self, trade: ClosedTrade, held: Position | None, bar: Bar) -> None:
         """Count and journal a trade closed in ``bar``; ``held`` is the position as
@@ -345,8 +369,9 @@ class SymbolRunner:
         )
 
     def _journal_transitions(self, bar: Bar) -> None:
-        """Journal the transitions made since the last call (at most two per bar:
-        auto-exit, then the strategy's result; history keeps the last 100)."""
+        """Journal the transitions made since the last call (at most three per bar:
+        an order's fill, the auto-exit of its fill bar, then the strategy's result;
+        history keeps the last 100)."""
         count = self.machine.transition_count
         new = count - self._transitions_seen
         self._transitions_seen = count

@@ -37,8 +37,6 @@ from engine.run.runner import Strategy, SymbolRunner
 from engine.run.summary import build_summary, strict_json
 from engine.run.trades import RecordingMachine, TradeObserver
 from engine.state import Costs, StateMachine
-from engine.state.execution import DEFAULT_CASH
-from engine.state.machine import DEFAULT_EXECUTION
 
 #: Builds the run's observer (shadow mode) from its config and journal; the
 #: journal's ``record_mismatch`` is thread-safe. engine/cli.py wires bridge's in.
@@ -105,6 +103,7 @@ def backtest(
             interval=config.interval,
             ws_url=config.binance_ws_url,
             rest_url=config.binance_rest_url,
+            history=config.history_bars(),
         )
     load = partial(_load_strategy, config)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in config.symbols}
@@ -170,8 +169,8 @@ def _start_run(
         seed=config.seed if config.feed.strip() == "sim" else None,
         fee_bps=config.fee_bps,
         slippage_bps=config.slippage_bps,
-        starting_equity=DEFAULT_CASH,
         interval_ms=parse_interval(config.interval),
+        execution=config.execution(),
     )
 
 
@@ -287,8 +286,9 @@ def _runner(
     costs = Costs(fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     api = IndicatorApi(symbol, window, observer)
     trades = observer if callable(getattr(observer, "bar_traded", None)) else None
-    machine = StateMachine(costs=costs) if trades is None \
-        else RecordingMachine(costs, DEFAULT_EXECUTION)
+    execution = config.execution()
+    machine = StateMachine(costs=costs, execution=execution) if trades is None \
+        else RecordingMachine(costs, execution)
     account = machine.account
     equity = EquityLog(symbol, account.marks, account.starting_equity) if record_equity \
         else None

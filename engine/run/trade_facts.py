@@ -109,9 +109,15 @@ def _slipped(price: float, reference: float, direction: float, quantity: float,
 
 
 def _entry_slippage(pos: Position, bar: Bar, costs: Costs) -> float:
-    """A market entry fills at the slipped close; an entry at its own price has none."""
-    slip = _slipped(pos.entry_price, bar.close, pos.direction, pos.quantity, costs)
-    return 0.0 if slip is None else slip
+    """A market entry fills at the slipped close (``--fill close``) or the slipped open
+    of the bar after the decision (``next-open``, or a stop entry that gapped); a limit
+    entry has none. (A stop entry filled inside the bar slips from its stop price,
+    which is not known here: counted as 0.)"""
+    for reference in (bar.close, bar.open):
+        slip = _slipped(pos.entry_price, reference, pos.direction, pos.quantity, costs)
+        if slip is not None:
+            return slip
+    return 0.0
 
 
 def _exit_slippage(trade: ClosedTrade, held: Position | None, bar: Bar,

@@ -66,7 +66,7 @@ class StateMachine:
     """States, context, position, waiting order and account of one symbol's strategy."""
 
     __slots__ = ("_clear_context", "_costs", "_execution", "_history", "_order", "_order_end",
-                 "_position", "_state", "_transition_count", "account", "context")
+                 "_position", "_state", "_transition_count", "account", "context", "version")
 
     def __init__(
         self,
@@ -86,6 +86,10 @@ class StateMachine:
         self._transition_count = 0
         self.context = Context()
         self.account = Account(execution.cash)
+        #: bumped by every change a strategy can see, except the in-place ``bars_held``
+        #: and the marks: a transition, the waiting order (placed, aged, ended), its
+        #: flags, the position's levels. A strategy mirrors the machine when it moved.
+        self.version = 0
 
     @property
     def state(self) -> State:
@@ -101,6 +105,13 @@ class StateMachine:
     def pending_order(self) -> Order | None:
         """The order waiting for a later bar: an entry (ANALYZING) or an exit (IN_POSITION)."""
         return self._order
+
+    @property
+    def busy(self) -> bool:
+        """False when ``begin_bar`` has nothing to do: flat, no order waiting, no flag
+        of the last bar to clear (the runner then skips the call)."""
+        return self._position is not None or self._order is not None or (
+            self._order_end is not None)
 
     @property
     def order_expired(self) -> bool:
@@ -147,6 +158,7 @@ class StateMachine:
         """
         if self._order_end is not None:
             self._order_end = None
+            self.version += 1
         order = self._order
         if order is not None and order.is_entry:
             return self._work_entry(order, bar)
@@ -235,6 +247,7 @@ class StateMachine:
         except ActionError as exc:
             self._order = None
             self._order_end = str(exc)
+            self.version += 1
             return None
         self._order = None
         self._open(action, order.side, quantity, price, bar)
@@ -251,6 +264,7 @@ class StateMachine:
             self._order_end = _EXPIRED
         else:
             self._order = replace(order, bars_left=left - 1)
+        self.version += 1
 
     def _stop_out(self, pos: Position, level: float, bar: Bar) -> ClosedTrade:
         # The closing fill sells a long (direction -1) and buys back a short (+1).
@@ -320,6 +334,7 @@ class StateMachine:
             self._position = _replace(pos, stop_loss=stop)
         elif target is not None:
             self._position = _replace(pos, take_profit=target)
+        self.version += 1
         return None
 
     def _enter(self, action: EnterLong | EnterShort, bar: Bar) -> None:
@@ -342,6 +357,7 @@ class StateMachine:
             return
         price = None if kind is OrderKind.MARKET else level
         self._order = Order(kind, side, price, expire, bar.timestamp, bar.symbol, action)
+        self.version += 1
 
     def _size(self, action: EnterLong | EnterShort, fill: float) -> float:
         """The entry's quantity at ``fill``, cash-checked; ActionError if refused."""
@@ -374,10 +390,12 @@ class StateMachine:
         if action.price is not None:
             self._order = Order(OrderKind.LIMIT, pos.side, action.price, expire, bar.timestamp,
                                 bar.symbol, action)
+            self.version += 1
             return None
         if self._execution.fill is FillMode.NEXT_OPEN:
             self._order = Order(OrderKind.MARKET, pos.side, None, 1, bar.timestamp, bar.symbol,
                                 action)
+            self.version += 1
             return None
         price = self._costs.adverse(bar.close, -pos.direction)
         return self._close(pos, price, bar, ExitReason.STRATEGY, action.reason)
@@ -406,6 +424,7 @@ class StateMachine:
         self._history.append(Transition(self._state, to, reason, bar.timestamp, note))
         self._transition_count += 1
         self._state = to
+        self.version += 1
 
 
 def _replace(pos: Position, **changes: float) -> Position:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +23,9 @@ from engine import bounds
 from engine.errors import StrategyError
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
-from engine.state import ClosedTrade, Position, State, StateMachine, parse_action
+from engine.market.window import MarketDataWindow
+from engine.state import ClosedTrade, State, StateMachine, parse_action
+from engine.state.actions import suggest
 from engine.strategy import prelude
 from engine.strategy.errors import LuaStrategyError
 from engine.strategy.params import ParamValue, apply_overrides
@@ -30,7 +33,10 @@ from engine.strategy.sandbox import Sandbox
 
 FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
 _IDLE, _ANALYZING = State.IDLE, State.ANALYZING
-_RESERVED = frozenset({"state", "position"})  # context names the engine sets
+#: context names the engine sets
+_RESERVED = frozenset({"state", "position", "order", "order_expired", "order_refused"})
+#: the bar fields ``history(field, k)`` reads
+HISTORY_FIELDS = ("open", "high", "low", "close", "volume", "timestamp")
 
 LogFn = Callable[[str], None]
 
@@ -82,7 +88,9 @@ class LuaStrategy:
         self._api: IndicatorApi | None = None
         self._registry_names: dict[str, str] = {}  # Lua name -> registry name
         self._symbol: str | None = None
-        self._synced: tuple[int, Position | None] | None = None
+        self._window: MarketDataWindow | None = None
+        #: the machine's version last mirrored into Lua (-1: mirror at the next call)
+        self._synced = -1
         self._sandbox = Sandbox(
             self._host, instruction_budget=instruction_budget, memory_mb=memory_mb,
             time_limit_s=time_limit_s,
@@ -115,23 +123,26 @@ class LuaStrategy:
         state = machine.state
         which = 1 if state is _IDLE else 2 if state is _ANALYZING else 3
         pos = machine.position
-        upnl = None if pos is None else pos.unrealized_pnl(bar.close)
+        if pos is None:
+            upnl = held = None
+        else:
+            upnl, held = pos.unrealized_pnl(bar.close), pos.bars_held
         symbol = None
         if bar.symbol != self._symbol:
             symbol = self._symbol = bar.symbol
         try:
             if api is not self._api:
                 self._bind(api)
-            synced = self._synced
-            if synced is None or synced[1] is not pos or synced[0] != machine.transition_count:
+            if machine.version != self._synced:
                 self._sync(machine, bar)
             # bar[1:] = timestamp, open, high, low, close, volume, bid, ask (one slice
             # instead of eight attribute reads)
             values = api.values
-            result = self._lua_step(which, symbol, *bar[1:], upnl, len(values), *values)
+            result = self._lua_step(which, symbol, self._window.count,  # type: ignore[union-attr]
+                                    *bar[1:], upnl, held, len(values), *values)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
-            self._synced = None
+            self._synced = -1
             raise self._glue_error(exc, FUNCTIONS[which - 1]) from exc
         if result is None:
             return None
@@ -154,7 +165,7 @@ class LuaStrategy:
                 "set by the engine; use other names",
                 kind="result", function=function, location=where,
             )
-        self._synced = None  # the machine may change: mirror it again next bar
+        self._synced = -1  # the machine may change: mirror it again next bar
         try:
             if which == 1:
                 machine.begin_analysis(fields, bar)
@@ -168,20 +179,29 @@ class LuaStrategy:
             ) from exc
 
     def _sync(self, machine: StateMachine, bar: Bar) -> None:
-        """Mirror context, state and position into Lua (only after changes)."""
+        """Mirror context, state, position, waiting order and its flags into Lua
+        (only when the machine's version moved: clearing a flag moves it too)."""
         pos = machine.position
         # as_dict(): a plain dict's items, not the Mapping mixin's Python-level view;
         # str() of a StrEnum member is its value, without Enum.value's descriptor
         flat = [x for item in machine.context.as_dict().items() for x in item]
         state = str(machine.state)
+        order = machine.pending_order
+        expired = machine.order_expired or None
+        refused = machine.order_refused
+        shown: tuple[object, ...] = (None, None, None, None)
+        if order is not None:
+            shown = (str(order.kind), str(order.side), order.price, order.bars_left)
         if pos is None:
-            self._sandbox.set_context(state, False, None, None, None, None, None, None, *flat)
+            self._sandbox.set_context(state, False, None, None, None, None, None, None, None,
+                                      *shown, expired, refused, *flat)
         else:
             self._sandbox.set_context(
                 state, True, str(pos.side), pos.entry_price, pos.quantity,
-                pos.stop_loss, pos.take_profit, pos.unrealized_pnl(bar.close), *flat,
+                pos.stop_loss, pos.take_profit, pos.unrealized_pnl(bar.close), pos.bars_held,
+                *shown, expired, refused, *flat,
             )
-        self._synced = (machine.transition_count, pos)
+        self._synced = machine.version
 
     def _bind(self, api: IndicatorApi) -> None:
         """Use ``api`` from now on: fresh indicator functions, no cached slots."""
@@ -192,6 +212,7 @@ class LuaStrategy:
             self._sandbox.add_indicator(spec.lua, len(spec.params), tuple(spec.outputs))
         self._registry_names = {spec.lua: name for name, spec in SPECS.items()}
         self._api = api
+        self._window = api.window
 
     # -- errors ------------------------------------------------------------
 
@@ -264,6 +285,8 @@ class LuaStrategy:
                 return self._extremes()
             if op == prelude.HOST_PARAMS:
                 return self._declare_params(args)
+            if op == prelude.HOST_HISTORY:
+                return self._history(*args)
             return (0, f"unknown host operation {op}")
         except Exception as exc:  # must not unwind through Lua
             return (0, str(exc))
@@ -302,6 +325,21 @@ class LuaStrategy:
         if self._api is None:
             return (None, None)
         return (self._api.high(), self._api.low())
+
+    def _history(self, field: object, k: object) -> tuple[int, object]:
+        """(1, the value of ``field`` ``k`` bars ago or None beyond the window), or
+        (0, why the arguments are wrong)."""
+        if field not in HISTORY_FIELDS:
+            hint = suggest(str(field), HISTORY_FIELDS)
+            return (0, f"history: field {field!r} is not a bar field{hint}; fields: "
+                       f"{', '.join(HISTORY_FIELDS)}")
+        ok = isinstance(k, int | float) and not isinstance(k, bool) and math.isfinite(k)
+        if not ok or k != int(k) or k < 1:  # type: ignore[call-overload, operator]
+            return (0, f"history({field!r}, k): k = {k!r} must be a whole number >= 1 "
+                       "(bars ago; 1 = the previous bar)")
+        if self._api is None:
+            return (1, None)
+        return (1, self._api.window.back(str(field), int(k)))  # type: ignore[call-overload]
 
     def _declare_params(self, flat: tuple[Any, ...]) -> tuple[Any, ...]:
         defaults: dict[str, ParamValue] = dict(zip(flat[0::2], flat[1::2], strict=True))

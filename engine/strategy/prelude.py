@@ -8,9 +8,12 @@ except through the functions in that environment.
 
 Calling convention with Python (docs/design.md §10: one crossing per bar):
 
-* ``glue.step(which, symbol, ts, o, h, l, c, v, bid, ask, upnl, n, ...)`` calls
-  strategy function ``which`` (1 detect, 2 filter, 3 manage); ``symbol`` is
-  nil when unchanged since the last call; the ``n`` varargs are the flattened
+* ``glue.step(which, symbol, index, ts, o, h, l, c, v, bid, ask, upnl, held, n, ...)``
+  calls strategy function ``which`` (1 detect, 2 filter, 3 manage); ``symbol`` is
+  nil when unchanged since the last call; ``index`` is the bar's number
+  (``market_data.index``); ``upnl`` and ``held`` (the position's unrealized P&L
+  and bars_held, nil when flat) change every bar in place, without a
+  ``set_context``; the ``n`` varargs are the flattened
   values of every indicator stream the strategy has opened, in slot order. It
   returns nothing (the function returned nil) or a status code followed by
   plain values: ``OK, key1, value1, ...`` (the returned table, already checked
@@ -26,13 +29,13 @@ from __future__ import annotations
 #: Status codes returned by ``glue.step`` / ``glue.load`` (first value).
 OK, ERR, BUDGET, MEMORY = 1, 2, 3, 4
 #: Operation codes of the ``host`` callback.
-HOST_OPEN, HOST_LOG, HOST_EXTREMES, HOST_PARAMS = 1, 2, 3, 4
+HOST_OPEN, HOST_LOG, HOST_EXTREMES, HOST_PARAMS, HOST_HISTORY = 1, 2, 3, 4, 5
 #: The budget is checked every GRAIN instructions (so it is exact to GRAIN).
 GRAIN = 1000
 
 PRELUDE = r"""
 local host, budget, time_limit, GRAIN, OK, ERR, BUDGET, MEMORY,
-      H_OPEN, H_LOG, H_EXTREMES, H_PARAMS, LIMITS = ...
+      H_OPEN, H_LOG, H_EXTREMES, H_PARAMS, H_HISTORY, LIMITS = ...
 -- The host-side bounds (engine/bounds.py: one home for each limit).
 local HOST_CALL, HOST_OPEN = LIMITS.HOST_CALL_INSTRUCTIONS, LIMITS.HOST_OPEN_INSTRUCTIONS
 local BYTES = LIMITS.BYTES_PER_INSTRUCTION
@@ -352,6 +355,27 @@ local function log(...)
 end
 env.print = log
 
+-- history(field, k): field of the bar k bars ago, from the host's window. A field
+-- that is no short string fails here, before anything crosses; the host checks
+-- the rest (and names the closest field).
+local HISTORY_FIELD_BYTES = 64
+local function history(field, k)
+  if type(field) ~= "string" or #field > HISTORY_FIELD_BYTES then
+    error(s_format("history: field must be a bar field name (open, high, low, close, " ..
+                   "volume, timestamp), got %s", type(field) == "string" and "a long string"
+                   or ("a " .. type(field))), 2)
+  end
+  if type(k) ~= "number" then
+    error(s_format("history(%q, k): k must be a whole number >= 1 (bars ago), got a %s",
+                   field, type(k)), 2)
+  end
+  charge(HOST_CALL)
+  local ok, v = host(H_HISTORY, field, k)
+  if ok == 0 then error(v, 2) end
+  return v
+end
+env.history = history
+
 ---------------------------------------------------------------------------
 -- Indicators: the values of every open stream arrive with each step (vals);
 -- a stream is opened through host on its first request.
@@ -439,8 +463,9 @@ end
 ---------------------------------------------------------------------------
 -- Context: a read-only view of the machine's context, state and position.
 ---------------------------------------------------------------------------
-local ctx_inner, pos_inner = {}, {}
+local ctx_inner, pos_inner, ord_inner = {}, {}, {}
 local position = readonly("context.position", pos_inner)
+local order = readonly("context.order", ord_inner)
 local context = readonly("context", ctx_inner)
 
 local function clear(t) for k in next, t do t[k] = nil end end
@@ -545,7 +570,7 @@ local function finish(which, ok, r)
   return flatten(r, NAMES[which])
 end
 
-local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, nvals, ...)
+local function step(which, sym, idx, ts, o, h, l, c, v, bid, ask, upnl, held, nvals, ...)
   if nvals <= 4 then
     vals[1], vals[2], vals[3], vals[4] = ...  -- the usual few: no table per call
   else
@@ -556,8 +581,8 @@ local function step(which, sym, ts, o, h, l, c, v, bid, ask, upnl, nvals, ...)
   local mid = c
   if bid ~= nil and ask ~= nil then mid = (bid + ask) / 2 end
   local md = {symbol = cur_symbol, timestamp = ts, open = o, high = h, low = l, close = c,
-              volume = v, bid = bid or c, ask = ask or c, mid_price = mid}
-  if upnl ~= nil then pos_inner.unrealized_pnl = upnl end
+              volume = v, bid = bid or c, ask = ask or c, mid_price = mid, index = idx}
+  if upnl ~= nil then pos_inner.unrealized_pnl, pos_inner.bars_held = upnl, held end
   -- arm(), inlined: this runs every bar, under the instruction hook
   used, exhausted, memfail, where, over, t0 = 0, false, false, nil, nil, nil
   log_left, call_marked, log_tokens = LOG_PER_CALL, false, log_tokens + LOG_PER_BAR
@@ -634,16 +659,26 @@ function glue.add_indicator(name, np, o1, o2, o3)
   ind_inner[name] = make_indicator(name, np, o1, o2, o3)
 end
 
-function glue.set_context(state, has_pos, side, entry, qty, sl, tp, upnl, ...)
+-- The waiting order (kind nil: none) and this bar's order flags (nil when not set).
+function glue.set_context(state, has_pos, side, entry, qty, sl, tp, upnl, held,
+                          okind, oside, oprice, oleft, expired, refused, ...)
   clear(ctx_inner)
   clear(pos_inner)
+  clear(ord_inner)
   local flat = {...}   -- (select(i, ...) in a loop would copy every value each time)
   for i = 1, select("#", ...), 2 do ctx_inner[flat[i]] = flat[i + 1] end
   if has_pos then
     pos_inner.side, pos_inner.entry_price, pos_inner.quantity = side, entry, qty
     pos_inner.stop_loss, pos_inner.take_profit, pos_inner.unrealized_pnl = sl, tp, upnl
+    pos_inner.bars_held = held
     ctx_inner.position = position
   end
+  if okind ~= nil then
+    ord_inner.kind, ord_inner.side, ord_inner.price, ord_inner.bars_left =
+      okind, oside, oprice, oleft
+    ctx_inner.order = order
+  end
+  ctx_inner.order_expired, ctx_inner.order_refused = expired, refused
   ctx_inner.state = state
 end
 

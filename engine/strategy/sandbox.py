@@ -5,7 +5,7 @@ builtins, an attribute filter that refuses every attribute of every Python
 object) and a memory cap; then the trusted prelude (``prelude.PRELUDE``)
 seals it. The one Python object Lua holds is ``host``, a callable kept in an
 upvalue of the prelude, through which the glue asks Python to open indicator
-streams, log, read the window's high/low and check parameters.
+streams, log, read the window's high/low and past bars and check parameters.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Sandbox:
             host, instruction_budget, time_limit_s, prelude.GRAIN,
             prelude.OK, prelude.ERR, prelude.BUDGET, prelude.MEMORY,
             prelude.HOST_OPEN, prelude.HOST_LOG, prelude.HOST_EXTREMES, prelude.HOST_PARAMS,
+            prelude.HOST_HISTORY,
             self.runtime.table_from(glue_limits()),
         )
         self.step: Callable[..., Any] = self.glue.step

@@ -1,7 +1,7 @@
 -- Reads every registry indicator on every call (shadow-mode tests and bench/shadow.py;
 -- tests/test_shadow.py checks that the list below names each registry indicator once).
 -- Trades on a MACD/RSI/Bollinger mix so a run produces entries and exits.
-params = { qty = 1.0 }
+params = { qty = 0.1 }  -- 0.1 x ~42,000 fits the 10,000 cash
 
 local function read_all(ind)
   local v = {

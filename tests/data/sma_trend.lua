@@ -6,7 +6,7 @@ function detect_opportunity(m, ctx, ind)
 end
 
 function filter_commitment(m, ctx, ind)
-  return { action = "enter_long", quantity = 0.5 }
+  return { action = "enter_long", quantity = 0.1 }  -- 0.1 x ~42,000 fits 10,000 cash
 end
 
 function manage_position(m, ctx, ind)

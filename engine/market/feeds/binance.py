@@ -35,7 +35,13 @@ from engine.market.feeds.binance_parse import (
     parse_message,
     parse_rest_row,
 )
-from engine.market.feeds.binance_rest import MAX_LIMIT, RestFailure, fetch_klines
+from engine.market.feeds.binance_rest import (
+    MAX_LIMIT,
+    RestFailure,
+    UnknownSymbol,
+    check_symbol,
+    fetch_klines,
+)
 from engine.market.feeds.interval import binance_interval
 from engine.market.feeds.sequence import SequenceGuard
 from engine.market.feeds.spec import DEFAULT_INTERVAL, DEFAULT_REST_URL, DEFAULT_WS_URL
@@ -73,7 +79,9 @@ def _wall_ms() -> int:
 class BinanceFeed:
     """Closed klines of several symbols from Binance, as an async iterator of bars.
 
-    `bars` stops after that many bars per symbol. `max_failures` consecutive
+    `bars` stops after that many bars per symbol. `warm_up()`, awaited before the
+    iteration, checks every symbol against Binance and fetches the last `history`
+    closed bars of each (not part of the iteration). `max_failures` consecutive
     failed attempts before the first successful connection raise FeedError (a
     wrong URL fails fast); once connected the feed retries for ever.
     """
@@ -86,6 +94,7 @@ class BinanceFeed:
         rest_url: str = DEFAULT_REST_URL,
         *,
         bars: int | None = None,
+        history: int = 0,
         timing: Timing = Timing(),
         max_failures: int = 5,
         rng: random.Random | None = None,
@@ -102,6 +111,9 @@ class BinanceFeed:
         self.ws_url = _check_url(ws_url, ("ws://", "wss://"), "--binance-ws-url")
         self.rest_url = _check_url(rest_url, ("http://", "https://"), "--binance-rest-url")
         self.bars, self.timing, self.max_failures = check_bars(bars), timing, max_failures
+        if isinstance(history, bool) or not isinstance(history, int) or history < 0:
+            raise ConfigError(f"history = {history!r}: must be a whole number of bars >= 0")
+        self.history = history
         self.stats = FeedStats()
         self._rng = rng or random.Random()
         self._now_ms = now_ms
@@ -130,6 +142,46 @@ class BinanceFeed:
         """Close the connection (if iterating) and stop."""
         if self._gen is not None:
             await self._gen.aclose()
+
+    async def warm_up(self) -> dict[str, list[Bar]]:
+        """Before the first live bar: FeedError for a symbol Binance does not know (REST
+        exchangeInfo), then each symbol's last `history` closed bars, oldest first
+        (they also start the sequence, so the stream's backfill continues from them)."""
+        out: dict[str, list[Bar]] = {}
+        for symbol in self.symbols:
+            try:
+                await check_symbol(self.rest_url, symbol.upper(), self.timing.rest_timeout)
+                out[symbol] = await self._history(symbol) if self.history else []
+            except UnknownSymbol as exc:
+                raise FeedError(f"Binance does not know the symbol {symbol!r} ({exc}); check "
+                                "--symbols (e.g. BTCUSDT)") from None
+            except (RestFailure, OSError, TimeoutError) as exc:
+                raise FeedError(f"cannot start the Binance feed for {symbol}: {exc}") from None
+        return out
+
+    async def _history(self, symbol: str) -> list[Bar]:
+        """The last `history` closed klines, fetched newest page first."""
+        pages: list[list[Bar]] = []
+        got, end = 0, None
+        while got < self.history:
+            limit = min(MAX_LIMIT, self.history - got + (1 if end is None else 0))
+            rows = await fetch_klines(self.rest_url, symbol.upper(), self.interval, None, end,
+                                      limit, self.timing.rest_timeout)
+            page, oldest = [], None
+            for row in rows:
+                kline = self._parse_row(row, symbol)
+                if kline is None:
+                    continue
+                oldest = kline.bar.timestamp if oldest is None else oldest
+                if kline.close_time < self._now_ms():  # else still open
+                    page.append(kline.bar)
+            pages.insert(0, page)
+            got += len(page)
+            if oldest is None or len(rows) < limit:
+                break  # nothing older
+            end = oldest - 1
+        bars = [bar for page in pages for bar in page][-self.history:]
+        return [bar for bar in bars if self._accept(bar, "rest")]
 
     async def _run(self) -> AsyncGenerator[Bar, None]:
         """Connect, deliver, reconnect — until every symbol has its `bars`."""

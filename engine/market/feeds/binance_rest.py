@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,10 +19,14 @@ class RestFailure(Exception):
 
 
 def klines_url(
-    rest_url: str, symbol: str, interval: str, start_ms: int, end_ms: int | None, limit: int
+    rest_url: str, symbol: str, interval: str, start_ms: int | None, end_ms: int | None,
+    limit: int,
 ) -> str:
-    """The URL of `GET /api/v3/klines` for one page."""
-    query = {"symbol": symbol, "interval": interval, "startTime": start_ms, "limit": limit}
+    """The URL of `GET /api/v3/klines` for one page (no start: the newest rows up to the end,
+    or up to now)."""
+    query: dict[str, object] = {"symbol": symbol, "interval": interval, "limit": limit}
+    if start_ms is not None:
+        query["startTime"] = start_ms
     if end_ms is not None:
         query["endTime"] = end_ms
     return f"{rest_url.rstrip('/')}/api/v3/klines?{urllib.parse.urlencode(query)}"
@@ -44,7 +49,7 @@ async def fetch_klines(
     rest_url: str,
     symbol: str,
     interval: str,
-    start_ms: int,
+    start_ms: int | None,
     end_ms: int | None = None,
     limit: int = MAX_LIMIT,
     timeout: float = 10.0,
@@ -56,3 +61,26 @@ async def fetch_klines(
         return parse_rest_body(body)
     except Malformed as exc:
         raise RestFailure(f"GET {url}: {exc}") from None
+
+
+class UnknownSymbol(Exception):
+    """Binance's exchangeInfo does not list the symbol."""
+
+
+async def check_symbol(rest_url: str, symbol: str, timeout: float = 10.0) -> None:
+    """`GET /api/v3/exchangeInfo?symbol=`: UnknownSymbol when Binance does not list
+    `symbol` (it answers HTTP 400, code -1121 "Invalid symbol"), RestFailure when the
+    request itself fails."""
+    url = f"{rest_url.rstrip('/')}/api/v3/exchangeInfo?{urllib.parse.urlencode({'symbol': symbol})}"
+    try:
+        body = await asyncio.to_thread(_get, url, timeout)
+    except RestFailure as exc:
+        if "HTTP 400" in str(exc) and "-1121" in str(exc):
+            raise UnknownSymbol(f"GET {url}: {exc}") from None
+        raise
+    try:
+        listed = [s.get("symbol") for s in json.loads(body).get("symbols", [])]
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise RestFailure(f"GET {url}: not an exchangeInfo reply: {exc}") from None
+    if symbol not in listed:
+        raise UnknownSymbol(f"GET {url}: the reply lists {listed[:5]!r}")

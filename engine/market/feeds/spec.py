@@ -15,6 +15,8 @@ DEFAULT_INTERVAL: Final = "1m"
 DEFAULT_WS_URL: Final = "wss://stream.binance.com:9443"
 DEFAULT_REST_URL: Final = "https://api.binance.com"
 VALID_SPECS: Final = "sim, csv:PATH or binance"
+#: Closed bars a live feed fetches before its first live bar unless told (``--history``).
+DEFAULT_HISTORY: Final = 200
 
 
 def split_symbols(symbols: str | Iterable[str]) -> tuple[str, ...]:
@@ -33,13 +35,15 @@ def open_feed(
     interval: str = DEFAULT_INTERVAL,
     ws_url: str = DEFAULT_WS_URL,
     rest_url: str = DEFAULT_REST_URL,
+    history: int = 0,
 ) -> Feed:
     """Open the feed named by `spec`:
 
     * ``sim`` — `SimulatedFeed` (``bars`` per symbol, DEFAULT_SIM_BARS when None);
     * ``csv:PATH`` — `CsvFeed` of one file: one symbol, or a file with a
       ``symbol`` column holding the symbols asked for;
-    * ``binance`` — live `BinanceFeed` at `ws_url` / `rest_url`.
+    * ``binance`` — live `BinanceFeed` at `ws_url` / `rest_url`, warmed up with the
+      last `history` closed bars.
 
     `bars` is the per-symbol limit (None: none, except for ``sim``). Raises
     ConfigError for a bad spec, symbol list, bar limit or interval, FeedError for
@@ -59,7 +63,7 @@ def open_feed(
         return CsvFeed(rest, names, bars=bars)
     from engine.market.feeds.binance import BinanceFeed
 
-    return BinanceFeed(names, interval, ws_url, rest_url, bars=bars)
+    return BinanceFeed(names, interval, ws_url, rest_url, bars=bars, history=history)
 
 
 def check_spec(spec: str) -> tuple[str, str]:
