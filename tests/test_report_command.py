@@ -201,7 +201,7 @@ def test_a_newer_journal_is_refused_naming_the_version(
     assert code == 2
     assert err.strip().splitlines() == [
         f"error: --journal {path}: journal schema version 7 is newer than this Tandem's "
-        "(2); open it with a Tandem that reads schema version 7"]
+        f"({SCHEMA_VERSION}); open it with a Tandem that reads schema version 7"]
 
 
 def test_a_journal_without_runs_says_so(tmp_path: Path,

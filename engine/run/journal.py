@@ -63,10 +63,7 @@ CREATE TABLE IF NOT EXISTS runs (
     seed            INTEGER,
     fee_bps         REAL NOT NULL,
     slippage_bps    REAL NOT NULL,
-    summary         TEXT,               -- JSON: the --json summary, written at the end
-    fill            TEXT,               -- close | next-open (NULL: a run before issue 12)
-    cash            REAL,               -- the starting equity
-    leverage        REAL                -- the cash check's leverage (NULL: none)
+    summary         TEXT                -- JSON: the --json summary, written at the end
 );
 CREATE TABLE IF NOT EXISTS strategy_versions (
     run_id          INTEGER NOT NULL REFERENCES runs(id),
