@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError
-from engine.run.journal import Journal
+from engine.run.journal import Journal, TradeRow
 
 TABLES = {
     "runs",
@@ -38,7 +38,7 @@ def _start(journal: Journal) -> int:
 
 
 def _trade(journal: Journal, pnl: float = 1.5) -> None:
-    journal.record_trade(
+    journal.record_trade(TradeRow(
         "BTCUSDT",
         side="long",
         quantity=2.0,
@@ -49,7 +49,7 @@ def _trade(journal: Journal, pnl: float = 1.5) -> None:
         exit_reason="take_profit",
         fees=0.5,
         pnl=pnl,
-    )
+    ))
 
 
 def _count(path: Path, table: str) -> int:

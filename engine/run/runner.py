@@ -36,6 +36,7 @@ from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.equity import EquityLog
+from engine.run.journal import TradeRow
 from engine.run.trade_facts import TradeFacts
 from engine.state import CancelAnalysis, ClosedTrade, Position, StateMachine
 
@@ -76,28 +77,7 @@ class RunJournal(Protocol):
         from_timestamp: int | None,
     ) -> None: ...
 
-    def record_trade(
-        self,
-        symbol: str,
-        *,
-        side: str,
-        quantity: float,
-        entry_timestamp: int,
-        entry_price: float,
-        exit_timestamp: int,
-        exit_price: float,
-        exit_reason: str,
-        fees: float,
-        pnl: float,
-        entry_reason: str | None = None,
-        exit_note: str | None = None,
-        slippage: float | None = None,
-        bars_held: int | None = None,
-        mae_pct: float | None = None,
-        mfe_pct: float | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
-    ) -> None: ...
+    def record_trade(self, row: TradeRow) -> None: ...
 
     def record_transition(
         self,
@@ -354,7 +334,7 @@ class SymbolRunner:
         self._low, self._high = math.inf, -math.inf
         # str() of a StrEnum member is its value, without Enum.value's Python-level
         # descriptor (this and the transitions run on every state change)
-        self.journal.record_trade(
+        self.journal.record_trade(TradeRow(
             self.symbol,
             side=str(trade.side),
             quantity=trade.quantity,
@@ -366,7 +346,7 @@ class SymbolRunner:
             fees=trade.fees,
             pnl=trade.pnl,
             **facts,
-        )
+        ))
 
     def _journal_transitions(self, bar: Bar) -> None:
         """Journal the transitions made since the last call (at most three per bar:
