@@ -18,7 +18,8 @@ import pytest
 from engine.cli import main
 from engine.errors import ConfigError, FeedError, JournalError
 from engine.market.feeds.csv_feed import MAX_LINE_CHARS, CsvFeed
-from engine.run.journal import Journal, TradeRow
+from engine.report.stats import TradeRecord
+from engine.run.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 SMA = ROOT / "strategies" / "sma_crossover.lua"
@@ -42,8 +43,8 @@ def _start(journal: Journal) -> int:
 
 
 def _trade(journal: Journal, i: int) -> None:
-    journal.record_trade(TradeRow("X", side="long", quantity=1.0, entry_timestamp=i,
-                                  entry_price=1.0, exit_timestamp=i + 1, exit_price=2.0,
+    journal.record_trade("X", TradeRecord(side="long", quantity=1.0, entry_timestamp=i,
+                                          entry_price=1.0, exit_timestamp=i + 1, exit_price=2.0,
                                   exit_reason="strategy", fees=0.0, pnl=1.0))
 
 

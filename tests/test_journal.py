@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigError
-from engine.run.journal import Journal, TradeRow
+from engine.report.stats import TradeRecord
+from engine.run.journal import Journal
 
 TABLES = {
     "runs",
@@ -38,8 +39,7 @@ def _start(journal: Journal) -> int:
 
 
 def _trade(journal: Journal, pnl: float = 1.5) -> None:
-    journal.record_trade(TradeRow(
-        "BTCUSDT",
+    journal.record_trade("BTCUSDT", TradeRecord(
         side="long",
         quantity=2.0,
         entry_timestamp=60_000,

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
-from engine.run.journal import TRADE_COLUMNS, TradeRow
+from engine.report.stats import TradeRecord
+from engine.run.journal import TRADE_COLUMNS
 from engine.run.runner import SymbolRunner
 from engine.state import Execution, FillMode, StateMachine
 from engine.state.execution import DEFAULT_LEVERAGE
@@ -48,8 +49,8 @@ class Recorder:
                           reason: str, note: str | None = None) -> None:
         self.transitions.append((timestamp, from_state, to_state, reason, note))
 
-    def record_trade(self, row: TradeRow) -> None:
-        self.trades.append(dict(zip(TRADE_COLUMNS, row.values(), strict=True)))
+    def record_trade(self, symbol: str, trade: TradeRecord) -> None:
+        self.trades.append({name: getattr(trade, name) for name in TRADE_COLUMNS[1:]})
 
     def record_strategy_version(self, *args: object) -> None:
         pass

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import DEFAULT_CAPACITY, MarketDataWindow
+from engine.report.stats import TradeRecord
 from engine.run.config import CheckConfig
-from engine.run.journal import TradeRow
 from engine.run.runner import Strategy, SymbolRunner
 from engine.state import ClosedTrade, Execution, Position, StateMachine
 from engine.state.execution import DEFAULT_LEVERAGE
@@ -143,9 +143,9 @@ class _CountingJournal:
     def record_rejected_bar(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def record_trade(self, row: TradeRow) -> None:
-        if row.exit_reason != "strategy":
-            self._report.actions[f"auto-exit ({row.exit_reason})"] += 1
+    def record_trade(self, symbol: str, trade: TradeRecord) -> None:
+        if trade.exit_reason != "strategy":
+            self._report.actions[f"auto-exit ({trade.exit_reason})"] += 1
 
     def record_strategy_error(
         self, symbol: str, timestamp: int | None, kind: str, message: str, consecutive: int

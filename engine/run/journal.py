@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import ConfigError, JournalError
+from engine.report.stats import TradeRecord
 
 if TYPE_CHECKING:
     from engine.state import Execution
@@ -179,41 +180,12 @@ ALTER TABLE runs ADD COLUMN leverage REAL;            -- NULL: no cash check
 
 MIGRATIONS: dict[int, str] = {1: _MIGRATION_2, 2: _MIGRATION_3}
 
-@dataclass(frozen=True, slots=True)
-class TradeRow:
-    """One closed trade as the ``trades`` table keeps it (besides ``id`` and ``run_id``):
-    the fills (slippage included), fees of both, P&L net of them, and the facts of
-    engine/run/trade_facts.py (None when unknown). The one home of the row's columns:
-    the INSERT is derived from these fields."""
-
-    symbol: str
-    side: str
-    quantity: float
-    entry_timestamp: int
-    entry_price: float
-    exit_timestamp: int
-    exit_price: float
-    exit_reason: str
-    fees: float
-    pnl: float
-    entry_reason: str | None = None
-    exit_note: str | None = None
-    slippage: float | None = None
-    bars_held: int | None = None
-    mae_pct: float | None = None
-    mfe_pct: float | None = None
-    stop_loss: float | None = None
-    take_profit: float | None = None
-
-    def values(self) -> tuple[object, ...]:
-        """The field values in TRADE_COLUMNS order."""
-        return tuple(getattr(self, name) for name in TRADE_COLUMNS)
-
-
-#: The ``trades`` columns a TradeRow fills, in its field order.
-TRADE_COLUMNS = tuple(f.name for f in fields(TradeRow))
+#: The ``trades`` columns (besides ``id``, ``run_id``): the symbol, then the fields of
+#: engine.report.stats.TradeRecord, the one home of what a closed trade is.
+TRADE_COLUMNS = ("symbol", *(f.name for f in fields(TradeRecord)))
 _INSERT_TRADE = (f"INSERT INTO trades (run_id, {', '.join(TRADE_COLUMNS)})"
                  f" VALUES ({', '.join('?' * (len(TRADE_COLUMNS) + 1))})")
+
 
 #: Longest a written record may stay uncommitted (docs/design.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
@@ -368,10 +340,11 @@ class Journal:
             ),
         )
 
-    def record_trade(self, row: TradeRow) -> None:
-        """A closed trade; committed at once with everything pending."""
+    def record_trade(self, symbol: str, trade: TradeRecord) -> None:
+        """A closed trade of ``symbol``; committed at once with everything pending."""
+        values = [getattr(trade, name) for name in TRADE_COLUMNS[1:]]
         with self._lock, self._writing("recording a trade"):
-            self._db.execute(_INSERT_TRADE, (self._run(), *row.values()))
+            self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
             self._commit()
 
     def record_transition(

@@ -35,8 +35,8 @@ from engine.bounds import ERROR_TEXT_CHARS, ERRORS_JOURNALED, ERRORS_LOGGED, sho
 from engine.errors import MarketDataError, StrategyError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
+from engine.report.stats import TradeRecord
 from engine.run.equity import EquityLog
-from engine.run.journal import TradeRow
 from engine.run.trade_facts import TradeFacts
 from engine.state import CancelAnalysis, ClosedTrade, Position, StateMachine
 
@@ -77,7 +77,7 @@ class RunJournal(Protocol):
         from_timestamp: int | None,
     ) -> None: ...
 
-    def record_trade(self, row: TradeRow) -> None: ...
+    def record_trade(self, symbol: str, trade: TradeRecord) -> None: ...
 
     def record_transition(
         self,
@@ -334,8 +334,7 @@ class SymbolRunner:
         self._low, self._high = math.inf, -math.inf
         # str() of a StrEnum member is its value, without Enum.value's Python-level
         # descriptor (this and the transitions run on every state change)
-        self.journal.record_trade(TradeRow(
-            self.symbol,
+        self.journal.record_trade(self.symbol, TradeRecord(
             side=str(trade.side),
             quantity=trade.quantity,
             entry_timestamp=trade.entry_time,
