@@ -45,7 +45,7 @@ def _start(journal: Journal) -> int:
 def _trade(journal: Journal, i: int) -> None:
     journal.record_trade("X", TradeRecord(side="long", quantity=1.0, entry_timestamp=i,
                                           entry_price=1.0, exit_timestamp=i + 1, exit_price=2.0,
-                                  exit_reason="strategy", fees=0.0, pnl=1.0))
+                                          exit_reason="strategy", fees=0.0, pnl=1.0))
 
 
 def _fill_up(journal: Journal) -> None:
