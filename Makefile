@@ -10,9 +10,15 @@ STAMP := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
 export HYPOTHESIS_PROFILE
 
-.PHONY: ocaml-toolchain browser setup run test lint typecheck ocaml ocaml-test pytest bench verify-thorough clean
+.PHONY: native ocaml-toolchain browser setup run test lint typecheck ocaml ocaml-test pytest bench verify-thorough clean
 
-setup: $(STAMP) ocaml
+setup: $(STAMP) ocaml native
+
+# The per-bar modules compiled in place with mypyc (engine/native.py: the list, the
+# freshness check, the pure-Python fallback). Quick when up to date; without a C
+# compiler it says so and the engine runs in pure Python.
+native: $(STAMP)
+	@TANDEM_PURE_PYTHON=1 $(PY) -c "import sys, engine.native as n; sys.exit(n.build())" || true
 
 # Debian's own python3 needs python3-venv for `-m venv` (ensurepip); install it
 # the same way as the OCaml toolchain when that is what fails.
@@ -102,4 +108,6 @@ verify-thorough: setup
 
 clean:
 	dune clean
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find engine -name '*.so' -delete
+	rm -f *__mypyc.*.so
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -253,9 +253,9 @@ def compile_bytecode() -> None:
                     "checked-hash", "engine", "bridge"], cwd=ROOT, check=True)
 
 
-def compare(path: Path, repeat: int, strategy: Path) -> None:
+def compare(path: Path, repeat: int, strategy: Path) -> dict[str, tuple[float, float]]:
     """Print the side-by-side table of whole-process times (best and median of
-    ``repeat`` runs each, wall clock and CPU)."""
+    ``repeat`` runs each, wall clock and CPU); return each engine's best (wall, CPU)."""
     compile_bytecode()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -284,6 +284,20 @@ def compare(path: Path, repeat: int, strategy: Path) -> None:
             (pw, pc), (tw, tc) = best["backtesting.py"], best["tandem (Lua)"]
             print(f"tandem vs backtesting.py: {pw / tw:.2f}x faster wall, {pc / tc:.2f}x CPU "
                   f"(best of {repeat})")
+    return best
+
+
+def measure(bars: int = 100_000, repeat: int = 3) -> dict[str, float]:
+    """Whole-process figures for a summary: Tandem's best wall/CPU seconds and its
+    speed-up over each peer (peer time / Tandem time; absent without the peers' venv)."""
+    best = compare(make_csv(bars, 42), repeat, STRATEGY)
+    tw, tc = best["tandem (Lua)"]
+    out = {"tandem_wall_s": tw, "tandem_cpu_s": tc}
+    for name, key in (("backtesting.py", "backtesting_py"), ("backtrader", "backtrader")):
+        if name in best:
+            out[f"vs_{key}_wall"] = best[name][0] / tw
+            out[f"vs_{key}_cpu"] = best[name][1] / tc
+    return out
 
 
 def latency(bars: int, seed: int, path: Path) -> None:

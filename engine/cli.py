@@ -19,6 +19,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import engine
 from engine.errors import ConfigError, TandemError
 
 if TYPE_CHECKING:
@@ -286,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
         "an independent OCaml implementation.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version",
+                        version=f"tandem {engine.__version__}, core: {engine.NATIVE.describe()}",
+                        help="show the version and whether the compiled core is in use")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sweep(sub, _add_run(sub))
     _add_report(sub)

@@ -7,6 +7,8 @@ prints them without a traceback (unless ``--debug``) and exits non-zero.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 
 class TandemError(Exception):
     """Base class of every error Tandem raises on purpose."""
@@ -38,3 +40,16 @@ class ConfigError(TandemError):
 
 class JournalError(TandemError):
     """The run journal cannot be written (disk full, I/O error): the run stops."""
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def chained(error: _E, cause: BaseException | None) -> _E:
+    """``error`` with ``cause`` as its ``__cause__`` (None: the context suppressed).
+
+    Written ``raise chained(error, cause) from cause`` in the modules mypyc compiles
+    (engine/native.py): mypyc (2.x) drops a ``from`` clause, the interpreter keeps it;
+    either way the cause is set."""
+    error.__cause__ = cause
+    return error

@@ -24,8 +24,9 @@ COMPOSITION_ROOT = ENGINE / "cli.py"
 
 #: Rank of each part of the engine: an import must not go to a higher rank.
 RANKS = {
-    "engine": 0,  # the package itself: __version__ only
+    "engine": 0,  # the package itself: __version__ and the native-core choice
     "engine.errors": 0,
+    "engine.native": 0,  # picks the compiled core or the sources (engine/__init__ runs it)
     "engine.bounds": 0,  # the limits a strategy is held to (state, strategy and run read them)
     "engine.market": 1,
     "engine.observer": 1.5,

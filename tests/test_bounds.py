@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +19,8 @@ from test_strategy_support import Harness, load, write
 from engine import bounds
 from engine.cli import main
 from engine.errors import StrategyError
+from engine.indicators.api import IndicatorApi
+from engine.observer import IndicatorValue
 from engine.state import Context
 from engine.strategy import LuaStrategyError
 
@@ -118,20 +121,20 @@ def test_failing_stream_requests_under_pcall_are_charged(tmp_path: Path) -> None
         for i = 1, 1e12 do pcall(ind.sma, -i) end
       end""", instruction_budget=10**7)
     h = Harness(strategy)
-    calls = 0
-    real_open = h.api.open
 
-    def counting(name: str, args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return real_open(name, args)
+    class CountingApi(IndicatorApi):  # (compiled, the instance's methods cannot be replaced)
+        calls = 0
 
-    h.api.open = counting  # type: ignore[method-assign]
+        def open(self, name: str, args: Sequence[object]) -> tuple[int, IndicatorValue]:
+            CountingApi.calls += 1
+            return super().open(name, args)
+
+    h.api = CountingApi("BTCUSDT", h.window)
     with pytest.raises(LuaStrategyError, match="instruction budget"):
         h.next()
     # 10^7 instructions at HOST_OPEN_INSTRUCTIONS = 10^4 each: at most 1,000 requests
     # reach Python (before: ~10^6, 2.6 s per call)
-    assert 0 < calls <= 10**7 // bounds.HOST_OPEN_INSTRUCTIONS
+    assert 0 < CountingApi.calls <= 10**7 // bounds.HOST_OPEN_INSTRUCTIONS
 
 
 # -- returned tables and the context -----------------------------------------------

@@ -127,7 +127,7 @@ def test_bar_of_another_symbol_is_rejected() -> None:
 @pytest.mark.parametrize("capacity", [0, -3, 2.0, None])
 def test_bad_capacity(capacity: object) -> None:
     with pytest.raises(MarketDataError, match="capacity"):
-        MarketDataWindow(capacity)  # type: ignore[arg-type]
+        MarketDataWindow(capacity)
 
 
 @pytest.mark.parametrize("n", [0, -1, 6, 2.5, True])
@@ -136,7 +136,7 @@ def test_bad_query_length(n: object) -> None:
     w.push(make_bar(1, 1.0))
     for query in (w.closes, w.highs, w.lows, w.volumes, w.opens, w.timestamps, w.high, w.low):
         with pytest.raises(MarketDataError, match=r"field 'n'"):
-            query(n)  # type: ignore[arg-type]
+            query(n)
 
 
 def test_storage_routes_by_symbol() -> None:

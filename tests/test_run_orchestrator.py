@@ -18,6 +18,7 @@ from pathlib import Path
 from factories import make_bar
 
 from engine.errors import StrategyError
+from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.feeds.stats import FeedStats
 from engine.market.window import MarketDataWindow
@@ -46,7 +47,10 @@ class Recorder:
         return None
 
 
-class NullApi:
+class NullApi(IndicatorApi):
+    def __init__(self) -> None:
+        super().__init__("BTCUSDT", MarketDataWindow(10))
+
     def on_bar(self, bar: Bar) -> None:
         pass
 
@@ -92,7 +96,7 @@ def journal(tmp_path: Path) -> Journal:
 def runner(symbol: str, j: Journal, strategy: Recorder | None = None) -> SymbolRunner:
     window = MarketDataWindow(100)
     return SymbolRunner(symbol, strategy or Recorder(), StateMachine(), window,
-                        NullApi(), j)  # type: ignore[arg-type]
+                        NullApi(), j)
 
 
 def seen(r: SymbolRunner) -> list[tuple[str, int]]:

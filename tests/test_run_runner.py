@@ -15,12 +15,14 @@ import pytest
 from factories import make_bar
 
 from engine.errors import StrategyError
+from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.journal import Journal
 from engine.run.runner import SymbolRunner
 from engine.state import CancelAnalysis, EnterLong, Exit, State, StateMachine
-from engine.state.position import ClosedTrade, Costs
+from engine.state.costs import Costs
+from engine.state.position import ClosedTrade
 
 Script = Callable[[int, Bar, StateMachine], ClosedTrade | None]
 
@@ -40,8 +42,9 @@ class ScriptedStrategy:
         return self.script(len(self.seen) - 1, bar, machine)
 
 
-class CountingApi:
+class CountingApi(IndicatorApi):
     def __init__(self) -> None:
+        super().__init__("BTCUSDT", MarketDataWindow(10))
         self.bars: list[int] = []
 
     def on_bar(self, bar: Bar) -> None:
@@ -57,7 +60,7 @@ def make_runner(tmp_path: Path, script: Script, max_errors: int = 3) -> SymbolRu
     window = MarketDataWindow(100)
     machine = StateMachine(costs=Costs(fee_bps=0.0))
     return SymbolRunner(
-        "BTCUSDT", ScriptedStrategy(script), machine, window, CountingApi(),  # type: ignore[arg-type]
+        "BTCUSDT", ScriptedStrategy(script), machine, window, CountingApi(),
         journal, max_errors=max_errors,
     )
 

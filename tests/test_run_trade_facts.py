@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from factories import make_bar
 
+from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
 from engine.run.journal import Journal
 from engine.run.runner import SymbolRunner
 from engine.state import EnterLong, Exit, StateMachine
-from engine.state.position import ClosedTrade, Costs
+from engine.state.costs import Costs
+from engine.state.position import ClosedTrade
 
 
 class Script:
@@ -37,7 +39,10 @@ class Script:
         return None
 
 
-class NoApi:
+class NoApi(IndicatorApi):
+    def __init__(self) -> None:
+        super().__init__("BTCUSDT", MarketDataWindow(10))
+
     def on_bar(self, bar: Bar) -> None:
         pass
 
@@ -49,7 +54,7 @@ def run(tmp_path: Path, bars: list[Bar], exit_at: int) -> dict[str, object]:
                       slippage_bps=10.0)
     machine = StateMachine(costs=Costs(fee_bps=0.0, slippage_bps=10.0))
     runner = SymbolRunner("BTCUSDT", Script(exit_at), machine, MarketDataWindow(10),
-                          NoApi(), journal)  # type: ignore[arg-type]
+                          NoApi(), journal)
     for bar in bars:
         runner.on_bar(bar)
     (trade,) = journal.trades(1)

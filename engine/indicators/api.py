@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from engine.errors import IndicatorError
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
@@ -35,6 +37,8 @@ class _Open:
     width: int  # number of outputs
 
 
+# Interpreted subclasses: the tests' counting and null APIs.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class IndicatorApi:
     """Streaming indicators of one symbol, opened on demand and cached by (name, params)."""
 

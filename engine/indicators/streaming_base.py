@@ -2,6 +2,11 @@
 
 See `engine.indicators.streaming` for the interface. Everything here uses plain
 float arithmetic in TA-Lib's order, so results are bit-identical to TA-Lib.
+
+The streams' constructors type their parameters ``object``: the spec's checks
+(``check_int``/``check_float``) validate them and name the parameter at fault.
+Compiled (engine/native.py), a narrower annotation would reject a wrong type
+first, with a bare TypeError.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
-from engine.errors import IndicatorError
+from engine.errors import IndicatorError, chained
 
 if TYPE_CHECKING:
     from engine.indicators.registry import IndicatorSpec
@@ -89,17 +94,18 @@ def _field(stream: Stream, bar: object, field: str) -> object:
     try:
         return getattr(bar, field)
     except AttributeError:
-        raise IndicatorError(
+        raise chained(IndicatorError(
             f"{stream.name}: update() needs a bar with .{field} (inputs: "
             f"{', '.join(stream.inputs)}), got {type(bar).__name__}"
-        ) from None
+        ), None) from None
 
 
 def _finite(name: str, field: str, value: object) -> float:
     try:
         x = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise IndicatorError(f"{name}: '{field}' must be a number, got {value!r}") from None
+        error = IndicatorError(f"{name}: '{field}' must be a number, got {value!r}")
+        raise chained(error, None) from None
     if not math.isfinite(x):
         raise IndicatorError(f"{name}: '{field}' must be finite, got {x!r}")
     return x

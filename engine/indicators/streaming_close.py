@@ -18,7 +18,7 @@ class SmaStream(Stream):
     __slots__ = ("_n", "_sum", "_window")
     spec = SPECS["sma"]
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: object) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._sum = 0.0
@@ -43,7 +43,7 @@ class EmaStream(Stream):
     __slots__ = ("_count", "_k", "_n", "_prev", "_sum")
     spec = SPECS["ema"]
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: object) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._k = 2.0 / (self._n + 1)
@@ -72,7 +72,7 @@ class WmaStream(Stream):
     __slots__ = ("_div", "_n", "_psub", "_psum", "_trailing", "_window")
     spec = SPECS["wma"]
 
-    def __init__(self, period: int) -> None:
+    def __init__(self, period: object) -> None:
         super().__init__()
         n = self._n = self.spec.check_int("period", period)
         self._div = float((n * (n + 1)) >> 1)
@@ -108,7 +108,7 @@ class RsiStream(Stream):
     __slots__ = ("_count", "_gain", "_loss", "_n", "_prev")
     spec = SPECS["rsi"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._count = -1
@@ -169,7 +169,7 @@ class MacdStream(Stream):
     )
     spec = SPECS["macd"]
 
-    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+    def __init__(self, fast: object = 12, slow: object = 26, signal: object = 9) -> None:
         super().__init__()
         f = self.spec.check_int("fast", fast)
         s = self.spec.check_int("slow", slow)
@@ -224,7 +224,8 @@ class BollingerStream(Stream):
     __slots__ = ("_down", "_n", "_sq", "_sum", "_up", "_window")
     spec = SPECS["bollinger"]
 
-    def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_down: float = 2.0) -> None:
+    def __init__(self, period: object = 20, nbdev_up: object = 2.0,
+                 nbdev_down: object = 2.0) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._up = self.spec.check_float("nbdev_up", nbdev_up)
@@ -262,7 +263,7 @@ class RocStream(Stream):
     __slots__ = ("_window",)
     spec = SPECS["roc"]
 
-    def __init__(self, period: int = 10) -> None:
+    def __init__(self, period: object = 10) -> None:
         super().__init__()
         n = self.spec.check_int("period", period)
         self._window: deque[float] = deque(maxlen=n + 1)
@@ -284,7 +285,7 @@ class MomStream(Stream):
     __slots__ = ("_window",)
     spec = SPECS["mom"]
 
-    def __init__(self, period: int = 10) -> None:
+    def __init__(self, period: object = 10) -> None:
         super().__init__()
         n = self.spec.check_int("period", period)
         self._window: deque[float] = deque(maxlen=n + 1)
@@ -305,7 +306,7 @@ class StddevStream(Stream):
     __slots__ = ("_dev", "_n", "_sq", "_sum", "_window")
     spec = SPECS["stddev"]
 
-    def __init__(self, period: int = 5, nbdev: float = 1.0) -> None:
+    def __init__(self, period: object = 5, nbdev: object = 1.0) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._dev = self.spec.check_float("nbdev", nbdev)

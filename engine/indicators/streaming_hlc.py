@@ -25,7 +25,7 @@ class AtrStream(Stream):
     __slots__ = ("_atr", "_count", "_n", "_prev_close")
     spec = SPECS["atr"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._count = -1
@@ -60,7 +60,7 @@ class StochStream(Stream):
     __slots__ = ("_d", "_extremes", "_k")
     spec = SPECS["stoch"]
 
-    def __init__(self, fastk: int = 5, slowk: int = 3, slowd: int = 3) -> None:
+    def __init__(self, fastk: object = 5, slowk: object = 3, slowd: object = 3) -> None:
         super().__init__()
         self._extremes = Extremes(self.spec.check_int("fastk", fastk))
         self._k = RunningMean(self.spec.check_int("slowk", slowk))
@@ -92,7 +92,7 @@ class WillrStream(Stream):
     __slots__ = ("_extremes",)
     spec = SPECS["willr"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._extremes = Extremes(self.spec.check_int("period", period))
 
@@ -117,7 +117,7 @@ class CciStream(Stream):
     __slots__ = ("_count", "_n", "_slots")
     spec = SPECS["cci"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._slots = [0.0] * self._n
@@ -145,7 +145,7 @@ class AdxStream(Stream):
     __slots__ = ("_adx", "_count", "_mdm", "_n", "_pc", "_pdm", "_ph", "_pl", "_sum_dx", "_tr")
     spec = SPECS["adx"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._count = -1
@@ -211,7 +211,7 @@ class MfiStream(Stream):
     __slots__ = ("_count", "_flows", "_n", "_neg", "_pos", "_prev_tp")
     spec = SPECS["mfi"]
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: object = 14) -> None:
         super().__init__()
         self._n = self.spec.check_int("period", period)
         self._flows: deque[tuple[float, float]] = deque()
@@ -283,7 +283,7 @@ class HighestStream(Stream):
     __slots__ = ("_extreme",)
     spec = SPECS["highest"]
 
-    def __init__(self, period: int = 30) -> None:
+    def __init__(self, period: object = 30) -> None:
         super().__init__()
         self._extreme = TalibExtreme(self.spec.check_int("period", period), is_max=True)
 
@@ -300,7 +300,7 @@ class LowestStream(Stream):
     __slots__ = ("_extreme",)
     spec = SPECS["lowest"]
 
-    def __init__(self, period: int = 30) -> None:
+    def __init__(self, period: object = 30) -> None:
         super().__init__()
         self._extreme = TalibExtreme(self.spec.check_int("period", period), is_max=False)
 

@@ -39,7 +39,9 @@ class MarketDataWindow:
     __slots__ = ("_buf", "_capacity", "_close", "_end", "_high", "_last",
                  "_last_ts", "_low", "_open", "_pending", "_start", "_ts", "_volume", "count")
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    # Arguments a check must see are typed ``object``: compiled (engine/native.py), an
+    # ``int`` parameter would turn a float into a bare TypeError and True into 1.
+    def __init__(self, capacity: object = DEFAULT_CAPACITY) -> None:
         if type(capacity) is not int or capacity < 1:
             raise MarketDataError(f"window capacity must be an int >= 1, got {capacity!r}")
         size = 2 * capacity
@@ -162,56 +164,62 @@ class MarketDataWindow:
         """The newest bar, or None when the window is empty."""
         return self._last
 
-    def _span(self, n: int | None) -> tuple[int, int]:
-        self._sync()
-        if n is None:
-            return self._start, self._end
+    def _length(self, n: object) -> int:
+        """A query's ``n``, checked: an int in [1, capacity]."""
         if type(n) is not int or not 1 <= n <= self._capacity:
             raise MarketDataError(
                 f"window query: field 'n' = {n!r} must be an int in [1, {self._capacity}]"
             )
-        return max(self._start, self._end - n), self._end
+        return n
 
-    def _last_n(self, arr: FloatArray, n: int | None) -> FloatArray:
+    def _span(self, n: object) -> tuple[int, int]:
+        """The array slice of the last ``n`` retained bars (all of them for None)."""
+        count = None if n is None else self._length(n)
+        self._sync()
+        if count is None:
+            return self._start, self._end
+        return max(self._start, self._end - count), self._end
+
+    def _last_n(self, arr: FloatArray, n: object) -> FloatArray:
         lo, hi = self._span(n)
         return arr[lo:hi].copy()
 
-    def opens(self, n: int | None = None) -> FloatArray:
+    def opens(self, n: object = None) -> FloatArray:
         """The last ``min(n, len)`` opens, oldest to newest (all retained when n is None)."""
         return self._last_n(self._open, n)
 
-    def highs(self, n: int | None = None) -> FloatArray:
+    def highs(self, n: object = None) -> FloatArray:
         """The last ``min(n, len)`` highs, oldest to newest (all retained when n is None)."""
         return self._last_n(self._high, n)
 
-    def lows(self, n: int | None = None) -> FloatArray:
+    def lows(self, n: object = None) -> FloatArray:
         """The last ``min(n, len)`` lows, oldest to newest (all retained when n is None)."""
         return self._last_n(self._low, n)
 
-    def closes(self, n: int | None = None) -> FloatArray:
+    def closes(self, n: object = None) -> FloatArray:
         """The last ``min(n, len)`` closes, oldest to newest (all retained when n is None)."""
         return self._last_n(self._close, n)
 
-    def volumes(self, n: int | None = None) -> FloatArray:
+    def volumes(self, n: object = None) -> FloatArray:
         """The last ``min(n, len)`` volumes, oldest to newest (all retained when n is None)."""
         return self._last_n(self._volume, n)
 
-    def timestamps(self, n: int | None = None) -> IntArray:
+    def timestamps(self, n: object = None) -> IntArray:
         """The last ``min(n, len)`` timestamps (int64 ms), oldest to newest."""
         lo, hi = self._span(n)
         return self._ts[lo:hi].copy()
 
-    def high(self, n: int) -> float | None:
+    def high(self, n: object) -> float | None:
         """The highest high of the last ``n`` bars (latest included); None if fewer retained."""
-        lo, hi = self._span(n)
-        if hi - lo < n:
+        lo, hi = self._span(self._length(n))
+        if hi - lo < self._length(n):
             return None
         return float(self._high[lo:hi].max())
 
-    def low(self, n: int) -> float | None:
+    def low(self, n: object) -> float | None:
         """The lowest low of the last ``n`` bars (latest included); None if fewer retained."""
-        lo, hi = self._span(n)
-        if hi - lo < n:
+        lo, hi = self._span(self._length(n))
+        if hi - lo < self._length(n):
             return None
         return float(self._low[lo:hi].min())
 

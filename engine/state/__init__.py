@@ -19,10 +19,11 @@ from engine.state.actions import (
     parse_action,
 )
 from engine.state.context import Context, ContextValue
+from engine.state.costs import Costs
 from engine.state.execution import Execution, FillMode
 from engine.state.machine import StateMachine
 from engine.state.orders import Order, OrderKind
-from engine.state.position import ClosedTrade, Costs, ExitReason, Position, Side
+from engine.state.position import ClosedTrade, ExitReason, Position, Side
 from engine.state.state import HISTORY_LIMIT, State, Transition
 
 __all__ = [

@@ -12,10 +12,12 @@ exactly as it was: all checks run before the first change.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from engine.errors import MarketDataError, StrategyError
+from mypy_extensions import mypyc_attr
+
+from engine.errors import MarketDataError, StrategyError, chained
 from engine.market.bar import Bar
 from engine.state import checks
 from engine.state.account import Account
@@ -31,11 +33,11 @@ from engine.state.actions import (
 )
 from engine.state.checks import Refused
 from engine.state.context import Context, check_entry
+from engine.state.costs import Costs
 from engine.state.execution import Execution, FillMode
 from engine.state.orders import Order, OrderKind, entry_fill
 from engine.state.position import (
     ClosedTrade,
-    Costs,
     ExitReason,
     Position,
     Side,
@@ -57,11 +59,17 @@ _ALLOWED: Mapping[type, State] = {
 }
 
 _EXPIRED = "expired"
-# Position.bars_held is advanced in place (see Position): its slot's setter, which skips
-# the frozen dataclass's __setattr__ (half the cost of object.__setattr__)
-_set_bars_held = Position.__dict__["bars_held"].__set__
 
 
+def _set_bars_held(pos: Position, n: int) -> None:
+    """Advance ``pos.bars_held`` in place (see Position), past the frozen dataclass's
+    ``__setattr__``. (Its slot's descriptor, ``Position.__dict__["bars_held"].__set__``,
+    was half the cost in pure Python, but mypyc cannot compile it: engine/native.py.)"""
+    object.__setattr__(pos, "bars_held", n)
+
+
+# Interpreted subclasses: engine.run.trades.RecordingMachine, the mutants of verify/.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StateMachine:
     """States, context, position, waiting order and account of one symbol's strategy."""
 
@@ -294,7 +302,9 @@ class StateMachine:
                 f"detect_opportunity result: not allowed in state {self._state} "
                 "(only in idle)"
             )
-        for key, value in fields.items():
+        # any key reaches the check (compiled, a (str, object) item would raise first)
+        items: Iterable[tuple[object, object]] = fields.items()
+        for key, value in items:
             check_entry(key, value, where="detect_opportunity result")
         self.context.update(fields)
         self._transition(State.ANALYZING, "detect_opportunity", bar, None)
@@ -329,7 +339,7 @@ class StateMachine:
         try:
             checks.levels(pos.side, stop, target, bar.close, "the bar's close")
         except Refused as exc:
-            raise self._error(action, exc.field, exc.value, exc.problem) from None
+            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
         if stop is not None:
             self._position = _replace(pos, stop_loss=stop)
         elif target is not None:
@@ -349,7 +359,7 @@ class StateMachine:
                 ref = level
             checks.levels(side, action.stop_loss, action.take_profit, ref, "the entry price")
         except Refused as exc:
-            raise self._error(action, exc.field, exc.value, exc.problem) from None
+            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
         quantity = self._size(action, ref)
         if kind is OrderKind.MARKET and self._execution.fill is FillMode.CLOSE:
             self._order = None
@@ -367,7 +377,7 @@ class StateMachine:
             quantity = entry_quantity(action, fill, equity, self._costs)
             check_cash(action, quantity, fill, equity, self._execution.leverage, self._costs)
         except Refused as exc:
-            raise self._error(action, exc.field, exc.value, exc.problem) from None
+            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
         return quantity
 
     def _open(self, action: EnterLong | EnterShort, side: Side, quantity: float, price: float,
@@ -386,7 +396,7 @@ class StateMachine:
             if action.price is not None:
                 checks.exit_price(action.price, pos.side, bar.close)
         except Refused as exc:
-            raise self._error(action, exc.field, exc.value, exc.problem) from None
+            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
         if action.price is not None:
             self._order = Order(OrderKind.LIMIT, pos.side, action.price, expire, bar.timestamp,
                                 bar.symbol, action)

@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from engine.market.bar import Bar
 from engine.state.actions import EnterLong, EnterShort, Exit
-from engine.state.position import Costs, Side
+from engine.state.costs import Costs
+from engine.state.position import Side
 
 
 class OrderKind(StrEnum):

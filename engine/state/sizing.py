@@ -11,7 +11,7 @@ import math
 
 from engine.state.actions import EnterLong, EnterShort
 from engine.state.checks import Refused
-from engine.state.position import Costs
+from engine.state.costs import Costs
 
 
 def entry_quantity(

@@ -20,7 +20,7 @@ from typing import Any, Final
 import lupa.lua54 as lupa
 
 from engine import bounds
-from engine.errors import StrategyError
+from engine.errors import StrategyError, chained
 from engine.indicators.api import IndicatorApi
 from engine.market.bar import Bar
 from engine.market.window import MarketDataWindow
@@ -105,7 +105,7 @@ class LuaStrategy:
         try:
             result = self._sandbox.load(source, self._chunk)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
-            raise self._glue_error(exc, None) from exc
+            raise chained(self._glue_error(exc, None), exc) from exc
         status = result if isinstance(result, int) else result[0]
         if status != prelude.OK:
             raise self._failure(result, None)
@@ -143,7 +143,7 @@ class LuaStrategy:
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
             self._synced = -1
-            raise self._glue_error(exc, FUNCTIONS[which - 1]) from exc
+            raise chained(self._glue_error(exc, FUNCTIONS[which - 1]), exc) from exc
         if result is None:
             return None
         return self._apply(result, which, bar, machine)
@@ -161,8 +161,8 @@ class LuaStrategy:
             where = f"{self._chunk}:{self._lines[0]}"
             raise LuaStrategyError(
                 f"{where}: detect_opportunity returned the reserved field(s) "
-                f"{sorted(_RESERVED & fields.keys())}: context.state and context.position are "
-                "set by the engine; use other names",
+                f"{sorted(k for k in fields if k in _RESERVED)}: context.state and "
+                "context.position are set by the engine; use other names",
                 kind="result", function=function, location=where,
             )
         self._synced = -1  # the machine may change: mirror it again next bar
@@ -173,10 +173,10 @@ class LuaStrategy:
             return machine.execute(parse_action(fields, machine.state.value), bar)
         except StrategyError as exc:
             where = f"{self._chunk}:{self._lines[which - 1]}"
-            raise LuaStrategyError(
+            raise chained(LuaStrategyError(
                 f"{where}: {function} returned a table the engine refused: {exc}",
                 kind="action", function=function, location=where,
-            ) from exc
+            ), exc) from exc
 
     def _sync(self, machine: StateMachine, bar: Bar) -> None:
         """Mirror context, state, position, waiting order and its flags into Lua
@@ -356,14 +356,16 @@ def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise LuaStrategyError(f"cannot read strategy {path}: {exc}", kind="load") from exc
+        error = LuaStrategyError(f"cannot read strategy {path}: {exc}", kind="load")
+        raise chained(error, exc) from exc
 
 
 def _decode(raw: bytes, path: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LuaStrategyError(f"strategy {path} is not UTF-8 text: {exc}", kind="load") from exc
+        error = LuaStrategyError(f"strategy {path} is not UTF-8 text: {exc}", kind="load")
+        raise chained(error, exc) from exc
 
 
 #: How Lua names the frame of the user's entry point: the glue calls it as its local `f`.
