@@ -56,7 +56,7 @@ def measure(path: Path | None = None, repeat: int = 7) -> dict[str, float]:
     """µs per bar of the parse, the Bar building and the whole feed (see the module
     docstring), and the bar count."""
     from engine.market.bar import trusted_bars
-    from engine.market.feeds.csv_fast import CHUNK_BYTES, checked_columns
+    from engine.market.feeds.csv_fast import CHUNK_BYTES, FloatArray, IntArray, checked_columns
     from engine.market.feeds.csv_feed import CsvFeed
 
     path = path or benchmark_csv()
@@ -64,8 +64,8 @@ def measure(path: Path | None = None, repeat: int = 7) -> dict[str, float]:
     lay = feed.layout
     n = sum(1 for _ in CsvFeed(path, "BTCUSDT").iter_bars())
 
-    def parse() -> list[object]:
-        out: list[object] = []
+    def parse() -> list[tuple[IntArray, FloatArray]]:
+        out: list[tuple[IntArray, FloatArray]] = []
         last = -1
         with path.open("rb") as raw:
             raw.readline()  # the header
@@ -84,7 +84,8 @@ def measure(path: Path | None = None, repeat: int = 7) -> dict[str, float]:
 
     def bars() -> int:
         count = 0
-        for ts, (o, h, lo, c, v) in columns:  # type: ignore[misc]
+        for ts, prices in columns:
+            o, h, lo, c, v = prices
             count += len(list(trusted_bars("BTCUSDT", ts.tolist(), o.tolist(), h.tolist(),
                                            lo.tolist(), c.tolist(), v.tolist())))
         return count
