@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> object:
     """Import the Binance feed (and websockets) only when it is asked for, and the
-    column feed of sweeps (a run over a file or the simulation does without it)."""
+    column feed of sweeps (a run over a file or the simulation does without it:
+    ≈ 5 ms of start-up by -X importtime)."""
     if name in ("BinanceFeed", "Timing"):
         from engine.market.feeds import binance
 

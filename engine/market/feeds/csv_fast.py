@@ -205,7 +205,7 @@ def _numbers(
     bytes each, dots taken out) in ``data``, and which cells are plain: 1 to
     MAX_DIGITS ASCII digits (the others' integers are meaningless)."""
     # Each cell's last 24 bytes as three uint64 lanes, lane by lane (a (3, cells)
-    # view: ≈ 8 % faster than (cells, 3) with 2-D indexing, and than gathering
+    # view: 1-10 % faster than (cells, 3) with 2-D indexing, and than gathering
     # the lanes with ``take`` from copies of ``data`` at each byte offset mod 8,
     # which is 40 % slower though callgrind counts fewer instructions; best of 30,
     # /tmp A/B over the benchmark file).

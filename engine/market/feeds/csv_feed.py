@@ -256,8 +256,9 @@ def row_timestamp(lay: Layout, row: list[str]) -> int | None:
 
 class ChunkedBars(chain[Bar]):
     """The bars of a generator of lists of bars, handed out by ``chain`` in C: no
-    Python frame per bar (two generator levels cost ≈ 0.25 µs a bar, measured by
-    bench/csv_parse.py), and ``close()`` closes the generator (and its file)."""
+    Python frame per bar (two generator levels, as before, cost 0.079 µs a bar,
+    chain 0.013: best of 30 over 100,000 items in 1,400-item lists, this machine),
+    and ``close()`` closes the generator (and its file)."""
 
     _lists: Generator[list[Bar], None, None]
 
