@@ -27,6 +27,11 @@ refuses, a bar breaking a rule, a timestamp not after the previous one — makes
 the path that diagnoses, counts and records each bad row with its line number.
 So this path only ever handles chunks the row-by-row path would accept whole,
 and yields the same bars.
+
+Measured gain over the former blocks of 512 lines through ``np.loadtxt``
+(bench/csv_parse.py against the same steps on main, A/B, best of 7 CPU time on a
+shared 2-core machine): the parse 2.5 → 1.1 µs a bar; the whole feed with its Bars
+2.8 → 1.6 µs a bar, 20.7k → 11.4k instructions a bar (callgrind).
 """
 
 from __future__ import annotations
