@@ -29,19 +29,20 @@ FeedError naming the path.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import stat
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from engine.errors import FeedError, MarketDataError
 from engine.market.bar import Bar
 from engine.market.feeds.base import check_bars, check_symbols
-from engine.market.feeds.csv_fast import BLOCK_LINES, MS_HIGH, MS_LOW, parse_block
+from engine.market.feeds.csv_fast import CHUNK_BYTES, MS_HIGH, MS_LOW, parse_chunk
 from engine.market.feeds.stats import FeedStats
 from engine.market.feeds.timestamps import number_to_ms, parse_timestamp
 
@@ -52,6 +53,7 @@ YIELD_EVERY: Final = 4096
 #: The longest line read (characters): a longer one is skipped piecewise and rejected.
 MAX_LINE_CHARS: Final = 1 << 20
 #: Leading bytes of compressed files -> the format's name.
+_BOM: Final = b"\xef\xbb\xbf"  # what encoding="utf-8-sig" skips at the start
 _COMPRESSED: Final = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz",
                       b"PK\x03\x04": "zip", b"\x28\xb5\x2f\xfd": "zstd"}
 _FILE_KINDS: Final = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -252,6 +254,33 @@ def row_timestamp(lay: Layout, row: list[str]) -> int | None:
         return None
 
 
+class ChunkedBars(chain[Bar]):
+    """The bars of a generator of lists of bars, handed out by ``chain`` in C: no
+    Python frame per bar (two generator levels, as before, cost 0.079 µs a bar,
+    chain 0.013: best of 30 over 100,000 items in 1,400-item lists, this machine),
+    and ``close()`` closes the generator (and its file)."""
+
+    _lists: Generator[list[Bar], None, None]
+
+    @classmethod
+    def of(cls, lists: Generator[list[Bar], None, None]) -> ChunkedBars:
+        """The bars of ``lists``, in order."""
+        bars = cls.from_iterable(lists)
+        assert isinstance(bars, cls)  # (chain's classmethod builds the subclass)
+        bars._lists = lists
+        return bars
+
+    def close(self) -> None:
+        """Stop reading (closes the file now rather than when collected)."""
+        self._lists.close()
+
+
+def batched(bars: Iterator[Bar], size: int = YIELD_EVERY) -> Iterator[list[Bar]]:
+    """``bars`` in lists of at most ``size``."""
+    while batch := list(islice(bars, size)):
+        yield batch
+
+
 class CsvFeed:
     """Replays one CSV file as bars (see the module docstring for the formats).
 
@@ -317,52 +346,108 @@ class CsvFeed:
         if self._started:
             raise FeedError(f"the CSV feed of {self.path} was already iterated; create a new one")
         self._started = True
+        return ChunkedBars.of(self._bar_lists())
+
+    def _bar_lists(self) -> Generator[list[Bar], None, None]:
+        """The accepted bars, a list at a time (a chunk's, or a batch of the text path's)."""
         remaining: dict[str, int] = dict.fromkeys(self.symbols, self.bars or 0)
         last: dict[str, Bar] = {}
         lay = self.layout
         try:
-            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
-                handle = bounded_lines(text, self._long_line)
-                line = 0  # lines read before the rows to come
-                if lay.has_header:
-                    header = csv.reader(handle)  # reads no further than the header row
-                    next((row for row in header if row), None)
-                    line = header.line_num
-                if lay.symbol is None and lay.bid is None and lay.ask is None:
-                    yield from self._blocks(handle, line, remaining, last)
-                else:
-                    yield from self._replay(handle, line, remaining, last)
+            if lay.symbol is None and lay.bid is None and lay.ask is None:
+                header = self._header_lines()
+                with self.path.open("rb") as raw:
+                    yield from self._chunks(raw, header, remaining, last)
+            else:
+                yield from batched(self._text(remaining, last))
         except OSError as exc:
             raise FeedError(f"cannot read CSV file {self.path}: {exc.strerror or exc}") from None
 
-    def _blocks(
-        self, handle: Iterator[str], line: int, remaining: dict[str, int], last: dict[str, Bar]
-    ) -> Iterator[Bar]:
-        """A one-symbol file in blocks of lines: each clean block is converted in
-        bulk (csv_fast); a block with any bad row is replayed row by row."""
+    def _header_lines(self) -> int:
+        """The lines up to the end of the header row (0 without a header)."""
+        if not self.layout.has_header:
+            return 0
+        with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
+            header = csv.reader(bounded_lines(text, self._long_line))
+            next((row for row in header if row), None)  # reads no further than the header row
+            return header.line_num
+
+    def _text(self, remaining: dict[str, int], last: dict[str, Bar]) -> Iterator[Bar]:
+        """The whole file as text, row by row after the header."""
+        with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
+            handle = bounded_lines(text, self._long_line)
+            line = 0  # lines read before the rows to come
+            if self.layout.has_header:
+                header = csv.reader(handle)  # reads no further than the header row
+                next((row for row in header if row), None)
+                line = header.line_num
+            yield from self._replay(handle, line, remaining, last)
+
+    def _chunks(
+        self, raw: IO[bytes], line: int, remaining: dict[str, int], last: dict[str, Bar]
+    ) -> Iterator[list[Bar]]:
+        """A one-symbol file after its ``line`` header lines, read as bytes in chunks of
+        whole lines: each clean chunk is converted in bulk (csv_fast); a chunk with any
+        bad row is replayed row by row, as text exactly as ``_text`` reads it."""
         lay, stats, symbol = self.layout, self.stats, self.symbols[0]
         limited = self.bars is not None
-        while lines := list(islice(handle, BLOCK_LINES)):
+        head = b"".join(raw.readline() for _ in range(line))
+        if head.count(b"\r") != head.count(b"\r\n"):  # CR line ends: not text's line count
+            yield from batched(self._text(remaining, last))
+            return
+        if not line and raw.read(len(_BOM)) != _BOM:  # (text's encoding skips a BOM)
+            raw.seek(0)
+        offset, carry = raw.tell(), b""
+        while True:
+            block = raw.read(CHUNK_BYTES)
+            data = carry + block
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if not cut:  # no line end yet
+                if len(data) <= CHUNK_BYTES:
+                    carry = data
+                    continue
+                # a line longer than a chunk: the text path reads it piecewise
+                yield from batched(self._rest_as_text(raw, offset, line, remaining, last))
+                return
+            chunk, carry = data[:cut], data[cut:]
             prev = last.get(symbol)
-            bars = parse_block(lines, lay.width, lay.time, lay.prices, symbol,
+            bars = parse_chunk(chunk, lay.width, lay.time, lay.prices, symbol,
                                -1 if prev is None else prev[1])
             if bars is None:
-                if any('"' in text for text in lines):
-                    # a quoted cell may span lines, past this block: replay the rest
-                    yield from self._replay(chain(lines, handle), line, remaining, last)
+                if b'"' in chunk:  # a quoted cell may span lines, past this chunk
+                    yield from batched(self._rest_as_text(raw, offset, line, remaining, last))
                     return
-                yield from self._replay(lines, line, remaining, last)
+                lines = list(self._text_lines(io.BytesIO(chunk), line))
+                yield list(self._replay(lines, line, remaining, last))
+                line += len(lines)
             else:
                 if limited:
                     bars = bars[: remaining[symbol]]
                     remaining[symbol] -= len(bars)
                 last[symbol] = bars[-1]
-                for bar in bars:
-                    stats.bars += 1
-                    yield bar
+                stats.bars += len(bars)
+                yield bars
+                line += chunk.count(b"\n")
             if limited and not remaining.get(symbol):
                 return  # the bar limit is reached (the replay deletes the entry)
-            line += len(lines)
+            offset += cut
+
+    def _text_lines(self, raw: IO[bytes], line: int) -> Iterator[str]:
+        """The lines of ``raw`` as ``_text`` reads the file (``line`` lines came
+        before, for the numbers of over-long lines)."""
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        return bounded_lines(text, lambda number, length: self._long_line(line + number, length))
+
+    def _rest_as_text(
+        self, raw: IO[bytes], offset: int, line: int, remaining: dict[str, int],
+        last: dict[str, Bar],
+    ) -> Iterator[Bar]:
+        """The file from byte ``offset`` (a line start, past any BOM) on, row by row;
+        ``line`` lines came before it."""
+        raw.seek(offset)
+        return self._replay(self._text_lines(raw, line), line, remaining, last)
 
     def _replay(
         self, lines: Iterable[str], line: int, remaining: dict[str, int], last: dict[str, Bar]
