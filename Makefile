@@ -93,13 +93,14 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/python -m pip install --quiet backtesting backtrader
 	@touch $@
 
+# bench/summary.py: the per-bar, parse, start-up, whole-process, shadow and bridge
+# figures in one table (it runs perbar, csv_parse, startup, backtest, shadow and
+# bridge); then the benchmarks it does not cover.
 bench: setup browser $(PEERS)/.installed
+	$(PY) bench/summary.py
 	$(PY) bench/indicators.py
 	$(PY) bench/core.py
 	$(PY) bench/strategy.py
-	$(PY) bench/bridge.py
-	$(PY) bench/shadow.py
-	$(PY) bench/backtest.py
 	$(PY) bench/sweep.py
 	$(PY) bench/report.py --browser
 
