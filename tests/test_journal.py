@@ -103,6 +103,30 @@ def test_trade_commits_itself_and_everything_pending(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_without_commit_trades_a_trade_waits_for_the_flush(tmp_path: Path) -> None:
+    """A replayed feed's journal (docs/design.md §8): trades commit with the rest."""
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, flush_interval_s=3600.0, commit_trades=False)
+    _start(journal)
+    _trade(journal)
+    assert _count(path, "trades") == 0 and journal.pending == 1
+    journal.flush_if_due()  # not due for an hour
+    assert _count(path, "trades") == 0
+    journal.flush()
+    assert _count(path, "trades") == 1 and journal.pending == 0
+    journal.close()
+
+
+def test_a_replayed_run_journals_every_trade_at_its_end(tmp_path: Path) -> None:
+    from engine.run import backtest
+    from engine.run.config import RunConfig
+
+    config = RunConfig(strategy=Path("strategies/sma_crossover.lua"), feed="sim", bars=3000,
+                       journal=tmp_path / "j.sqlite")
+    result = backtest(config)
+    assert result.summary["trades"] == _count(tmp_path / "j.sqlite", "trades") > 0
+
+
 def test_pending_records_commit_once_due(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     journal = Journal(path, flush_interval_s=0.0)

@@ -1,9 +1,11 @@
-"""A run killed with ``kill -9`` loses no trade it had closed (docs/design.md §8).
+"""A run killed with ``kill -9`` keeps a consistent journal (docs/design.md §8).
 
 A subprocess runs a long simulated backtest; once some trades are in the
 journal it is killed with SIGKILL. The journal must then hold exactly the first
 trades of a complete run of the same seed, and every trade of the complete run
-that closed before the killed run's last journaled transition.
+that closed before the killed run's last journaled transition (a bar's
+transitions and trades share a commit: a replayed feed commits once a second, a
+live one at each trade as well; tests/test_journal.py checks both policies).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _trade_count(journal: Path) -> int:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_kill_9_loses_no_closed_trade(tmp_path: Path) -> None:
+def test_kill_9_leaves_the_first_trades_of_the_complete_run(tmp_path: Path) -> None:
     strategy = tmp_path / "churn.lua"
     strategy.write_text(CHURN)
     killed = tmp_path / "killed.sqlite"

@@ -1,8 +1,9 @@
 """The run journal: an SQLite database (WAL) of everything a run decided (docs/design.md §8).
 
 Records are written as they happen and committed in groups: a closed trade is
-committed at once (with every record written since the previous commit), and
-pending records are committed at least once a second (``flush_if_due``, called
+committed at once (with every record written since the previous commit) unless
+``commit_trades=False`` (a replayed feed: docs/design.md §8), and pending records
+are committed at least once a second (``flush_if_due``, called
 by the runner after each bar and by a periodic task of the orchestrator). The
 database runs in WAL mode with ``synchronous=NORMAL``: a commit is in the WAL
 file before ``commit()`` returns, so a process killed with ``kill -9`` loses no
@@ -200,11 +201,14 @@ class Journal:
     """One SQLite journal file; one ``run`` row per ``start_run``."""
 
     def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S,
-                 reader: bool = False) -> None:
+                 reader: bool = False, commit_trades: bool = True) -> None:
         """Open (creating or migrating) the journal at ``path``. A writer holds it
         exclusively; ``reader=True`` (``report``) takes no lock, so a run still
-        writing the file can be reported (SQLite's WAL lets readers in)."""
+        writing the file can be reported (SQLite's WAL lets readers in).
+        ``commit_trades=False``: a closed trade waits for the next commit like any
+        record (at most ``flush_interval_s``)."""
         self.path = Path(path)
+        self._commit_trades = commit_trades
         self._lock = threading.Lock()
         self._flush_interval = flush_interval_s
         #: records written but not yet committed
@@ -341,11 +345,16 @@ class Journal:
         )
 
     def record_trade(self, symbol: str, trade: TradeRecord) -> None:
-        """A closed trade of ``symbol``; committed at once with everything pending."""
+        """A closed trade of ``symbol``; committed at once with everything pending
+        (unless ``commit_trades`` is off)."""
         values = [getattr(trade, name) for name in TRADE_COLUMNS[1:]]
         with self._lock, self._writing("recording a trade"):
+            if self._commit_trades:
+                self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
+                self._commit()
+                return
+            self._count_pending()
             self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
-            self._commit()
 
     def record_transition(
         self,
@@ -555,10 +564,14 @@ class Journal:
 
     def _write(self, sql: str, row: tuple[object, ...]) -> None:
         with self._lock, self._writing("writing a record"):
-            if self.pending == 0:
-                self.flush_deadline = time.monotonic() + self._flush_interval
+            self._count_pending()
             self._db.execute(sql, row)
-            self.pending += 1
+
+    def _count_pending(self) -> None:
+        """One more record to commit (the first one starts the flush deadline)."""
+        if self.pending == 0:
+            self.flush_deadline = time.monotonic() + self._flush_interval
+        self.pending += 1
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:

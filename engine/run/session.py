@@ -107,7 +107,8 @@ def backtest(
         )
     load = partial(_load_strategy, config)
     strategies = {symbol: load(paths[symbol], symbol) for symbol in config.symbols}
-    with _run_gc(), Journal(config.journal) as journal:
+    # a replayed feed commits once a second, not per trade (docs/design.md §8)
+    with _run_gc(), Journal(config.journal, commit_trades=not _replayed(feed)) as journal:
         run_id = _start_run(journal, config, paths, strategies)
         try:
             summary, failure, equity = _run(
@@ -244,10 +245,16 @@ def _finish_equity(config: RunConfig, runners: Mapping[str, SymbolRunner],
         journal.record_run_stats(symbol, interval, statistics_json(stats))
 
 
+def _replayed(feed: Feed) -> bool:
+    """A feed with a plain iterator (simulated, CSV, a sweep's arrays): bars replayed
+    from data, not arriving live."""
+    return callable(getattr(feed, "iter_bars", None))
+
+
 def _orchestrate(orchestrator: Orchestrator, feed: Feed) -> str:
     """Run the orchestrator: without an event loop for a feed with a plain iterator
     (simulated, CSV), else (a live feed) under asyncio."""
-    if callable(getattr(feed, "iter_bars", None)):
+    if _replayed(feed):
         return orchestrator.run_sync()
     import asyncio
 
