@@ -31,6 +31,7 @@ import numpy as np
 # so `import bridge` finds the package, not this script.
 sys.path[:] = [d for d in sys.path if Path(d or ".").resolve() != Path(__file__).parent.resolve()]
 
+import bridge  # noqa: E402
 from bridge import OcamlIndicators  # noqa: E402
 from bridge import protocol as p  # noqa: E402
 from bridge.client import Request  # noqa: E402
@@ -205,8 +206,9 @@ def _traced_counts(side: str, key: str, count: int, log: Path) -> tuple[int, int
         ["strace", "-f", "-qq", "-o", str(log), "-e", "trace=" + ",".join(IO_CALLS),
          sys.executable, __file__, "--worker", side, key, str(count)],
         capture_output=True, text=True, timeout=600, check=True,
+        # the worker measures the bridge package this process imported
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-            str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))},
+            str(Path(bridge.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))},
     )
     client, peer = done.stdout.split()[:2]
     per_pid: dict[str, int] = {}
