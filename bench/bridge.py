@@ -1,21 +1,29 @@
 """Round-trip cost of the OCaml indicator bridge, next to a raw pipe through `cat`.
 
 Prints p50/p99 of a 200-point single-indicator request and a 15-indicator batch,
-the time and throughput of 10^6-point requests, and, in the same run, the round
-trip of the very same request bytes through `cat` (the floor any pipe-based
-bridge pays). Run: .venv/bin/python bench/bridge.py [--quick]
+the time of 10^6-point requests, and, in the same run, the round trip of the very
+same request bytes through `cat` (the floor any pipe-based bridge pays), with the
+I/O system calls per request of both processes on both sides (strace -f, when
+installed). Run: .venv/bin/python bench/bridge.py [--quick] [--no-syscalls]
+
+``measure(quick)`` returns the figures as a dict for a summary (``make bench``);
+import this file by path (importlib), as its name is the package's.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +31,7 @@ import numpy as np
 # so `import bridge` finds the package, not this script.
 sys.path[:] = [d for d in sys.path if Path(d or ".").resolve() != Path(__file__).parent.resolve()]
 
+import bridge  # noqa: E402
 from bridge import OcamlIndicators  # noqa: E402
 from bridge import protocol as p  # noqa: E402
 from bridge.client import Request  # noqa: E402
@@ -117,40 +126,164 @@ def request_bytes(data: dict[str, np.ndarray], requests: list[Request]) -> list[
     return [bytes(b) for b in p.encode_series_request(p.Kind.BATCH, 1, arrays, jobs)]
 
 
-def row(label: str, ours: np.ndarray, cat: np.ndarray, extra: str = "") -> None:
-    """One table line: p50/p99 of ours and of cat, and the ratios of the p50s and of the
-    minima (the minimum is the steadiest estimate on a shared, noisy machine)."""
+def row(label: str, ours: np.ndarray, cat: np.ndarray, calls: Syscalls | None,
+        extra: str = "") -> None:
+    """One table line: p50/p99 of ours and of cat, the ratios of the p50s and of the
+    minima (the minimum is the steadiest estimate on a shared, noisy machine), and the
+    I/O system calls per request of each process (client/server, ours then cat's)."""
     o50, o99, c50, c99 = (np.percentile(a, q) for a in (ours, cat) for q in (50, 99))
-    print(f"{label:<34} {o50:>10.1f} {o99:>10.1f} {c50:>10.1f} {c99:>10.1f} "
-          f"{o50 / c50:>8.2f}x {ours.min() / cat.min():>8.2f}x  {extra}")
+    sys_text = "-" if calls is None else (f"{calls.client:.1f}/{calls.server:.1f} "
+                                          f"{calls.cat_client:.1f}/{calls.cat_server:.1f}")
+    print(f"{label:<31} {o50:>9.1f} {o99:>9.1f} {c50:>9.1f} {c99:>9.1f} "
+          f"{o50 / c50:>7.2f}x {ours.min() / cat.min():>7.2f}x {sys_text:>19}  {extra}")
+
+
+# --- system calls per request: strace on a worker run of this script ------------------
+
+IO_CALLS = ("read", "write", "readv", "writev", "poll", "ppoll", "select", "pselect6",
+            "epoll_wait", "epoll_pwait")
+
+
+class Syscalls(NamedTuple):
+    """I/O system calls (IO_CALLS) per request: our client, our server, and the same
+    two for the `cat` round trip of the same bytes."""
+
+    client: float
+    server: float
+    cat_client: float
+    cat_server: float
+
+
+class Case(NamedTuple):
+    """One benchmarked request: how the client makes it and the bytes cat gets."""
+
+    label: str
+    ours: Callable[[OcamlIndicators], object]
+    frame: list[bytes]
+    repeat: int  # timed repetitions (full run)
+
+
+def cases(quick: bool) -> dict[str, Case]:
+    """The benchmarked requests by key (the keys of ``measure``'s figures)."""
+    s200, s1m = series(200), series(1_000_000)
+    small, big = (2000, 5) if quick else (20000, 40)
+    return {
+        "sma_200": Case("sma, 200 points", lambda ind: ind.sma(s200["close"], 20),
+                        request_bytes({"close": s200["close"]}, [("sma", (20,))]), small),
+        "batch_200": Case("15-indicator batch, 200 points",
+                          lambda ind: ind.batch(REQUESTS, **s200),
+                          request_bytes(s200, REQUESTS), small),
+        "sma_1m": Case("sma, 10^6 points", lambda ind: ind.sma(s1m["close"], 20),
+                       request_bytes({"close": s1m["close"]}, [("sma", (20,))]), big),
+        "batch_1m": Case("15-indicator batch, 10^6 points",
+                         lambda ind: ind.batch(REQUESTS, **s1m),
+                         request_bytes(s1m, REQUESTS), max(3, big // 4)),
+    }
+
+
+def _worker(side: str, key: str, count: int) -> None:
+    """Runs ``count`` round trips of one case on one side ("ours" or "cat") after a
+    warm-up, printing this process's pid and its peer's first (for strace)."""
+    case = cases(quick=True)[key]
+    if side == "cat":
+        cat = CatPipe()
+        cat.round_trip(case.frame)
+        print(os.getpid(), cat.proc.pid, flush=True)
+        for _ in range(count):
+            cat.round_trip(case.frame)
+        cat.close()
+        return
+    with OcamlIndicators(request_timeout=120.0) as ind:
+        case.ours(ind)
+        print(os.getpid(), ind.pid, flush=True)
+        for _ in range(count):
+            case.ours(ind)
+
+
+def _traced_counts(side: str, key: str, count: int, log: Path) -> tuple[int, int]:
+    """(client, peer) I/O system calls of a traced worker run of ``count`` requests."""
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-o", str(log), "-e", "trace=" + ",".join(IO_CALLS),
+         sys.executable, __file__, "--worker", side, key, str(count)],
+        capture_output=True, text=True, timeout=600, check=True,
+        # the worker measures the bridge package this process imported
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+            str(Path(bridge.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")]))},
+    )
+    client, peer = done.stdout.split()[:2]
+    per_pid: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        pid, _, call = line.partition(" ")
+        if call.split("(", 1)[0].strip() in IO_CALLS:
+            per_pid[pid] = per_pid.get(pid, 0) + 1
+    return per_pid.get(client, 0), per_pid.get(peer, 0)
+
+
+def syscalls(key: str, count: int) -> Syscalls | None:
+    """I/O system calls per request of case ``key`` on both sides, from the difference
+    of strace'd runs of ``count`` and 2 × ``count`` requests (so start-up and the
+    handshake cancel out); None without strace. strace slows both processes down, so
+    a wait that a fast run avoids may be counted (a poll when the reply is late)."""
+    if shutil.which("strace") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = []
+        for side in ("ours", "cat"):
+            low = _traced_counts(side, key, count, Path(tmp) / f"{side}.low")
+            high = _traced_counts(side, key, 2 * count, Path(tmp) / f"{side}.high")
+            figures += [(h - lo) / count for h, lo in zip(high, low, strict=True)]
+    return Syscalls(*figures)
+
+
+# --- the benchmark ---------------------------------------------------------------------
+
+def measure(quick: bool = False, keys: Sequence[str] = ("sma_200", "sma_1m"),
+            count_syscalls: bool = True, show: bool = False) -> dict[str, float]:
+    """Figures of the cases ``keys`` (see ``cases``): per case ``<key>_p50_us``,
+    ``<key>_cat_p50_us``, ``<key>_ratio`` (the p50s' ratio, ours over cat) and, when
+    strace is present, ``<key>_syscalls_client`` / ``_server`` / ``_cat_client`` /
+    ``_cat_server`` (I/O system calls per request). ``show`` prints a table row each."""
+    figures: dict[str, float] = {}
+    table = cases(quick)
+    cat = CatPipe()
+    try:
+        with OcamlIndicators(request_timeout=120.0) as ind:
+            for key in keys:
+                case = table[key]
+                small = case.repeat > 100
+                ours, raw = paired_timings(functools.partial(case.ours, ind),
+                                           functools.partial(cat.round_trip, case.frame),
+                                           case.repeat, warmup=20 if small else 1)
+                calls = syscalls(key, 200 if small else 2) if count_syscalls else None
+                o50, c50 = float(np.percentile(ours, 50)), float(np.percentile(raw, 50))
+                figures |= {f"{key}_p50_us": o50, f"{key}_cat_p50_us": c50,
+                            f"{key}_ratio": o50 / c50}
+                if calls is not None:
+                    figures |= {f"{key}_syscalls_{k}": v for k, v in calls._asdict().items()}
+                if show:
+                    row(case.label, ours, raw, calls)
+    finally:
+        cat.close()
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--no-syscalls", action="store_true", help="skip the strace counts")
+    parser.add_argument("--worker", nargs=3, metavar=("SIDE", "CASE", "COUNT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker[0], args.worker[1], int(args.worker[2]))
+        return
+    print(f"{'request':<31} {'p50 us':>9} {'p99 us':>9} {'cat p50':>9} {'cat p99':>9} "
+          f"{'p50 x':>8} {'min x':>8} {'syscalls/req':>19}")
+    measure(args.quick, list(cases(True)), not args.no_syscalls, show=True)
     small_n = 2000 if args.quick else 20000
-    big_n = 5 if args.quick else 40
-    s200, s1m = series(200), series(1_000_000)
+    s200 = series(200)
     cat = CatPipe()
-    print(f"{'request':<34} {'p50 us':>10} {'p99 us':>10} {'cat p50':>10} {'cat p99':>10} "
-          f"{'p50 ratio':>9} {'min ratio':>8}")
     with OcamlIndicators(request_timeout=120.0) as ind:
-        one = request_bytes({"close": s200["close"]}, [("sma", (20,))])
-        row("sma, 200 points", *paired_timings(
-            lambda: ind.sma(s200["close"], 20), lambda: cat.round_trip(one), small_n))
-        full = request_bytes(s200, REQUESTS)
-        row("15-indicator batch, 200 points", *paired_timings(
-            lambda: ind.batch(REQUESTS, **s200), lambda: cat.round_trip(full), small_n))
-        big = request_bytes({"close": s1m["close"]}, [("sma", (20,))])
-        ours, raw = paired_timings(lambda: ind.sma(s1m["close"], 20),
-                                   lambda: cat.round_trip(big), big_n, warmup=2)
-        row("sma, 10^6 points", ours, raw, f"{1e6 / np.percentile(ours, 50):.0f} Mpoints/s")
-        bigb = request_bytes(s1m, REQUESTS)
-        ours, raw = paired_timings(lambda: ind.batch(REQUESTS, **s1m),
-                                   lambda: cat.round_trip(bigb), max(3, big_n // 4), warmup=1)
-        row("15-indicator batch, 10^6 points", ours, raw,
-            f"{15e6 / np.percentile(ours, 50):.0f} M indicator-points/s")
         handle = ind.open_stream("macd", (), {"close": s200["close"]})
         handles = [ind.open_stream(n, params, s200) for n, params in
                    ((r, ()) if isinstance(r, str) else r for r in REQUESTS)]
@@ -158,14 +291,16 @@ def main() -> None:
         push_all = p.encode_push(1, [h.stream_id for h in handles], [101.0, 99.0, 100.0, 5.0])
         row("stream push (1 stream)", *paired_timings(
             lambda: ind.push(handle, 101.0, 99.0, 100.0, 5.0),
-            lambda: cat.round_trip(push_one), small_n))
+            lambda: cat.round_trip(push_one), small_n), None)
         row("stream push_many (15 streams)", *paired_timings(
             lambda: ind.push_many(handles, 101.0, 99.0, 100.0, 5.0),
-            lambda: cat.round_trip(push_all), small_n))
+            lambda: cat.round_trip(push_all), small_n), None)
     cat.close()
+    print("syscalls/req: I/O system calls (read/write/readv/writev/poll/select/epoll) per "
+          "request, client/server for ours, then for the cat round trip (strace -f).")
     print("note: on an idle (virtual) machine, waking a sleeping process can cost ~40-80 us and "
           "dominates the small round trips of both columns; with the other core busy they are "
-          "stable (200-point sma: ~14 us vs cat ~7 us here).")
+          "stable.")
 
 
 if __name__ == "__main__":

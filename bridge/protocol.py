@@ -32,6 +32,8 @@ _BAR = struct.Struct("<dddd")
 _ERROR = struct.Struct("<HHI")  # code, 0, message length
 #: A PUSH frame up to its stream ids: the frame start, count, 0, then the bar.
 _PUSH_HEAD = struct.Struct("<" + _FRAME.format[1:] + _COUNT.format[1:] + _BAR.format[1:])
+#: A batch or open-stream frame up to its arrays: the frame start, then the series header.
+_SERIES_FRAME = struct.Struct("<" + _FRAME.format[1:] + _SERIES.format[1:])
 #: The frame start as numpy record fields, for arrays of whole frames.
 _FRAME_FIELDS: list[tuple[str, str]] = [
     ("length", "<u4"), ("kind", "u1"), ("zero", "u1"), ("zero2", "<u2"), ("id", "<u4")
@@ -120,7 +122,8 @@ def parse_frame_header(
     """(payload length, kind, request id) of the frame starting at ``offset``; checks
     the length."""
     length, kind, _, _, request_id = _FRAME.unpack_from(data, offset)
-    check_frame_length(length)
+    if not PAYLOAD_HEADER_SIZE <= length <= MAX_PAYLOAD:
+        check_frame_length(length)  # raises
     return length, kind, request_id
 
 
@@ -129,31 +132,65 @@ def encode_hello(request_id: int, version: int = VERSION) -> list[bytes]:
     return [frame(Kind.HELLO, request_id, 4), struct.pack("<I", version)]
 
 
-@functools.lru_cache(maxsize=512)  # pure; shadow and verify repeat the same jobs
 def _encode_job(job: Job) -> bytes:
-    name = job.name.encode()
-    count = len(job.params)
-    if len(name) > 255 or count > 255:
-        raise ValueError(f"indicator name or parameter list too long: {job.name!r}")
-    return struct.pack(f"<B{len(name)}sB{count}d", len(name), name, count, *job.params)
+    return job_bytes(job.name, job.params)
+
+
+def job_bytes(name: str, params: tuple[float, ...]) -> bytes:
+    """The wire bytes of one job; cached, except when a parameter is zero: the cache's
+    key compares -0.0 equal to 0.0, and the wire must carry the sign the caller gave."""
+    return _new_job_bytes(name, params) if 0.0 in params else _cached_job_bytes(name, params)
+
+
+@functools.lru_cache(maxsize=512)  # pure; shadow and verify repeat the same jobs
+def _cached_job_bytes(name: str, params: tuple[float, ...]) -> bytes:
+    return _new_job_bytes(name, params)
+
+
+def _new_job_bytes(name: str, params: tuple[float, ...]) -> bytes:
+    raw = name.encode()
+    count = len(params)
+    if len(raw) > 255 or count > 255:
+        raise ValueError(f"indicator name or parameter list too long: {name!r}")
+    return struct.pack(f"<B{len(raw)}sB{count}d", len(raw), raw, count, *params)
 
 
 def encode_series_request(
-    kind: Kind, request_id: int, series: Sequence[FloatArray | None], jobs: Sequence[Job]
+    kind: int, request_id: int, series: Sequence[FloatArray | None], jobs: Sequence[Job]
 ) -> list[bytes | memoryview]:
     """A batch or open-stream request: the four inputs (None = absent), then the jobs.
 
     The arrays must be C-contiguous little-endian float64; they are sent without a copy.
     """
-    tail = b"".join([_encode_job(job) for job in jobs])
-    lengths = [0 if a is None else a.size for a in series]
-    size = PAYLOAD_HEADER_SIZE + _SERIES.size + 8 * sum(lengths) + len(tail)
-    parts: list[bytes | memoryview] = [
-        _FRAME.pack(size, kind, 0, 0, request_id) + _SERIES.pack(len(jobs), 0, *lengths, 0)
-    ]
-    parts += [a.data for a in series if a is not None and a.size]
+    # One loop and one pack, not three comprehensions (each a function call in Python
+    # 3.11) and two packs: 13.8k instead of 19.6k instructions for one 200-point array
+    # and one job (callgrind, 20000 calls).
+    tail = _encode_job(jobs[0]) if len(jobs) == 1 else b"".join([_encode_job(j) for j in jobs])
+    parts: list[bytes | memoryview] = [b""]
+    lengths = [0, 0, 0, 0]
+    values = 0
+    for i, array in enumerate(series):
+        if array is not None and array.size:
+            lengths[i] = array.size
+            values += array.size
+            parts.append(array.data)
+    parts[0] = _SERIES_FRAME.pack(PAYLOAD_HEADER_SIZE + _SERIES.size + 8 * values + len(tail),
+                                  kind, 0, 0, request_id, len(jobs), 0, *lengths, 0)
     parts.append(tail)
     return parts
+
+
+def encode_one_series(
+    kind: int, request_id: int, field: int, values: FloatArray, job: bytes
+) -> list[bytes | memoryview]:
+    """``encode_series_request`` (tested byte-identical) for the common case of one input
+    array (``FIELDS[field]``) and one job, given as its ``job_bytes``: about half the
+    instructions (callgrind) of the general loop."""
+    lengths = [0, 0, 0, 0]
+    lengths[field] = size = values.size
+    head = _SERIES_FRAME.pack(PAYLOAD_HEADER_SIZE + _SERIES.size + 8 * size + len(job), kind,
+                              0, 0, request_id, 1, 0, *lengths, 0)
+    return [head, values.data, job] if size else [head, job]
 
 
 def encode_push(request_id: int, stream_ids: Sequence[int], bar: Sequence[float]) -> list[bytes]:
@@ -332,6 +369,25 @@ def decode_batch(body: memoryview) -> list[Entry]:
     count = _COUNT.unpack_from(body, 0)[0] & 0xFFFF
     return _decode_entries(body, 8, count, lambda n, size: 8 * size * n, arrays,
                            "reply body")
+
+
+_ONE_ENTRY = struct.Struct("<HHIBBHI")  # n_jobs, 0, 0, then the entry header
+
+
+def decode_one(body: memoryview) -> Entry:
+    """The entry of a one-job batch reply: ``decode_batch(body)[0]`` (tested equal), with
+    one unpack for the usual all-ok reply; a reply with another job count is corrupt."""
+    if len(body) >= _ONE_ENTRY.size:
+        count, _, _, status, n_out, _, size = _ONE_ENTRY.unpack_from(body)
+        if count == 1 and status == 0 and len(body) == _ONE_ENTRY.size + 8 * size * n_out:
+            if n_out == 1:
+                return [np.frombuffer(body, F64, size, _ONE_ENTRY.size)]
+            return [np.frombuffer(body, F64, size, _ONE_ENTRY.size + 8 * size * k)
+                    for k in range(n_out)]
+    entries = decode_batch(body)
+    if len(entries) != 1:
+        raise ProtocolError(f"a one-job batch reply carries {len(entries)} entries")
+    return entries[0]
 
 
 def decode_opened(body: memoryview) -> tuple[int, FloatArray]:
