@@ -116,9 +116,10 @@ def test_broken_version_keeps_the_old_one_and_logs(
     assert kind == "reload"
 
 
+# 0.001 units: its fees never exhaust the 10,000 of cash (the cash check would stop it)
 CHURN_V1 = """
 function detect_opportunity(m, c, i) return {} end
-function filter_commitment(m, c, i) return {action = "enter_long", quantity = 0.1} end
+function filter_commitment(m, c, i) return {action = "enter_long", quantity = 0.001} end
 function manage_position(m, c, i) return {action = "exit", reason = "v1"} end
 """
 
