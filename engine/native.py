@@ -47,6 +47,8 @@ COMPILED: tuple[str, ...] = (
     "engine.state.position",
     "engine.strategy.lua_strategy",
     "engine.run.runner",
+    "engine.run.orchestrator",
+    "engine.run.equity",
 )
 
 #: The environment variable that forces the pure-Python modules.
