@@ -173,3 +173,18 @@ def test_the_bars_left_out_of_the_bulk_check_agree_field_by_field(channel: Chann
 ])
 def test_same_is_equality_of_the_bits(a: object, b: object) -> None:
     assert same(a, b) == (_bits(a) == _bits(b)) == same(b, a)
+
+
+def test_the_worker_s_cpu_counts_the_trade_check(ocaml_server: Path) -> None:
+    """With no indicator read, the worker only checks trades; its CPU still shows."""
+    from bridge.shadow import ShadowObserver
+    from bridge.shadow.settings import ShadowConfig
+
+    observer = ShadowObserver(ShadowConfig(executable=str(ocaml_server)))
+    observer.book_opened("BTCUSDT", COSTS, EXECUTION)
+    for symbol, bar, trading in _python(_script()):
+        observer.bar_traded(symbol, bar, trading)
+    observer.close()
+    summary = observer.summary()
+    assert summary["trade_bars"] == len(_script()) and summary["trade_mismatches"] == 0
+    assert summary["compared"] == 0 and summary["worker_cpu_ms"] > 0.0  # type: ignore[operator]
