@@ -41,7 +41,7 @@ BATCH = 1024
 #: forth a few times, and on busy cores every hand-off can cost the run a scheduler
 #: delay, so fewer, larger exchanges are cheaper; but events waiting in the queue
 #: are live objects the run's garbage collector keeps walking, so not too long.
-GATHER_S = 0.01
+GATHER_S = 0.05
 #: How long ``close`` waits for the worker to catch up before dropping the rest.
 CLOSE_TIMEOUT_S = 120.0
 
