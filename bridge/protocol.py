@@ -54,6 +54,7 @@ class Kind(IntEnum):
     BOOK_OPEN = 0x06
     BOOK_BAR = 0x07
     BOOK_CLOSE = 0x08
+    BOOK_BARS = 0x09
     ERROR = 0xFF
 
 
@@ -436,6 +437,13 @@ _NO_FIELDS = (0.0,) * 8
 _BOOK_HEAD = struct.Struct("<8B3d5dII2d")  # codes, realized/fees/equity, position, pending
 _BOOK_FILL = struct.Struct("<BBBBI6d")  # entry, side, reason, 0, 0, six f64
 _REFUSAL = struct.Struct("<BBHI")  # field length, 0, 0, message length
+#: A BOOK_BAR body (= one bar of BOOK_BARS) as a numpy record, for whole batches.
+BOOK_RECORD = np.dtype([("book", "<u4"), ("action", "u1"), ("zero", "u1"), ("mask", "<u2"),
+                        ("ts_lo", "<u4"), ("ts_hi", "<u4"), ("prices", "<f8", (4,)),
+                        ("fields", "<f8", (8,))])
+assert BOOK_RECORD.itemsize == _BOOK_BAR.size
+#: The fixed head of a BOOK_BAR reply (the whole reply of a bar without fills or refusals).
+BOOK_HEAD_SIZE = _BOOK_HEAD.size
 
 
 def encode_book_open(
@@ -465,15 +473,10 @@ def encode_book_bar(
         return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
                                     0, 0, 0, timestamp & 0xFFFFFFFF, timestamp >> 32,
                                     o, h, lo, c, *_NO_FIELDS)
-    mask = 0
-    values = []
-    for i, value in enumerate(fields):
-        if value is not None:
-            mask |= 1 << i
-        values.append(0.0 if value is None else value)
-    return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book_id,
-                                ACTIONS.index(action), 0, mask, timestamp & 0xFFFFFFFF,
-                                timestamp >> 32, o, h, lo, c, *values)
+    book, code, mask, ts_lo, ts_hi = book_record(book_id, timestamp, action, fields)
+    values = [0.0 if value is None else value for value in fields]
+    return _BOOK_BAR_FRAME.pack(_BOOK_BAR_LENGTH, Kind.BOOK_BAR, 0, 0, request_id, book, code,
+                                0, mask, ts_lo, ts_hi, o, h, lo, c, *values)
 
 
 @dataclass(frozen=True)
@@ -518,6 +521,51 @@ class BookReply:
     position: tuple[str, float, float, float, float, float, int] | None
     #: (kind, side, is_entry, level, bars_left); bars_left 0 = good till cancelled
     pending: tuple[str, str, bool, float, int] | None
+
+
+def book_record(book_id: int, timestamp: int, action: str,
+                fields: Sequence[float | None]) -> tuple[int, int, int, int, int]:
+    """(book, action code, mask, ts lo, ts hi) of a BOOK_RECORD, as ``encode_book_bar``
+    encodes them; the prices and the field values (0.0 for None) are the caller's."""
+    mask = 0
+    for i, value in enumerate(fields):
+        if value is not None:
+            mask |= 1 << i
+    return book_id, ACTIONS.index(action), mask, timestamp & 0xFFFFFFFF, timestamp >> 32
+
+
+def encode_book_bars(request_id: int, records: npt.NDArray[np.void]) -> bytes:
+    """A BOOK_BARS request: ``records`` (of dtype BOOK_RECORD) run in order."""
+    body = _COUNT.pack(len(records), 0) + records.astype(BOOK_RECORD, copy=False).tobytes()
+    return frame(Kind.BOOK_BARS, request_id, len(body)) + body
+
+
+def split_book_bars(body: memoryview, count: int) -> tuple[memoryview, dict[int, memoryview]]:
+    """The ``count`` heads of a BOOK_BARS reply (one block, ``count`` × BOOK_HEAD_SIZE
+    bytes) and, for each bar with fills or refusals, the rest of its BOOK_BAR reply
+    body (``head + tail`` decodes with ``decode_book_bar``)."""
+    r = _Reader(body)
+    got, _ = r.unpack(_COUNT)
+    if got != count:
+        raise ProtocolError(f"book bars reply holds {got} bars, expected {count}")
+    start = r.take(count * BOOK_HEAD_SIZE)
+    heads = body[start : r.pos]
+    codes = np.frombuffer(heads, np.uint8).reshape(count, BOOK_HEAD_SIZE)
+    tails: dict[int, memoryview] = {}
+    # bars with a tail: a refusal (byte 0), fills (byte 3) or a refused fill (byte 4)
+    flagged = codes[:, [0, 3, 4]]
+    loud = np.flatnonzero(flagged.any(axis=1))
+    for k, (problem, n_fills, fill_problem) in zip(loud.tolist(), flagged[loud].tolist(),
+                                                   strict=True):
+        start = r.take(n_fills * _BOOK_FILL.size)
+        for code in (problem, fill_problem):
+            if code:
+                field_size, _, _, size = r.unpack(_REFUSAL)
+                r.take(field_size + size + (-(field_size + size)) % 8)
+        tails[k] = body[start : r.pos]
+    if r.pos != len(body):
+        raise ProtocolError(f"book bars reply has {len(body) - r.pos} unexpected trailing bytes")
+    return heads, tails
 
 
 def decode_book_bar(body: memoryview) -> BookReply:

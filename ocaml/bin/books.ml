@@ -73,10 +73,14 @@ let refusal_text b (r : Book.refusal option) =
     O.u32 b (String.length r.message);
     O.padded b (r.field ^ r.message)
 
+(* One bar record, read but not yet applied: the BOOK_BAR body layout. *)
+type record = { book_id : int; code : int; mask : int; lo : int; hi : int;
+                prices : float array; fields : float array }
+
 (* Body: u32 book id, u8 action, u8 0, u16 field mask, u32 timestamp low, u32
    timestamp high, f64 open, high, low, close, 8 x f64 fields. *)
-let bar t c out =
-  let id = C.u32 c "book id" in
+let read_record c =
+  let book_id = C.u32 c "book id" in
   let code = C.u8 c "action" in
   C.skip c 1 "reserved";
   let mask = C.u16 c "field mask" in
@@ -84,7 +88,10 @@ let bar t c out =
   let hi = C.u32 c "timestamp" in
   let prices = Array.init 4 (fun _ -> C.f64 c "bar price") in
   let fields = Array.init 8 (fun _ -> C.f64 c "action field") in
-  C.finish c "the action's fields";
+  { book_id; code; mask; lo; hi; prices; fields }
+
+(* Runs one record through its book (Book.step); [Bad_request] leaves it unchanged. *)
+let step t { book_id = id; code; mask; lo; hi; prices; fields } =
   let book = match Hashtbl.find_opt t.books id with
     | Some b -> b
     | None -> bad Wire.Code.unknown_book "unknown book id %d (never opened, or already closed)" id in
@@ -105,12 +112,15 @@ let bar t c out =
     | Book.Bad_bar (Book.Inconsistent, msg) -> bad Wire.Code.invalid_argument "book %d: %s" id msg
     | Out_of_memory | Stack_overflow as e -> raise e
     | e -> bad Wire.Code.internal "book %d: internal error: %s" id (Printexc.to_string e) in
+  book, s
+
+(* The 96-byte head of a bar's reply: codes, P&L, fees, equity, position, waiting order. *)
+let write_head r book (s : Book.step) =
   let pos = Book.position book and pending = Book.pending book in
   let problem = function None -> 0 | Some (r : Book.refusal) -> Book.problem_code r.problem in
   let state = match Book.state book with Book.Idle -> 0 | Book.Analyzing -> 1 | Book.In_position -> 2 in
   let flags = (if s.expired then 1 else 0) lor (if pos <> None then 4 else 0)
               lor (if pending <> None then 8 else 0) in
-  let r = O.start out (256 + 56 * List.length s.fills) in
   O.u8 r (problem s.refusal); O.u8 r state; O.u8 r flags; O.u8 r (List.length s.fills);
   O.u8 r (problem s.refused_fill);
   (match pending with
@@ -128,7 +138,10 @@ let bar t c out =
    | None -> O.f64 r 0.; O.f64 r 0.
    | Some o ->
      O.f64 r o.level;
-     O.f64 r (match o.bars_left with None -> 0. | Some n -> Float.of_int n));
+     O.f64 r (match o.bars_left with None -> 0. | Some n -> Float.of_int n))
+
+(* What follows a head: the bar's fills, then its refusal texts. *)
+let write_tail r (s : Book.step) =
   List.iter (fun (f : Book.fill) ->
       O.u8 r (if f.entry then 1 else 0); O.u8 r (side_code f.side); O.u8 r (reason_code f.reason);
       O.u8 r 0; O.u32 r 0;
@@ -136,7 +149,34 @@ let bar t c out =
       O.f64 r f.entry_price; O.f64 r f.entry_fee)
     s.fills;
   refusal_text r s.refusal;
-  refusal_text r s.refused_fill;
+  refusal_text r s.refused_fill
+
+let bar t c out =
+  let record = read_record c in
+  C.finish c "the action's fields";
+  let book, s = step t record in
+  let r = O.start out (256 + 56 * List.length s.fills) in
+  write_head r book s;
+  write_tail r s;
+  r
+
+(* Body: u32 count, u32 0, count x a BOOK_BAR body. Reply: u32 count, u32 0, the
+   count heads, then the tails (fills, refusal texts) of the bars in order. *)
+let bars t c out =
+  let count = C.u32 c "bar count" in
+  C.skip c 4 "reserved";
+  let records = Array.init count (fun _ -> read_record c) in
+  C.finish c "the last bar";
+  let r = O.start out (8 + 96 * count + 256) in
+  O.u32 r count; O.u32 r 0;
+  (* each head right after its step: it reads the book's state after that bar *)
+  let steps = Array.mapi (fun k record ->
+      match step t record with
+      | book, s -> write_head r book s; s
+      | exception Wire.Bad_request (code, msg) ->
+        bad code "bar %d of %d (the bars before it were applied): %s" k count msg)
+      records in
+  Array.iter (write_tail r) steps;
   r
 
 (* Body: u32 count, u32 0, count x u32 book id. *)

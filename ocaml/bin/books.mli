@@ -17,5 +17,12 @@ val bar : t -> Wire.Cursor.t -> Wire.Out.t -> Wire.Out.t
     inconsistent price, a field the action does not take → [Bad_request]
     and the book is unchanged. *)
 
+val bars : t -> Wire.Cursor.t -> Wire.Out.t -> Wire.Out.t
+(** BOOK_BARS: many BOOK_BAR bodies in one request, run in order (any books);
+    the reply holds every bar's 96-byte head, then the fills and refusal texts
+    of the bars that have them, in bar order. The first bar that BOOK_BAR
+    would refuse → [Bad_request] naming its index; the bars before it stay
+    applied, it and the rest are not. *)
+
 val close_books : t -> Wire.Cursor.t -> Wire.Out.t -> Wire.Out.t
 (** BOOK_CLOSE: closes every listed book, or none when one is unknown. *)

@@ -10,6 +10,7 @@ let kind_close = 0x05
 let kind_book_open = 0x06
 let kind_book_bar = 0x07
 let kind_book_close = 0x08
+let kind_book_bars = 0x09
 let kind_error = 0xFF
 
 type entry = { spec : Registry.spec; stream : Stream.t }
@@ -251,6 +252,7 @@ let dispatch t (f : Wire.frame) c =
   else if f.kind = kind_book_open then Books.open_book t.books c t.out
   else if f.kind = kind_book_bar then Books.bar t.books c t.out
   else if f.kind = kind_book_close then Books.close_books t.books c t.out
+  else if f.kind = kind_book_bars then Books.bars t.books c t.out
   else raise (Wire.Corrupt (Printf.sprintf "unknown message kind 0x%02x" f.kind))
 
 let handle t (f : Wire.frame) =

@@ -78,6 +78,25 @@ val write_frame : int -> kind:int -> id:int -> Out.t -> unit
 (** [write_frame fd ~kind ~id body] writes one frame (one system call unless
     the pipe is full). Raises [Sys_error] if the descriptor fails. *)
 
+val has_frame : reader -> bool
+(** Whether a whole frame is already buffered: [read_frame] needs no system call. *)
+
+type sink
+(** Replies on their way to a descriptor: small ones may be held to be
+    written together with the following ones. *)
+
+val sink : int -> sink
+
+val send : sink -> more:bool -> kind:int -> id:int -> Out.t -> unit
+(** Like [write_frame], except that a small reply (at most 64 KiB in one
+    piece) is held while [more] (another request is already buffered, see
+    [has_frame]) and up to 1 MiB; otherwise everything held is written, in
+    order, in one system call. The server's loop passes [has_frame], so it
+    never blocks reading while holding a reply. *)
+
+val flush : sink -> unit
+(** Writes every held reply. *)
+
 (** A bounds-checked cursor over a frame's body. Running past the end raises
     [Bad_request (Code.malformed, _)] naming the field being read. *)
 module Cursor : sig

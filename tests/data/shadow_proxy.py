@@ -12,8 +12,9 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
 * ``hang``    — keeps reading requests but never answers again;
 * ``corrupt`` — answers with a frame whose length field is impossible;
 * ``refuse``  — turns the next OPEN_STREAM reply into an error reply;
-* ``lie_fill`` — flips bit 30 of the first fill price of one BOOK_BAR reply
-                (docs/protocol.md, "Books"): a trade the book did not make.
+* ``lie_fill`` — flips bit 30 of the first fill price of one BOOK_BAR or
+                BOOK_BARS reply (docs/protocol.md, "Books"): a trade the book
+                did not make.
 
 A process serving books (its client sends BOOK_* requests: shadow mode's trade
 check) misbehaves only in ``lie_fill`` mode, so the other modes keep testing
@@ -33,7 +34,9 @@ import sys
 PUSH_REPLY = 0x84
 OPEN_REPLY = 0x83
 BOOK_BAR_REPLY = 0x87
-BOOK_KINDS = (0x06, 0x07, 0x08)
+BOOK_BARS_REPLY = 0x89
+BOOK_KINDS = (0x06, 0x07, 0x08, 0x09)
+HEAD = 96  # a book reply head
 #: offset of the first fill's price in a BOOK_BAR reply frame: the 12-byte frame
 #: start, the 96-byte reply head, the fill's 8-byte codes
 FILL_PRICE = 12 + 96 + 8
@@ -86,13 +89,34 @@ def lie(reply: bytes, bit: int) -> bytes | None:
     return bytes(changed)
 
 
+def first_fill_price(reply: bytes) -> int | None:
+    """Offset of the first fill's price in a BOOK_BAR or BOOK_BARS reply frame."""
+    if reply[4] == BOOK_BAR_REPLY:
+        return FILL_PRICE if len(reply) >= FILL_PRICE + 8 and reply[12 + 3] else None
+    if reply[4] != BOOK_BARS_REPLY:
+        return None
+    count = int.from_bytes(reply[12:16], "little")
+    tail = 20 + count * HEAD  # the tails follow every head, in bar order
+    for k in range(count):
+        head = 20 + k * HEAD
+        problem, n_fills, refused = reply[head], reply[head + 3], reply[head + 4]
+        if n_fills:
+            return tail + 8
+        for code in (problem, refused):
+            if code:
+                size = reply[tail] + int.from_bytes(reply[tail + 4 : tail + 8], "little")
+                tail += 8 + size + (-size) % 8
+    return None
+
+
 def lie_about_fill(reply: bytes) -> bytes | None:
     """The reply with one bit of its first fill price flipped (None if it has no fill)."""
-    if len(reply) < FILL_PRICE + 8 or reply[4] != BOOK_BAR_REPLY or reply[12 + 3] == 0:
+    at = first_fill_price(reply)
+    if at is None:
         return None
-    (bits,) = struct.unpack_from("<Q", reply, FILL_PRICE)
+    (bits,) = struct.unpack_from("<Q", reply, at)
     changed = bytearray(reply)
-    struct.pack_into("<Q", changed, FILL_PRICE, bits ^ (1 << 30))
+    struct.pack_into("<Q", changed, at, bits ^ (1 << 30))
     path = os.environ.get("TANDEM_PROXY_LOG")
     if path:
         with open(path, "a") as out:
