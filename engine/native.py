@@ -1,11 +1,13 @@
 """The compiled core: the per-bar modules, built with mypyc where a compiler is present.
 
 The modules of ``COMPILED`` run once per bar (window, indicator streams, state
-machine, account, the Lua call's Python side, the runner). ``make`` compiles
-them in place with mypyc (``engine.native.build``): each ``x.py``
-gets an extension module ``x.cpython-311-….so`` beside it, which Python's import
-system prefers. Measured on bench/perbar.py (sma_crossover, 100k bars):
-53.4k → 37.7k CPU instructions per bar (callgrind), ≈ 1.4× the speed.
+machine, account, the Lua call's Python side, the runner, the equity log). ``make``
+compiles them in place with mypyc (``engine.native.build``): each ``x.py`` gets an
+extension module ``x.cpython-311-….so`` beside it, which Python's import system
+prefers. Measured (callgrind, instructions per ``SymbolRunner.on_bar`` over a CSV
+run): sma_crossover 56.6k → 38.4k, bench/five_indicators.lua 96.2k → 75.8k. The
+orchestrator stays interpreted: compiled by mypyc, its asyncio run ended in a
+CancelledError (tests/test_run_orchestrator.py).
 
 The compiled modules call each other natively (attribute offsets, direct C
 calls), so they are used all together or not at all. ``engine/__init__.py``
@@ -15,8 +17,9 @@ sources are imported instead of every extension when
 * ``TANDEM_PURE_PYTHON`` is set to anything but ``""`` or ``0`` (the tests use it
   to prove both paths give bit-identical results),
 * an extension is missing (no compiler, a plain ``pip install``: not an error), or
-* a source is newer than its extension (edited since the build: a warning says
-  to run ``make``), so an edit is never silently ignored.
+* a source is newer than its extension (edited since the build), or an extension
+  is left from an older build of a module no longer compiled: a warning says to
+  run ``make``, so an edit is never silently ignored.
 
 ``engine.NATIVE`` says which was chosen and why (``python -m engine --version`` shows it).
 """
@@ -47,7 +50,6 @@ COMPILED: tuple[str, ...] = (
     "engine.state.position",
     "engine.strategy.lua_strategy",
     "engine.run.runner",
-    "engine.run.orchestrator",
     "engine.run.equity",
 )
 
@@ -98,6 +100,10 @@ def decide(modules: Sequence[str], root: Path, environ: Mapping[str, str]) -> Na
         return NativeStatus(False, f"{PURE_ENV}={forced}")
     if len(shared_libraries(root)) != 1:
         return NativeStatus(False, "not compiled: run make to build the compiled core")
+    expected = {extension_path(m, root) for m in modules}
+    for stray in sorted(set(root.glob("engine/**/*.so")) - expected):
+        return NativeStatus(False, f"{stray.relative_to(root)} is left from an older build "
+                                   "(its module is no longer compiled): run make to rebuild")
     for module in modules:
         source, built = source_path(module, root), extension_path(module, root)
         if built is None:
@@ -105,7 +111,7 @@ def decide(modules: Sequence[str], root: Path, environ: Mapping[str, str]) -> Na
         if source.stat().st_mtime > built.stat().st_mtime:
             rel = source.relative_to(root)
             return NativeStatus(False, f"{rel} changed after the compiled core was built: "
-                                       "run make to rebuild it")
+                                       "run make to rebuild it")  # (choose() warns)
     return NativeStatus(True, "")
 
 
@@ -136,7 +142,7 @@ def choose() -> NativeStatus:
     else:
         if not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
             sys.meta_path.insert(0, _SourceFinder(_ROOT))
-        if "changed after" in status.reason:
+        if "run make to rebuild" in status.reason:
             print(f"tandem: warning: running the pure-Python core: {status.reason}",
                   file=sys.stderr)
     return status

@@ -58,6 +58,13 @@ def test_a_source_edited_after_the_build_turns_the_whole_core_pure(tmp_path: Pat
     assert status.reason.startswith("engine/b/two.py changed after") and "make" in status.reason
 
 
+def test_an_extension_left_from_an_older_build_turns_the_core_pure(tmp_path: Path) -> None:
+    root = _tree(tmp_path, [*MODULES, "engine.c.old"], built=True)
+    status = decide(MODULES, root, {})  # engine.c.old is no longer compiled
+    assert not status.native
+    assert status.reason.startswith(f"engine/c/old{SUFFIX} is left from an older build")
+
+
 def test_two_shared_libraries_are_not_a_build(tmp_path: Path) -> None:
     root = _tree(tmp_path, MODULES, built=True)
     (root / f"4567cdef__mypyc{SUFFIX}").write_bytes(b"")
