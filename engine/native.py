@@ -6,8 +6,8 @@ compiles them in place with mypyc (``engine.native.build``): each ``x.py`` gets 
 extension module ``x.cpython-311-….so`` beside it, which Python's import system
 prefers. Measured (callgrind, instructions per ``SymbolRunner.on_bar`` over a CSV
 run): sma_crossover 56.6k → 38.4k, bench/five_indicators.lua 96.2k → 75.8k. The
-orchestrator stays interpreted: compiled by mypyc, its asyncio run ended in a
-CancelledError (tests/test_run_orchestrator.py).
+orchestrator stays interpreted (compiled by mypyc, its asyncio run ended in a
+CancelledError: tests/test_run_orchestrator.py); its bar loop is engine/run/route.py.
 
 The compiled modules call each other natively (attribute offsets, direct C
 calls), so they are used all together or not at all. ``engine/__init__.py``
@@ -50,6 +50,7 @@ COMPILED: tuple[str, ...] = (
     "engine.state.position",
     "engine.strategy.lua_strategy",
     "engine.run.runner",
+    "engine.run.route",
     "engine.run.equity",
 )
 

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import signal
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
@@ -36,6 +35,7 @@ from engine.market.feeds.base import Feed
 from engine.run.equity import EquityLog
 from engine.run.journal import Journal
 from engine.run.reload import StrategyReloader
+from engine.run.route import route
 from engine.run.runner import SymbolRunner
 
 if TYPE_CHECKING:
@@ -154,38 +154,18 @@ class Orchestrator:
                     await close()
 
     def _route(self, bars: Iterable[Bar]) -> int | None:
-        """Hand ``bars`` to their runners; return how many were read from ``bars``,
-        or None when the run must stop (every symbol reached --bars, or a signal)."""
-        runners, limit, reloader = self.runners, self.bars_limit, self.reloader
-        journal, done = self.journal, self._done
-        monotonic = time.monotonic
-        read = 0
-        for bar in bars:
-            read += 1
-            symbol = bar.symbol
-            runner = runners.get(symbol)
-            if runner is None:
-                self.unrouted += 1
-                continue
-            if symbol in done:
-                continue
-            if reloader is not None:
-                reloader.check()
-            runner.on_bar(bar)
-            if journal.pending and monotonic() >= journal.flush_deadline:
-                journal.flush()  # journal.flush_if_due(), inlined: this runs every bar
-            if limit is not None and runner.stats.bars >= limit:
-                done.add(symbol)
-                if len(done) == len(runners):
-                    self._seen += read
-                    return None
-            if self.stop_signal is not None:
-                self._seen += read
-                return None
-        self._seen += read
-        if read == HOUSEKEEPING_EVERY or self._seen % HOUSEKEEPING_EVERY == 0:
+        """Hand ``bars`` to their runners (engine/run/route.py); return how many were
+        read from ``bars``, or None when the run must stop (every symbol reached
+        --bars, or a signal)."""
+        done = route(bars, self.runners, self._done, self.bars_limit, self.reloader,
+                     self.journal, self)
+        self._seen += done.read
+        self.unrouted += done.unrouted
+        if done.stop:
+            return None
+        if done.read == HOUSEKEEPING_EVERY or self._seen % HOUSEKEEPING_EVERY == 0:
             self.housekeeping()
-        return read
+        return done.read
 
     async def _tick(self) -> None:
         """Housekeeping while the feed is idle (a live feed between bars)."""
