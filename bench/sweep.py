@@ -85,10 +85,11 @@ print(len(heat))
 
 
 def tandem_cmd(path: Path, journal: Path, jobs: int) -> list[str]:
-    """The Tandem sweep as a user would run it."""
+    """The Tandem sweep as a user would run it, trading like the peer (1 unit, 1e9 cash:
+    at its defaults, 0.1 units and 10,000 of cash, the cash check stops the strategy)."""
     return [sys.executable, "-m", "engine", "sweep", "--strategy", str(STRATEGY),
-            "--feed", f"csv:{path}", *GRID, "--jobs", str(jobs), "--journal", str(journal),
-            "--json"]
+            "--feed", f"csv:{path}", *GRID, "--param", "quantity=1", "--cash", "1e9",
+            "--jobs", str(jobs), "--journal", str(journal), "--json"]
 
 
 def compare(path: Path, repeat: int) -> None:
@@ -132,13 +133,14 @@ def breakdown(path: Path, profile: bool) -> None:
     from engine.sweep.plan import Task
     from engine.sweep.worker import MEMORY_JOURNAL, WorkerContext, run_task, statistics
 
-    config = RunConfig(strategy=STRATEGY, feed=f"csv:{path}", journal=MEMORY_JOURNAL)
+    config = RunConfig(strategy=STRATEGY, feed=f"csv:{path}", journal=MEMORY_JOURNAL,
+                       params={"quantity": 1}, cash=1e9)  # as tandem_cmd
     t0 = time.perf_counter()
     data = load_dataset(config)
     parse = time.perf_counter() - t0
     ctx = WorkerContext(config, data.arrays, data.interval_ms)
     n = len(data.arrays["BTCUSDT"])
-    task = Task(0, {"fast": 20, "slow": 80}, "BTCUSDT", 0, n)
+    task = Task(0, {"fast": 20, "slow": 80, "quantity": 1}, "BTCUSDT", 0, n)
     run_task(ctx, task)  # warm: imports, the first Lua runtime
     t0 = time.perf_counter()
     result = run_task(ctx, task)
@@ -146,7 +148,8 @@ def breakdown(path: Path, profile: bool) -> None:
     from engine.market.feeds.arrays import ArrayFeed
 
     bt = backtest(config.__class__(strategy=STRATEGY, feed=config.feed, journal=MEMORY_JOURNAL,
-                                   params=task.params), feed=ArrayFeed(data.arrays["BTCUSDT"]))
+                                   params=task.params, cash=1e9),
+                  feed=ArrayFeed(data.arrays["BTCUSDT"]))
     t0 = time.perf_counter()
     statistics(ctx, task, bt)
     stats_s = time.perf_counter() - t0
