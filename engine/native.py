@@ -4,8 +4,9 @@ The modules of ``COMPILED`` run once per bar (window, indicator streams, state
 machine, account, the Lua call's Python side, the runner, the equity log). ``make``
 compiles them in place with mypyc (``engine.native.build``): each ``x.py`` gets an
 extension module ``x.cpython-311-….so`` beside it, which Python's import system
-prefers. Measured (callgrind, instructions per ``SymbolRunner.on_bar`` over a CSV
-run): sma_crossover 56.6k → 38.4k, bench/five_indicators.lua 96.2k → 75.8k. The
+prefers. Measured (callgrind, CPU instructions per ``SymbolRunner.on_bar`` over a
+CSV run, PYTHONHASHSEED=0): strategies/sma_crossover.lua 51.7k → 35.0k,
+bench/five_indicators.lua 94.0k → 70.5k. The
 orchestrator stays interpreted (compiled by mypyc, its asyncio run ended in a
 CancelledError: tests/test_run_orchestrator.py); its bar loop is engine/run/route.py.
 
