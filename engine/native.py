@@ -67,6 +67,8 @@ class NativeStatus:
 
     native: bool
     reason: str
+    #: a build exists but is out of date (choose() warns: an edit must not go unnoticed)
+    stale: bool = False
 
     def describe(self) -> str:
         """One line for ``--version``."""
@@ -100,20 +102,19 @@ def decide(modules: Sequence[str], root: Path, environ: Mapping[str, str]) -> Na
     forced = environ.get(PURE_ENV, "")
     if forced not in ("", "0"):
         return NativeStatus(False, f"{PURE_ENV}={forced}")
-    if len(shared_libraries(root)) != 1:
+    built = {m: extension_path(m, root) for m in modules}
+    if len(shared_libraries(root)) != 1 or None in built.values():
         return NativeStatus(False, "not compiled: run make to build the compiled core")
-    expected = {extension_path(m, root) for m in modules}
-    for stray in sorted(set(root.glob("engine/**/*.so")) - expected):
-        return NativeStatus(False, f"{stray.relative_to(root)} is left from an older build "
-                                   "(its module is no longer compiled): run make to rebuild")
-    for module in modules:
-        source, built = source_path(module, root), extension_path(module, root)
-        if built is None:
-            return NativeStatus(False, "not compiled: run make to build the compiled core")
-        if source.stat().st_mtime > built.stat().st_mtime:
-            rel = source.relative_to(root)
-            return NativeStatus(False, f"{rel} changed after the compiled core was built: "
-                                       "run make to rebuild it")  # (choose() warns)
+    strays = sorted(set(root.glob("engine/**/*.so")) - set(built.values()))
+    if strays:
+        return NativeStatus(False, f"{strays[0].relative_to(root)} is left from an older "
+                                   "build (its module is no longer compiled): run make to "
+                                   "rebuild", stale=True)
+    for module, extension in built.items():
+        source = source_path(module, root)
+        if extension is not None and source.stat().st_mtime > extension.stat().st_mtime:
+            return NativeStatus(False, f"{source.relative_to(root)} changed after the compiled "
+                                       "core was built: run make to rebuild it", stale=True)
     return NativeStatus(True, "")
 
 
@@ -144,7 +145,7 @@ def choose() -> NativeStatus:
     else:
         if not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
             sys.meta_path.insert(0, _SourceFinder(_ROOT))
-        if "run make to rebuild" in status.reason:
+        if status.stale:
             print(f"tandem: warning: running the pure-Python core: {status.reason}",
                   file=sys.stderr)
     return status

@@ -48,7 +48,7 @@ def test_a_fresh_build_is_used(tmp_path: Path) -> None:
 
 def test_without_a_build_the_sources_are_used(tmp_path: Path) -> None:
     status = decide(MODULES, _tree(tmp_path, MODULES, built=False), {})
-    assert not status.native and "not compiled" in status.reason
+    assert not status.native and "not compiled" in status.reason and not status.stale
 
 
 def test_a_source_edited_after_the_build_turns_the_whole_core_pure(tmp_path: Path) -> None:
@@ -56,6 +56,7 @@ def test_a_source_edited_after_the_build_turns_the_whole_core_pure(tmp_path: Pat
     status = decide(MODULES, root, {})
     assert not status.native
     assert status.reason.startswith("engine/b/two.py changed after") and "make" in status.reason
+    assert status.stale
 
 
 def test_an_extension_left_from_an_older_build_turns_the_core_pure(tmp_path: Path) -> None:
@@ -63,6 +64,7 @@ def test_an_extension_left_from_an_older_build_turns_the_core_pure(tmp_path: Pat
     status = decide(MODULES, root, {})  # engine.c.old is no longer compiled
     assert not status.native
     assert status.reason.startswith(f"engine/c/old{SUFFIX} is left from an older build")
+    assert status.stale
 
 
 def test_two_shared_libraries_are_not_a_build(tmp_path: Path) -> None:

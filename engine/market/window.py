@@ -174,7 +174,10 @@ class MarketDataWindow:
 
     def _span(self, n: object) -> tuple[int, int]:
         """The array slice of the last ``n`` retained bars (all of them for None)."""
-        count = None if n is None else self._length(n)
+        return self._bounds(None if n is None else self._length(n))
+
+    def _bounds(self, count: int | None) -> tuple[int, int]:
+        """``_span`` of a checked count."""
         self._sync()
         if count is None:
             return self._start, self._end
@@ -211,15 +214,17 @@ class MarketDataWindow:
 
     def high(self, n: object) -> float | None:
         """The highest high of the last ``n`` bars (latest included); None if fewer retained."""
-        lo, hi = self._span(self._length(n))
-        if hi - lo < self._length(n):
+        count = self._length(n)
+        lo, hi = self._bounds(count)
+        if hi - lo < count:
             return None
         return float(self._high[lo:hi].max())
 
     def low(self, n: object) -> float | None:
         """The lowest low of the last ``n`` bars (latest included); None if fewer retained."""
-        lo, hi = self._span(self._length(n))
-        if hi - lo < self._length(n):
+        count = self._length(n)
+        lo, hi = self._bounds(count)
+        if hi - lo < count:
             return None
         return float(self._low[lo:hi].min())
 

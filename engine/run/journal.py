@@ -349,12 +349,10 @@ class Journal:
         (unless ``commit_trades`` is off)."""
         values = [getattr(trade, name) for name in TRADE_COLUMNS[1:]]
         with self._lock, self._writing("recording a trade"):
-            if self._commit_trades:
-                self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
-                self._commit()
-                return
             self._count_pending()
             self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
+            if self._commit_trades:
+                self._commit()
 
     def record_transition(
         self,

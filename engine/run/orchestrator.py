@@ -157,15 +157,15 @@ class Orchestrator:
         """Hand ``bars`` to their runners (engine/run/route.py); return how many were
         read from ``bars``, or None when the run must stop (every symbol reached
         --bars, or a signal)."""
-        done = route(bars, self.runners, self._done, self.bars_limit, self.reloader,
-                     self.journal, self)
-        self._seen += done.read
-        self.unrouted += done.unrouted
-        if done.stop:
+        routed = route(bars, self.runners, self._done, self.bars_limit, self.reloader,
+                       self.journal, self)
+        self._seen += routed.read
+        self.unrouted += routed.unrouted
+        if routed.stop:
             return None
-        if done.read == HOUSEKEEPING_EVERY or self._seen % HOUSEKEEPING_EVERY == 0:
+        if routed.read == HOUSEKEEPING_EVERY or self._seen % HOUSEKEEPING_EVERY == 0:
             self.housekeeping()
-        return done.read
+        return routed.read
 
     async def _tick(self) -> None:
         """Housekeeping while the feed is idle (a live feed between bars)."""

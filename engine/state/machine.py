@@ -339,7 +339,7 @@ class StateMachine:
         try:
             checks.levels(pos.side, stop, target, bar.close, "the bar's close")
         except Refused as exc:
-            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
+            raise self._refused(action, exc) from None
         if stop is not None:
             self._position = _replace(pos, stop_loss=stop)
         elif target is not None:
@@ -359,7 +359,7 @@ class StateMachine:
                 ref = level
             checks.levels(side, action.stop_loss, action.take_profit, ref, "the entry price")
         except Refused as exc:
-            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
+            raise self._refused(action, exc) from None
         quantity = self._size(action, ref)
         if kind is OrderKind.MARKET and self._execution.fill is FillMode.CLOSE:
             self._order = None
@@ -377,7 +377,7 @@ class StateMachine:
             quantity = entry_quantity(action, fill, equity, self._costs)
             check_cash(action, quantity, fill, equity, self._execution.leverage, self._costs)
         except Refused as exc:
-            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
+            raise self._refused(action, exc) from None
         return quantity
 
     def _open(self, action: EnterLong | EnterShort, side: Side, quantity: float, price: float,
@@ -396,7 +396,7 @@ class StateMachine:
             if action.price is not None:
                 checks.exit_price(action.price, pos.side, bar.close)
         except Refused as exc:
-            raise chained(self._error(action, exc.field, exc.value, exc.problem), None) from None
+            raise self._refused(action, exc) from None
         if action.price is not None:
             self._order = Order(OrderKind.LIMIT, pos.side, action.price, expire, bar.timestamp,
                                 bar.symbol, action)
@@ -429,6 +429,11 @@ class StateMachine:
 
     def _error(self, action: Action, field: str, value: object, problem: str) -> ActionError:
         return ActionError(action.name, field, value, problem, self._state.value)
+
+    def _refused(self, action: Action, exc: Refused) -> ActionError:
+        """A check's refusal as the action's error, its context suppressed (raised
+        ``from None``: errors.chained, for the compiled core)."""
+        return chained(self._error(action, exc.field, exc.value, exc.problem), None)
 
     def _transition(self, to: State, reason: str, bar: Bar, note: str | None) -> None:
         self._history.append(Transition(self._state, to, reason, bar.timestamp, note))
