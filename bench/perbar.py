@@ -63,7 +63,7 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
     from engine.market.feeds import open_feed
     from engine.run.config import RunConfig
     from engine.run.journal import Journal
-    from engine.run.session import _runner  # exactly the runner a run builds
+    from engine.run.session import _run_gc, _runner  # what a run builds and how it runs
 
     feed = open_feed(f"csv:{csv_path}", ("BTCUSDT",), seed=1, bars=bars, interval="1m",
                      ws_url="", rest_url="", history=0)
@@ -74,19 +74,21 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                            journal=Path(d) / "j.sqlite")
         for timed in (False, True):
             strategy = config.load_strategy(path)
-            with Journal(Path(d) / f"j{timed}.sqlite") as journal:
+            # as a CSV run: its collector settings, its journal's once-a-second commits
+            with _run_gc(), Journal(Path(d) / f"j{timed}.sqlite", commit_trades=False) as journal:
                 journal.start_run(command=["bench"], strategy_path=str(path),
                                   strategy_sha256=strategy.sha256, params=strategy.params,
                                   symbols=["BTCUSDT"], feed="csv", seed=None, fee_bps=10.0,
                                   slippage_bps=0.0)
                 runner = _runner(config, "BTCUSDT", strategy, journal, None)
-                on_bar = runner.on_bar
+                on_bar, flush_if_due = runner.on_bar, journal.flush_if_due
                 if timed:
                     clock = time.perf_counter_ns
                     samples = []
                     for bar in rows:
                         t = clock()
                         on_bar(bar)
+                        flush_if_due()  # as the run's loop (engine/run/route.py)
                         samples.append(clock() - t)
                     samples.sort()
                     figures["p50_us"] = samples[len(samples) // 2] / 1000
@@ -95,6 +97,7 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                     t0 = time.process_time()
                     for bar in rows:
                         on_bar(bar)
+                        flush_if_due()
                     figures["loop_us"] = (time.process_time() - t0) / len(rows) * 1e6
                 figures["trades"] = runner.stats.trades
     return figures
