@@ -193,3 +193,62 @@ def test_two_runs_share_one_file(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT run_id, pnl FROM trades ORDER BY id").fetchall()
     assert rows == [(a, 1.5), (b, -1.0)]
+
+
+# -- the write queue (records reach SQLite in batches) ------------------------------
+
+
+def test_queued_records_are_read_back_and_committed_in_write_order(tmp_path: Path) -> None:
+    """Records of several tables, interleaved and not yet committed: the journal's own
+    reads see them, and each table's rows keep the order they were written in."""
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, flush_interval_s=3600.0, commit_trades=False)
+    run_id = _start(journal)
+    for i in range(3):
+        journal.record_transition("BTCUSDT", i, "idle", "analyzing", f"t{i}")
+        _trade(journal, pnl=float(i))
+        journal.record_mismatch("BTCUSDT", i, "sma", (20,), "value", 1.0, 2.0, 1.0, 9)
+    assert [t["pnl"] for t in journal.trades(run_id)] == [0.0, 1.0, 2.0]
+    assert [m["timestamp"] for m in journal.mismatches(run_id)] == [0, 1, 2]
+    assert _count(path, "trades") == 0  # read back, still uncommitted
+    journal.close()
+    with sqlite3.connect(path) as db:
+        reasons = [r for (r,) in db.execute("SELECT reason FROM transitions ORDER BY id")]
+    assert reasons == ["t0", "t1", "t2"]
+
+
+def test_more_records_than_a_batch_all_arrive_in_order(tmp_path: Path) -> None:
+    from engine.run.journal import WRITE_BATCH
+
+    path = tmp_path / "j.sqlite"
+    n = 2 * WRITE_BATCH + 3
+    with Journal(path, flush_interval_s=3600.0) as journal:
+        _start(journal)
+        for i in range(n):
+            journal.record_transition("BTCUSDT", i, "idle", "analyzing", "r")
+        assert journal.pending == n and _count(path, "transitions") == 0
+    with sqlite3.connect(path) as db:
+        stamps = [t for (t,) in db.execute("SELECT timestamp FROM transitions ORDER BY id")]
+    assert stamps == list(range(n))
+
+
+def test_a_record_sqlite_refuses_fails_its_commit_and_keeps_the_earlier_ones(
+    tmp_path: Path,
+) -> None:
+    """A record that cannot be stored stops the journal at the commit carrying it (a
+    JournalError naming the file and SQLite's reason); what was committed stays."""
+    from engine.errors import JournalError
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path, flush_interval_s=3600.0)
+    _start(journal)
+    _trade(journal)  # committed at once
+    journal.record_transition("BTCUSDT", 1, "idle", "analyzing", "fine")
+    journal.record_transition("BTCUSDT", 2, "idle", "analyzing", {"not": "text"})  # type: ignore[arg-type]
+    with pytest.raises(JournalError) as info:
+        journal.flush()
+    assert str(path) in str(info.value) and "type" in str(info.value)
+    with pytest.raises(JournalError):  # stopped: every later record raises it again
+        journal.record_transition("BTCUSDT", 3, "idle", "analyzing", "later")
+    journal.close()
+    assert _count(path, "trades") == 1 and _count(path, "transitions") == 0

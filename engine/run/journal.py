@@ -10,6 +10,14 @@ file before ``commit()`` returns, so a process killed with ``kill -9`` loses no
 committed record (a power cut may lose the last commits; the run's own data is
 reproducible, the journal is not a ledger of real money).
 
+Records queue in memory in the order written and reach SQLite together, one
+``executemany`` per run of one kind, when they are committed (or every
+WRITE_BATCH records): one insert at a time, between bars, cost ≈ 14 µs a row
+(cold caches; 4,493 rows of a 100k-bar sma_crossover backtest: 64 ms of
+``execute`` under cProfile), in a batch ≈ 2.5 µs. Nothing is lost by it: a record
+was never durable before its commit. Every read first hands the queue over, so
+it sees every record written.
+
 Every method takes one lock, so other threads (shadow mode's comparison
 worker) may write through the same object, e.g. ``record_mismatch``.
 
@@ -18,8 +26,9 @@ when it is opened; a file another running Journal holds (an exclusive ``flock``
 for the object's lifetime, released by the kernel even after ``kill -9``) is
 refused the same way. A write or commit that fails (disk full, I/O error) rolls
 back what was pending and raises JournalError naming the path and SQLite's
-message; every later record raises it again, while ``end_run``, ``flush`` and
-``close`` do nothing, so the run stops and what was committed stays.
+message (a record SQLite refuses fails the commit that carries it); every
+later record raises it again, while ``end_run``, ``flush`` and ``close`` do
+nothing, so the run stops and what was committed stays.
 """
 
 from __future__ import annotations
@@ -190,6 +199,9 @@ _INSERT_TRADE = (f"INSERT INTO trades (run_id, {', '.join(TRADE_COLUMNS)})"
 
 #: Longest a written record may stay uncommitted (docs/design.md §8: one second).
 FLUSH_INTERVAL_S = 1.0
+#: Most records queued in memory before they are handed to SQLite (uncommitted):
+#: bounds the queue of a replay that transitions on every bar.
+WRITE_BATCH = 4096
 
 
 def utc_now() -> str:
@@ -213,6 +225,9 @@ class Journal:
         self._flush_interval = flush_interval_s
         #: records written but not yet committed
         self.pending = 0
+        #: records not yet handed to SQLite: (statement, rows) runs in write order
+        self._queue: list[tuple[str, list[tuple[object, ...]]]] = []
+        self._queued = 0
         #: time.monotonic() by which the pending records must be committed
         self.flush_deadline = 0.0
         self.run_id: int | None = None
@@ -276,6 +291,7 @@ class Journal:
         wins over ``starting_equity``) and leverage (None: not recorded)."""
         ex = execution
         with self._lock, self._writing("starting the run"):
+            self._drain()
             cur = self._db.execute(
                 "INSERT INTO runs (started_at, status, command, strategy_path, strategy_sha256,"
                 " params, symbols, feed, seed, fee_bps, slippage_bps, starting_equity,"
@@ -314,6 +330,7 @@ class Journal:
                 self._end_run(status, summary)
 
     def _end_run(self, status: str, summary: Mapping[str, object]) -> None:
+        self._drain()
         self._db.execute(
             "UPDATE runs SET ended_at = ?, status = ?, summary = ? WHERE id = ?",
             (utc_now(), status, json.dumps(summary, default=str), self._run()),
@@ -348,10 +365,9 @@ class Journal:
         """A closed trade of ``symbol``; committed at once with everything pending
         (unless ``commit_trades`` is off)."""
         values = [getattr(trade, name) for name in TRADE_COLUMNS[1:]]
-        with self._lock, self._writing("recording a trade"):
-            self._count_pending()
-            self._db.execute(_INSERT_TRADE, (self._run(), symbol, *values))
-            if self._commit_trades:
+        self._write(_INSERT_TRADE, (self._run(), symbol, *values))
+        if self._commit_trades:
+            with self._lock, self._writing("recording a trade"):
                 self._commit()
 
     def record_transition(
@@ -438,7 +454,8 @@ class Journal:
         EQUITY_COLUMNS or PRICE_COLUMNS), or with ``replace`` make it the whole series
         (after a merge). Committed with the next commit."""
         data = np.ascontiguousarray(points, dtype="<f8")
-        with self._lock:
+        with self._lock, self._writing("writing a series"):
+            self._drain()
             run_id = self._run()
             key = (run_id, symbol, kind)
             if replace:
@@ -461,6 +478,7 @@ class Journal:
                columns: int) -> tuple[int, npt.NDArray[np.float64]]:
         """(bars per bucket, points × ``columns``) of a stored series; (1, no rows) if none."""
         with self._lock:
+            self._hand_over()
             rows = self._db.execute(
                 "SELECT bucket_bars, points, data FROM equity_series WHERE run_id = ?"
                 " AND symbol = ? AND kind = ? ORDER BY seq", (run_id, symbol, kind)).fetchall()
@@ -472,6 +490,7 @@ class Journal:
     def run_stats(self, run_id: int) -> dict[str, tuple[int, dict[str, Any]]]:
         """Symbol → (interval_ms, statistics) of a run that wrote them (a finished one)."""
         with self._lock:
+            self._hand_over()
             rows = self._db.execute("SELECT symbol, interval_ms, statistics FROM run_stats"
                                     " WHERE run_id = ?", (run_id,)).fetchall()
         return {sym: (int(iv), json.loads(text)) for sym, iv, text in rows}
@@ -479,6 +498,7 @@ class Journal:
     def run_row(self, run_id: int) -> dict[str, object] | None:
         """The ``runs`` row of ``run_id`` keyed by column, or None."""
         with self._lock:
+            self._hand_over()
             cursor = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
             row = cursor.fetchone()
             names = [d[0] for d in cursor.description]
@@ -487,6 +507,7 @@ class Journal:
     def run_ids(self, limit: int | None = None) -> list[int]:
         """The runs' ids, newest first (at most ``limit``)."""
         with self._lock:
+            self._hand_over()
             rows = self._db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?",
                                     (-1 if limit is None else limit,)).fetchall()
         return [int(r[0]) for r in rows]
@@ -494,6 +515,7 @@ class Journal:
     def mismatches(self, run_id: int) -> list[dict[str, object]]:
         """The shadow-mode mismatches of ``run_id`` in the order they were recorded."""
         with self._lock:
+            self._hand_over()
             cursor = self._db.execute(
                 "SELECT symbol, timestamp, indicator, params, output, python_value,"
                 " ocaml_value, scaled_error, ulp_distance FROM shadow_mismatches"
@@ -508,6 +530,7 @@ class Journal:
         """The closed trades of ``run_id`` in the order they closed, one dict per row
         keyed by the ``trades`` table's columns (``id`` and ``run_id`` left out)."""
         with self._lock:
+            self._hand_over()
             sql = "SELECT * FROM trades WHERE run_id = ? ORDER BY id"
             cursor = self._db.execute(sql, (run_id,))
             names = [d[0] for d in cursor.description]
@@ -561,9 +584,35 @@ class Journal:
         return self.run_id
 
     def _write(self, sql: str, row: tuple[object, ...]) -> None:
-        with self._lock, self._writing("writing a record"):
+        """Queue ``row`` for ``sql`` (see the module docstring: handed to SQLite at the
+        commit, or after WRITE_BATCH records)."""
+        with self._lock:
+            if self.failed is not None:
+                raise self.failed
             self._count_pending()
-            self._db.execute(sql, row)
+            queue = self._queue
+            if queue and queue[-1][0] == sql:
+                queue[-1][1].append(row)
+            else:
+                queue.append((sql, [row]))
+            self._queued += 1
+            if self._queued >= WRITE_BATCH:
+                with self._writing("writing records"):
+                    self._drain()
+
+    def _drain(self) -> None:
+        """Hand the queued records to SQLite in the order written (under the lock,
+        inside ``_writing``)."""
+        queue, self._queue, self._queued = self._queue, [], 0
+        for sql, rows in queue:
+            self._db.executemany(sql, rows)
+
+    def _hand_over(self) -> None:
+        """Before a read: queued records into SQLite (uncommitted), so the read sees
+        them; a failure stops the journal as a failed write does."""
+        if self._queue and self.failed is None:
+            with self._writing("writing records"):
+                self._drain()
 
     def _count_pending(self) -> None:
         """One more record to commit (the first one starts the flush deadline)."""
@@ -582,6 +631,7 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self._db.rollback()
             self.pending = 0
+            self._queue, self._queued = [], 0
             self.failed = JournalError(
                 f"journal {self.path}: {what} failed: {exc}; the run stops here "
                 "(every record committed before is kept)"
@@ -589,6 +639,7 @@ class Journal:
             raise self.failed from exc
 
     def _commit(self) -> None:
+        self._drain()
         self._db.commit()
         self.pending = 0
 
