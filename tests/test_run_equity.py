@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factories import make_bar
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.errors import ConfigError
-from engine.report.downsample import group_extremes, regular_extremes
+from engine.report.downsample import group_extremes, median_int, regular_extremes
 from engine.run.equity import EquityLog, exposure_mask, observed_interval
 from engine.run.journal import Journal
 
@@ -100,6 +102,15 @@ def test_the_interval_is_the_median_bar_spacing() -> None:
     times = np.array([0, 60_000, 120_000, 600_000, 660_000], dtype=np.int64)  # one gap
     assert observed_interval(times, 5) == 60_000
     assert observed_interval(times[:1], 5) == 5
+    # an even count: the mean of the middle two (60,000 and 120,000), as np.median
+    assert observed_interval(np.array([0, 60_000, 180_000], dtype=np.int64), 5) == 90_000
+
+
+@given(st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=60))
+def test_median_int_is_numpys_median(values: list[int]) -> None:
+    """np.median (kept out of runs: it imports numpy.ma) is the oracle."""
+    array_ = np.array(values, dtype=np.int64)
+    assert median_int(array_) == int(np.median(array_))
 
 
 def test_a_limit_below_16_is_refused() -> None:

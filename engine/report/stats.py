@@ -55,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import ConfigError
+from engine.report.downsample import sorted_unique
 
 DAYS_PER_YEAR = 365
 MS_PER_DAY = 86_400_000
@@ -334,7 +335,7 @@ def drawdowns(eq: EquitySeries) -> list[Drawdown]:
     depth = ``100 * max d`` over it, duration = time between its two ends."""
     t, e = _with_start(eq)
     d = 1.0 - e / np.maximum.accumulate(e)
-    ends = np.unique(np.concatenate([np.flatnonzero(d == 0.0), [d.size - 1]]))
+    ends = sorted_unique(np.concatenate([np.flatnonzero(d == 0.0), [d.size - 1]]))
     out = []
     for a, b in itertools.pairwise(ends.tolist()):
         depth = float(d[a + 1:b + 1].max())

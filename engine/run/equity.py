@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from engine.errors import ConfigError
 from engine.market.bar import Bar
-from engine.report.downsample import group_extremes, regular_extremes, sorted_unique
+from engine.report.downsample import group_extremes, median_int, regular_extremes, sorted_unique
 from engine.report.stats import EquitySeries, Statistics, TradeRecord, compute_statistics
 
 FloatArray = npt.NDArray[np.float64]
@@ -297,4 +297,4 @@ def observed_interval(times: IntArray, default_ms: int) -> int:
     (robust to gaps), or ``default_ms`` (the configured interval) with fewer than two."""
     if times.size < 2:
         return default_ms
-    return max(int(np.median(np.diff(times))), 1)
+    return max(median_int(np.diff(times)), 1)

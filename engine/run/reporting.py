@@ -26,7 +26,7 @@ from engine.report.model import (
     SymbolReport,
 )
 from engine.report.stats import EquitySeries, Statistics, TradeRecord, compute_statistics
-from engine.run.equity import EQUITY_COLUMNS, PRICE_COLUMNS, exposure_mask
+from engine.run.equity import EQUITY_COLUMNS, PRICE_COLUMNS, exposure_mask, observed_interval
 from engine.run.journal import Journal
 from engine.state import ClosedTrade
 from engine.state.execution import DEFAULT_CASH
@@ -153,7 +153,7 @@ def _interval(row: Mapping[str, object], exact: tuple[int, object] | None,
         return exact[0]
     if row.get("interval_ms"):
         return int(str(row["interval_ms"]))
-    return max(int(np.median(np.diff(ts))), 1) if ts.size > 1 else FALLBACK_INTERVAL_MS
+    return observed_interval(ts, FALLBACK_INTERVAL_MS)
 
 
 def _shadow(journal: Journal, run_id: int, summary: Mapping[str, Any]) -> ShadowResult | None:
