@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -87,6 +88,24 @@ def test_an_unrecovered_drawdown_ends_at_the_last_mark() -> None:
     assert st_.avg_drawdown_pct == pytest.approx(7.5)
     assert st_.max_drawdown_duration_ms == 3 * DAY
     assert st_.avg_drawdown_duration_ms == 2 * DAY
+
+
+@given(st.lists(st.floats(50.0, 150.0), min_size=1, max_size=40))
+def test_drawdowns_follow_their_definition(equity: list[float]) -> None:
+    """Episodes by the docstring's definition, walked mark by mark (the oracle of the
+    vectorised ``drawdowns``): from a mark at the running peak to the next one (or
+    the last mark), kept when equity fell below the peak in between."""
+    eq = series([round(x) for x in equity])  # whole numbers: new peaks and ties are common
+    marks = [100.0, *eq.equity.tolist()]
+    times = [T0, *eq.timestamps.tolist()]
+    peak, d = -math.inf, []
+    for x in marks:
+        peak = max(peak, x)
+        d.append(1.0 - x / peak)
+    at_peak = [i for i, x in enumerate(d) if x == 0.0 or i == len(d) - 1]
+    want = [(100.0 * max(d[a + 1:b + 1]), times[b] - times[a])
+            for a, b in itertools.pairwise(at_peak) if max(d[a + 1:b + 1]) > 0]
+    assert [(x.depth_pct, x.duration_ms) for x in S.drawdowns(eq)] == want
 
 
 def test_buy_and_hold() -> None:

@@ -46,7 +46,6 @@ duration, expectancy (arithmetic mean trade return), SQN, Kelly, fees. Different
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -333,15 +332,24 @@ def drawdowns(eq: EquitySeries) -> list[Drawdown]:
     """The episodes: between consecutive marks with ``d = 0`` (the starting point
     and the last mark count as such) with a mark below the peak after the first;
     depth = ``100 * max d`` over it, duration = time between its two ends."""
+    depths, durations = _episodes(eq)
+    return [Drawdown(x, ms) for x, ms in zip(depths, durations, strict=True)]
+
+
+def _episodes(eq: EquitySeries) -> tuple[list[float], list[int]]:
+    """The depths (%) and durations (ms) of ``drawdowns``, as two lists."""
     t, e = _with_start(eq)
     d = 1.0 - e / np.maximum.accumulate(e)
     ends = sorted_unique(np.concatenate([np.flatnonzero(d == 0.0), [d.size - 1]]))
-    out = []
-    for a, b in itertools.pairwise(ends.tolist()):
-        depth = float(d[a + 1:b + 1].max())
-        if depth > 0.0:
-            out.append(Drawdown(depth * 100.0, int(t[b] - t[a])))
-    return out
+    if ends.size < 2:
+        return [], []
+    # episode i spans d[ends[i] + 1 : ends[i + 1] + 1]: one reduceat over the starts
+    # (a loop of slices' max, and an object per episode, took 14 ms for the 3,343
+    # episodes of a 100k-bar walk)
+    depths = np.maximum.reduceat(d, ends[:-1] + 1)
+    kept = depths > 0.0
+    durations = (t[ends[1:]] - t[ends[:-1]])[kept]
+    return (depths[kept] * 100.0).tolist(), durations.tolist()
 
 
 def max_drawdown_pct(eq: EquitySeries) -> float | None:
@@ -483,7 +491,7 @@ def compute_statistics(
     eq: EquitySeries, trades: Sequence[TradeRecord], closes: FloatArray
 ) -> Statistics:
     """All statistics of one symbol's run (``closes``: its bar closes, for buy & hold)."""
-    dds = drawdowns(eq)
+    depths, durations = _episodes(eq)
     start, end = start_ms(eq), end_ms(eq)
     return Statistics(
         start_ms=start,
@@ -502,9 +510,9 @@ def compute_statistics(
         sortino_ratio=sortino_ratio(eq),
         calmar_ratio=calmar_ratio(eq),
         max_drawdown_pct=max_drawdown_pct(eq),
-        avg_drawdown_pct=_mean([d.depth_pct for d in dds]),
-        max_drawdown_duration_ms=max((d.duration_ms for d in dds), default=None),
-        avg_drawdown_duration_ms=_mean([d.duration_ms for d in dds]),
+        avg_drawdown_pct=_mean(depths),
+        max_drawdown_duration_ms=max(durations, default=None),
+        avg_drawdown_duration_ms=_mean(durations),
         trades=len(trades),
         win_rate_pct=win_rate_pct(trades),
         best_trade_pct=best_trade_pct(trades),
