@@ -2,7 +2,8 @@
 
 Everything a run does per bar except parsing the CSV (bench/csv_parse.py): window
 push, orders and auto-exit, indicator streams, the one Lua call, mark, equity
-buffering, journal writes of the bars that trade. Two strategies:
+buffering and its writes between bars (the orchestrator's housekeeping), journal
+writes of the bars that trade. Two strategies:
 ``strategies/sma_crossover.lua`` (the benchmark strategy of bench/backtest.py: two
 SMAs, 1 unit, 1e9 cash) and ``bench/five_indicators.lua`` (SMA, EMA, RSI, ATR, %R
 read on every bar). Each bar is timed with ``perf_counter_ns`` (p50, mean); the
@@ -64,7 +65,9 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
     """Per-bar figures of one strategy over the CSV's bars (parsed up front)."""
     from engine.market.feeds import open_feed
     from engine.run.config import RunConfig
+    from engine.run.equity import EquityLog
     from engine.run.journal import Journal
+    from engine.run.orchestrator import HOUSEKEEPING_EVERY
     from engine.run.session import _run_gc, _runner  # what a run builds and how it runs
 
     feed = open_feed(f"csv:{csv_path}", ("BTCUSDT",), seed=1, bars=bars, interval="1m",
@@ -84,16 +87,26 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                                   slippage_bps=0.0)
                 runner = _runner(config, "BTCUSDT", strategy, journal, None)
                 on_bar, flush_if_due = runner.on_bar, journal.flush_if_due
+                equity = runner.equity
+                assert equity is not None
+
+                def housekeeping(i: int, equity: EquityLog = equity,
+                                 journal: Journal = journal) -> None:
+                    # the orchestrator's, every HOUSEKEEPING_EVERY bars: without it the
+                    # equity log keeps every Bar and the collector walks them all
+                    if i % HOUSEKEEPING_EVERY == 0:
+                        equity.write_if_due(journal)
                 if timed:
                     clock = time.perf_counter_ns
                     samples, kinds = [], []
                     machine, stats = runner.machine, runner.stats
-                    for bar in rows:
+                    for i, bar in enumerate(rows, 1):
                         seen, trades, held = machine.transition_count, stats.trades, \
                             machine.position is not None
                         t = clock()
                         on_bar(bar)
                         flush_if_due()  # as the run's loop (engine/run/route.py)
+                        housekeeping(i)
                         samples.append(clock() - t)
                         kinds.append(KINDS[0 if stats.trades != trades else
                                            1 if machine.transition_count != seen else
@@ -104,9 +117,10 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                     figures["mean_us"] = statistics.fmean(samples) / 1000
                 else:
                     t0 = time.process_time()
-                    for bar in rows:
+                    for i, bar in enumerate(rows, 1):
                         on_bar(bar)
                         flush_if_due()
+                        housekeeping(i)
                     figures["loop_us"] = (time.process_time() - t0) / len(rows) * 1e6
                 figures["trades"] = runner.stats.trades
     return figures
