@@ -130,7 +130,7 @@ class ServerProcess:
                 self._send_rest(parts, written, deadline, timeout)
             # poll first: a read straight after the write finds nothing (the server has
             # not run yet) and costs a system call that fails with EAGAIN (bench/bridge.py,
-            # strace: 4.1 → 3.1 client I/O calls per 200-point request)
+            # strace: 4.1 → 3.0 client I/O calls per 200-point request)
             self._wait(self._readable, deadline, timeout, "waiting for the reply")
             got = self._in.readinto(self._view)
             if got is not None and got >= FRAME_HEADER_SIZE:

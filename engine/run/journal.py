@@ -597,8 +597,7 @@ class Journal:
                 queue.append((sql, [row]))
             self._queued += 1
             if self._queued >= WRITE_BATCH:
-                with self._writing("writing records"):
-                    self._drain()
+                self._hand_over()
 
     def _drain(self) -> None:
         """Hand the queued records to SQLite in the order written (under the lock,
@@ -608,8 +607,9 @@ class Journal:
             self._db.executemany(sql, rows)
 
     def _hand_over(self) -> None:
-        """Before a read: queued records into SQLite (uncommitted), so the read sees
-        them; a failure stops the journal as a failed write does."""
+        """The queued records into SQLite, uncommitted (before a read, so that it sees
+        them, and when WRITE_BATCH wait); a failure stops the journal as a failed
+        write does."""
         if self._queue and self.failed is None:
             with self._writing("writing records"):
                 self._drain()
