@@ -65,7 +65,6 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
     """Per-bar figures of one strategy over the CSV's bars (parsed up front)."""
     from engine.market.feeds import open_feed
     from engine.run.config import RunConfig
-    from engine.run.equity import EquityLog
     from engine.run.journal import Journal
     from engine.run.orchestrator import HOUSEKEEPING_EVERY
     from engine.run.session import _run_gc, _runner  # what a run builds and how it runs
@@ -87,15 +86,10 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                                   slippage_bps=0.0)
                 runner = _runner(config, "BTCUSDT", strategy, journal, None)
                 on_bar, flush_if_due = runner.on_bar, journal.flush_if_due
-                equity = runner.equity
-                assert equity is not None
-
-                def housekeeping(i: int, equity: EquityLog = equity,
-                                 journal: Journal = journal) -> None:
-                    # the orchestrator's, every HOUSEKEEPING_EVERY bars: without it the
-                    # equity log keeps every Bar and the collector walks them all
-                    if i % HOUSEKEEPING_EVERY == 0:
-                        equity.write_if_due(journal)
+                assert runner.equity is not None
+                # the orchestrator's housekeeping, every HOUSEKEEPING_EVERY bars: without
+                # it the equity log keeps every Bar and the collector walks them all
+                write_if_due = runner.equity.write_if_due
                 if timed:
                     clock = time.perf_counter_ns
                     samples, kinds = [], []
@@ -106,7 +100,8 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                         t = clock()
                         on_bar(bar)
                         flush_if_due()  # as the run's loop (engine/run/route.py)
-                        housekeeping(i)
+                        if i % HOUSEKEEPING_EVERY == 0:
+                            write_if_due(journal)
                         samples.append(clock() - t)
                         kinds.append(KINDS[0 if stats.trades != trades else
                                            1 if machine.transition_count != seen else
@@ -120,7 +115,8 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                     for i, bar in enumerate(rows, 1):
                         on_bar(bar)
                         flush_if_due()
-                        housekeeping(i)
+                        if i % HOUSEKEEPING_EVERY == 0:
+                            write_if_due(journal)
                     figures["loop_us"] = (time.process_time() - t0) / len(rows) * 1e6
                 figures["trades"] = runner.stats.trades
     return figures
