@@ -6,6 +6,16 @@ same request bytes through `cat` (the floor any pipe-based bridge pays), with th
 I/O system calls per request of both processes on both sides (strace -f, when
 installed). Run: .venv/bin/python bench/bridge.py [--quick] [--no-syscalls]
 
+Both sides are measured with the same placement on the CPUs (``placed``), because
+where the scheduler puts the two processes of a round trip decides more than either
+bridge does. On this 2-vCPU VM a `cat` round trip of 200 points costs ≈ 9 µs when
+`cat` runs on the caller's CPU and ≈ 55 µs when it runs on the other one (waking an
+idle vCPU), and left alone the scheduler picks either for long stretches, so an
+unpinned `cat` column swings between them from one run to the next. The table
+therefore shows each small request twice: "cross" (this process on one CPU, both
+servers on the other: every request and every reply wakes the other CPU) and "same"
+(all on one CPU: no cross-CPU wake-up, what is left is the two programs' own cost).
+
 ``measure(quick)`` returns the figures as a dict for a summary (``make bench``);
 import this file by path (importlib), as its name is the package's.
 """
@@ -13,6 +23,7 @@ import this file by path (importlib), as its name is the package's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import select
@@ -21,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,18 +115,40 @@ class CatPipe:
 def paired_timings(
     ours: Callable[[], object], cat: Callable[[], object], repeat: int, warmup: int = 20
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-call wall times in microseconds, ours and cat's alternating, so that
-    both see the same machine load (the machine is shared)."""
+    """Per-call wall times in microseconds of ``repeat`` calls of each, in alternating
+    blocks of back-to-back calls of one side (``block_size``), so that both see the same
+    machine load (the machine is shared) and each is timed as a caller uses it: one
+    request after another.
+
+    Why blocks and not single calls alternating: on this 2-vCPU VM whichever side runs
+    second in a pair is the faster, by up to 5×. The same `cat` pipe measured against a
+    second `cat` pipe gave p50 63 µs first and 12 µs second, either way round (the other
+    vCPU has just been woken by the first call, so the second call's peer finds it awake).
+    Timed singly alternating, `cat` always went second and the 200-point ratio read 3.6×;
+    back to back it is 1.6–1.8× (ours 84–104 µs, cat 52–57 µs).
+    """
     for _ in range(warmup):
         ours()
         cat()
+    size = block_size(repeat)
     out = np.empty((2, repeat))
-    for i in range(repeat):
-        for j, fn in enumerate((ours, cat)):
-            t0 = time.perf_counter_ns()
-            fn()
-            out[j, i] = (time.perf_counter_ns() - t0) / 1e3
+    for start in range(0, repeat, size):
+        stop = min(start + size, repeat)
+        # which side opens the pair of blocks alternates too
+        order = (0, 1) if (start // size) % 2 == 0 else (1, 0)
+        for j in order:
+            fn = (ours, cat)[j]
+            for i in range(start, stop):
+                t0 = time.perf_counter_ns()
+                fn()
+                out[j, i] = (time.perf_counter_ns() - t0) / 1e3
     return out[0], out[1]
+
+
+def block_size(repeat: int) -> int:
+    """Calls per block in ``paired_timings``: about 20 blocks of each side, at most 250
+    calls (a few tens of milliseconds for the small requests)."""
+    return max(1, min(250, repeat // 20))
 
 
 def request_bytes(data: dict[str, np.ndarray], requests: list[Request]) -> list[bytes]:
@@ -134,7 +167,7 @@ def row(label: str, ours: np.ndarray, cat: np.ndarray, calls: Syscalls | None,
     o50, o99, c50, c99 = (np.percentile(a, q) for a in (ours, cat) for q in (50, 99))
     sys_text = "-" if calls is None else (f"{calls.client:.1f}/{calls.server:.1f} "
                                           f"{calls.cat_client:.1f}/{calls.cat_server:.1f}")
-    print(f"{label:<31} {o50:>9.1f} {o99:>9.1f} {c50:>9.1f} {c99:>9.1f} "
+    print(f"{label:<38} {o50:>9.1f} {o99:>9.1f} {c50:>9.1f} {c99:>9.1f} "
           f"{o50 / c50:>7.2f}x {ours.min() / cat.min():>7.2f}x {sys_text:>19}  {extra}")
 
 
@@ -237,12 +270,38 @@ def syscalls(key: str, count: int) -> Syscalls | None:
 
 # --- the benchmark ---------------------------------------------------------------------
 
+PLACEMENTS = ("cross", "same")
+
+
+@contextlib.contextmanager
+def placed(placement: str, peers: Sequence[int]) -> Iterator[None]:
+    """Pins this process and the ``peers`` (process ids) for the block, then restores
+    every affinity: "cross" puts this process on the first allowed CPU and the peers on
+    the second, "same" puts all on the first (see the module docstring). With a single
+    allowed CPU "cross" is the same as "same"."""
+    mine = os.sched_getaffinity(0)
+    theirs = [os.sched_getaffinity(pid) for pid in peers]
+    cpus = sorted(mine)
+    here, there = cpus[0], cpus[1 if placement == "cross" and len(cpus) > 1 else 0]
+    try:
+        os.sched_setaffinity(0, {here})
+        for pid in peers:
+            os.sched_setaffinity(pid, {there})
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+        for pid, cpus_before in zip(peers, theirs, strict=True):
+            os.sched_setaffinity(pid, cpus_before)
+
+
 def measure(quick: bool = False, keys: Sequence[str] = ("sma_200", "sma_1m"),
-            count_syscalls: bool = True, show: bool = False) -> dict[str, float]:
-    """Figures of the cases ``keys`` (see ``cases``): per case ``<key>_p50_us``,
-    ``<key>_cat_p50_us``, ``<key>_ratio`` (the p50s' ratio, ours over cat) and, when
-    strace is present, ``<key>_syscalls_client`` / ``_server`` / ``_cat_client`` /
-    ``_cat_server`` (I/O system calls per request). ``show`` prints a table row each."""
+            count_syscalls: bool = True, show: bool = False,
+            placements: Sequence[str] = PLACEMENTS) -> dict[str, float]:
+    """Figures of the cases ``keys`` (see ``cases``), per placement (``placed``): per
+    case ``<key>_<placement>_p50_us``, ``<key>_<placement>_cat_p50_us`` and
+    ``<key>_<placement>_ratio`` (the p50s' ratio, ours over cat) and, when strace is
+    present, ``<key>_syscalls_client`` / ``_server`` / ``_cat_client`` / ``_cat_server``
+    (I/O system calls per request, unpinned). ``show`` prints a table row each."""
     figures: dict[str, float] = {}
     table = cases(quick)
     cat = CatPipe()
@@ -251,20 +310,44 @@ def measure(quick: bool = False, keys: Sequence[str] = ("sma_200", "sma_1m"),
             for key in keys:
                 case = table[key]
                 small = case.repeat > 100
-                ours, raw = paired_timings(functools.partial(case.ours, ind),
-                                           functools.partial(cat.round_trip, case.frame),
-                                           case.repeat, warmup=20 if small else 1)
                 calls = syscalls(key, 200 if small else 2) if count_syscalls else None
-                o50, c50 = float(np.percentile(ours, 50)), float(np.percentile(raw, 50))
-                figures |= {f"{key}_p50_us": o50, f"{key}_cat_p50_us": c50,
-                            f"{key}_ratio": o50 / c50}
                 if calls is not None:
                     figures |= {f"{key}_syscalls_{k}": v for k, v in calls._asdict().items()}
-                if show:
-                    row(case.label, ours, raw, calls)
+                for where in placements:
+                    with placed(where, [ind.pid, cat.proc.pid]):
+                        ours, raw = paired_timings(
+                            functools.partial(case.ours, ind),
+                            functools.partial(cat.round_trip, case.frame),
+                            case.repeat, warmup=20 if small else 1)
+                    o50, c50 = float(np.percentile(ours, 50)), float(np.percentile(raw, 50))
+                    name = f"{key}_{where}"
+                    figures |= {f"{name}_p50_us": o50, f"{name}_cat_p50_us": c50,
+                                f"{name}_ratio": o50 / c50}
+                    if show:
+                        row(f"{case.label}, {where}", ours, raw, calls)
     finally:
         cat.close()
     return figures
+
+
+def stream_rows(quick: bool) -> None:
+    """Prints the stream-push rows (cross placement): one stream, and all 15."""
+    s200 = series(200)
+    cat = CatPipe()
+    with OcamlIndicators(request_timeout=120.0) as ind:
+        handle = ind.open_stream("macd", (), {"close": s200["close"]})
+        handles = [ind.open_stream(n, params, s200) for n, params in
+                   ((r, ()) if isinstance(r, str) else r for r in REQUESTS)]
+        push_one = p.encode_push(1, [handle.stream_id], [101.0, 99.0, 100.0, 5.0])
+        push_all = p.encode_push(1, [h.stream_id for h in handles], [101.0, 99.0, 100.0, 5.0])
+        with placed("cross", [ind.pid, cat.proc.pid]):
+            row("stream push (1 stream), cross", *paired_timings(
+                lambda: ind.push(handle, 101.0, 99.0, 100.0, 5.0),
+                lambda: cat.round_trip(push_one), 2000 if quick else 20000), None)
+            row("stream push_many (15), cross", *paired_timings(
+                lambda: ind.push_many(handles, 101.0, 99.0, 100.0, 5.0),
+                lambda: cat.round_trip(push_all), 2000 if quick else 20000), None)
+    cat.close()
 
 
 def main() -> None:
@@ -277,30 +360,14 @@ def main() -> None:
     if args.worker:
         _worker(args.worker[0], args.worker[1], int(args.worker[2]))
         return
-    print(f"{'request':<31} {'p50 us':>9} {'p99 us':>9} {'cat p50':>9} {'cat p99':>9} "
+    print(f"{'request':<38} {'p50 us':>9} {'p99 us':>9} {'cat p50':>9} {'cat p99':>9} "
           f"{'p50 x':>8} {'min x':>8} {'syscalls/req':>19}")
     measure(args.quick, list(cases(True)), not args.no_syscalls, show=True)
-    small_n = 2000 if args.quick else 20000
-    s200 = series(200)
-    cat = CatPipe()
-    with OcamlIndicators(request_timeout=120.0) as ind:
-        handle = ind.open_stream("macd", (), {"close": s200["close"]})
-        handles = [ind.open_stream(n, params, s200) for n, params in
-                   ((r, ()) if isinstance(r, str) else r for r in REQUESTS)]
-        push_one = p.encode_push(1, [handle.stream_id], [101.0, 99.0, 100.0, 5.0])
-        push_all = p.encode_push(1, [h.stream_id for h in handles], [101.0, 99.0, 100.0, 5.0])
-        row("stream push (1 stream)", *paired_timings(
-            lambda: ind.push(handle, 101.0, 99.0, 100.0, 5.0),
-            lambda: cat.round_trip(push_one), small_n), None)
-        row("stream push_many (15 streams)", *paired_timings(
-            lambda: ind.push_many(handles, 101.0, 99.0, 100.0, 5.0),
-            lambda: cat.round_trip(push_all), small_n), None)
-    cat.close()
+    stream_rows(args.quick)
     print("syscalls/req: I/O system calls (read/write/readv/writev/poll/select/epoll) per "
-          "request, client/server for ours, then for the cat round trip (strace -f).")
-    print("note: on an idle (virtual) machine, waking a sleeping process can cost ~40-80 us and "
-          "dominates the small round trips of both columns; with the other core busy they are "
-          "stable.")
+          "request, client/server for ours, then for the cat round trip (strace -f, unpinned).")
+    print("cross: this process on one CPU, both servers on the other; same: all on one CPU "
+          "(see the module docstring).")
 
 
 if __name__ == "__main__":

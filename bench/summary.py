@@ -101,9 +101,14 @@ def bridge_rows(quick: bool) -> list[Row]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     b = module.measure(quick=quick)
-    return [("bridge: 200-point SMA vs raw pipe", f"{b['sma_200_ratio']:.2f}× "
-             f"(p50 {b['sma_200_p50_us']:.0f} vs {b['sma_200_cat_p50_us']:.0f} µs)", "≤ 3×"),
-            ("bridge: 10^6-point SMA vs raw pipe", f"{b['sma_1m_ratio']:.2f}×", "")]
+    rows = []
+    for where in module.PLACEMENTS:
+        rows += [(f"bridge: 200-point SMA vs raw pipe, {where}",
+                  f"{b[f'sma_200_{where}_ratio']:.2f}× (p50 {b[f'sma_200_{where}_p50_us']:.0f} "
+                  f"vs {b[f'sma_200_{where}_cat_p50_us']:.0f} µs)", "≤ 3×"),
+                 (f"bridge: 10^6-point SMA vs raw pipe, {where}",
+                  f"{b[f'sma_1m_{where}_ratio']:.2f}×", "")]
+    return rows
 
 
 def main() -> None:
