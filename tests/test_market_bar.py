@@ -44,6 +44,18 @@ def test_valid_bar_keeps_fields() -> None:
     assert (bar.bid, bar.ask) == (100.4, 100.6)
 
 
+def test_field_positions_name_the_fields() -> None:
+    """The per-bar code reads bars by position (engine/market/bar.py): each constant is
+    its field's place in Bar, and reads the same value as the attribute."""
+    import engine.market.bar as bar_module
+
+    bar = Bar("BTCUSDT", 7, 2.0, 5.0, 1.0, 3.0, 4.0)
+    for name in ("symbol", "timestamp", "open", "high", "low", "close", "volume"):
+        position = getattr(bar_module, name.upper())
+        assert Bar._fields[position] == name
+        assert bar[position] == getattr(bar, name)
+
+
 def test_boundary_values_are_valid() -> None:
     # open == low == close == high and zero volume are all legal.
     bar = make(open=5.0, high=5.0, low=5.0, close=5.0, volume=0.0, timestamp=0)

@@ -18,7 +18,7 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from engine.errors import IndicatorError
-from engine.market.bar import Bar
+from engine.market.bar import CLOSE, HIGH, LOW, VOLUME, Bar
 from engine.market.window import MarketDataWindow
 from engine.observer import IndicatorValue, Params, RunObserver
 
@@ -60,7 +60,7 @@ class IndicatorApi:
     def on_bar(self, bar: Bar) -> None:
         """Feed ``bar`` to every open stream (call after window.push, before the strategy)."""
         values = self.values
-        h, lo, c, v = bar.high, bar.low, bar.close, bar.volume
+        h, lo, c, v = bar[HIGH], bar[LOW], bar[CLOSE], bar[VOLUME]  # see engine/market/bar.py
         # (the streams are independent: the update order between the lists is free)
         for update, slot in self._singles:
             values[slot] = update(h, lo, c, v)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import MarketDataError
-from engine.market.bar import Bar
+from engine.market.bar import SYMBOL, TIMESTAMP, Bar
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -76,9 +76,9 @@ class MarketDataWindow:
         Raises MarketDataError for a different bar with the latest timestamp
         or for a bar older than the latest.
         """
-        ts = bar.timestamp
+        ts = bar[TIMESTAMP]  # by index: see engine/market/bar.py
         last = self._last
-        if last is not None and (ts <= self._last_ts or bar.symbol != last.symbol):
+        if last is not None and (ts <= self._last_ts or bar[SYMBOL] != last[SYMBOL]):
             return self._reject_or_drop(bar, last)
         pending = self._pending
         pending.append(bar)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from engine.bounds import ERROR_TEXT_CHARS, ERRORS_JOURNALED, ERRORS_LOGGED, shorten
 from engine.errors import MarketDataError, StrategyError
-from engine.market.bar import Bar
+from engine.market.bar import HIGH, LOW, Bar
 from engine.market.window import MarketDataWindow
 from engine.report.stats import TradeRecord
 from engine.run.equity import EquityLog
@@ -202,10 +202,11 @@ class SymbolRunner:
         held = machine.position
         exit_trade = machine.begin_bar(bar) if machine.busy else None
         if held is not None and exit_trade is None:  # held through the bar: an excursion
-            if bar.low < self._low:
-                self._low = bar.low
-            if bar.high > self._high:
-                self._high = bar.high
+            low, high = bar[LOW], bar[HIGH]  # by index: see engine/market/bar.py
+            if low < self._low:
+                self._low = low
+            if high > self._high:
+                self._high = high
         self._update_indicators(bar)
         step_trade = None
         if self.stopped is None:

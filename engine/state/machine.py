@@ -18,7 +18,7 @@ from dataclasses import replace
 from mypy_extensions import mypyc_attr
 
 from engine.errors import MarketDataError, StrategyError, chained
-from engine.market.bar import Bar
+from engine.market.bar import CLOSE, HIGH, LOW, OPEN, SYMBOL, TIMESTAMP, Bar
 from engine.state import checks
 from engine.state.account import Account
 from engine.state.actions import (
@@ -190,10 +190,11 @@ class StateMachine:
         pos = self._position
         if pos is None:
             return None
+        # (bar fields by index on the per-bar path: see engine/market/bar.py)
         if not fill_bar:
-            if bar.timestamp <= pos.entry_time:
+            if bar[TIMESTAMP] <= pos.entry_time:
                 return None
-            if pos.symbol != bar.symbol:
+            if pos.symbol != bar[SYMBOL]:
                 raise MarketDataError(
                     f"auto_exit: field 'symbol' = {bar.symbol!r} does not match the open "
                     f"{pos.symbol!r} position (timestamp {bar.timestamp})"
@@ -202,7 +203,7 @@ class StateMachine:
         stop, target = pos.stop_loss, pos.take_profit
         order = self._order
         if order is not None:
-            if bar.timestamp <= order.placed:
+            if bar[TIMESTAMP] <= order.placed:
                 order = None
             elif order.price is None:  # a market exit under the next-open fill mode
                 price = self._costs.adverse(bar.open, -pos.direction)
@@ -212,24 +213,24 @@ class StateMachine:
             else:
                 target = (min(target, order.price) if pos.side is Side.LONG
                           else max(target, order.price))
-        op = bar.open
+        op, high, low = bar[OPEN], bar[HIGH], bar[LOW]
         if pos.side is Side.LONG:
             if stop is not None and op <= stop:  # gapped through the stop
                 return self._stop_out(pos, op, bar)
             if target is not None and op >= target:  # gapped through the target
                 return self._take_profit(pos, op, bar)
-            if stop is not None and bar.low <= stop:  # stop first when both are touched
+            if stop is not None and low <= stop:  # stop first when both are touched
                 return self._stop_out(pos, stop, bar)
-            if target is not None and bar.high >= target:
+            if target is not None and high >= target:
                 return self._take_profit(pos, target, bar)
         else:
             if stop is not None and op >= stop:
                 return self._stop_out(pos, op, bar)
             if target is not None and op <= target:
                 return self._take_profit(pos, op, bar)
-            if stop is not None and bar.high >= stop:
+            if stop is not None and high >= stop:
                 return self._stop_out(pos, stop, bar)
-            if target is not None and bar.low <= target:
+            if target is not None and low <= target:
                 return self._take_profit(pos, target, bar)
         if order is not None:
             self._age(order)
@@ -290,7 +291,7 @@ class StateMachine:
     def mark(self, bar: Bar) -> float:
         """Record and return the equity after ``bar`` (position marked at its close)."""
         pos = self._position
-        unrealized = 0.0 if pos is None else pos.unrealized_pnl(bar.close)
+        unrealized = 0.0 if pos is None else pos.unrealized_pnl(bar[CLOSE])
         return self.account.mark(unrealized)
 
     # -- strategy results --------------------------------------------------

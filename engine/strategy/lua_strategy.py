@@ -22,7 +22,7 @@ import lupa.lua54 as lupa
 from engine import bounds
 from engine.errors import StrategyError, chained
 from engine.indicators.api import IndicatorApi
-from engine.market.bar import Bar
+from engine.market.bar import CLOSE, SYMBOL, Bar
 from engine.market.window import MarketDataWindow
 from engine.state import ClosedTrade, State, StateMachine, parse_action
 from engine.state.actions import suggest
@@ -126,20 +126,25 @@ class LuaStrategy:
         if pos is None:
             upnl = held = None
         else:
-            upnl, held = pos.unrealized_pnl(bar.close), pos.bars_held
+            upnl, held = pos.unrealized_pnl(bar[CLOSE]), pos.bars_held
         symbol = None
-        if bar.symbol != self._symbol:
-            symbol = self._symbol = bar.symbol
+        if bar[SYMBOL] != self._symbol:  # fields by index: see engine/market/bar.py
+            symbol = self._symbol = bar[SYMBOL]
         try:
             if api is not self._api:
                 self._bind(api)
             if machine.version != self._synced:
                 self._sync(machine, bar)
             # bar[1:] = timestamp, open, high, low, close, volume, bid, ask (one slice
-            # instead of eight attribute reads)
+            # instead of eight attribute reads). The window and the Lua function come
+            # from locals: mypyc reads an Optional's attribute, and calls an attribute
+            # with *args, through Python's generic attribute lookup.
             values = api.values
-            result = self._lua_step(which, symbol, self._window.count,  # type: ignore[union-attr]
-                                    *bar[1:], upnl, held, len(values), *values)
+            window = self._window
+            assert window is not None  # bound above
+            lua_step = self._lua_step
+            result = lua_step(which, symbol, window.count, *bar[1:], upnl, held, len(values),
+                              *values)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
             self._synced = -1
