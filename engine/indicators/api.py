@@ -18,6 +18,7 @@ from typing import Any
 from mypy_extensions import mypyc_attr
 
 from engine.errors import IndicatorError
+from engine.indicators.streaming_base import Stream
 from engine.market.bar import CLOSE, HIGH, LOW, VOLUME, Bar
 from engine.market.window import MarketDataWindow
 from engine.observer import IndicatorValue, Params, RunObserver
@@ -54,22 +55,28 @@ class IndicatorApi:
         self._by_key: dict[tuple[str, Params], _Open] = {}
         #: what on_bar needs per open stream, unpacked: (update_hlcv, slot) of the
         #: single-output streams (most of them), (update_hlcv, slot, width) of the others
-        self._singles: list[tuple[Any, int]] = []
-        self._multis: list[tuple[Any, int, int]] = []
+        # The streams themselves, not their bound update_hlcv: compiled, a Stream's
+        # method is a direct C call with unboxed floats, a bound method a Python call
+        # that boxes them. on_bar: 31.3k -> 30.1k CPU instructions a bar with two SMAs,
+        # 58.2k -> 56.1k with bench/five_indicators.lua (callgrind, 12k minus 4k bars).
+        self._singles: list[tuple[Stream, int]] = []
+        self._multis: list[tuple[Stream, int, int]] = []
 
     def on_bar(self, bar: Bar) -> None:
         """Feed ``bar`` to every open stream (call after window.push, before the strategy)."""
         values = self.values
         h, lo, c, v = bar[HIGH], bar[LOW], bar[CLOSE], bar[VOLUME]  # see engine/market/bar.py
         # (the streams are independent: the update order between the lists is free)
-        for update, slot in self._singles:
-            values[slot] = update(h, lo, c, v)
-        for update, slot, width in self._multis:
-            value = update(h, lo, c, v)
+        # (Stream.update_hlcv returns any Value: a one-output stream's is a float or
+        # None, a several-output one's a tuple or None, as the registry's outputs say)
+        for stream, slot in self._singles:
+            values[slot] = stream.update_hlcv(h, lo, c, v)  # type: ignore[assignment]
+        for stream, slot, width in self._multis:
+            value = stream.update_hlcv(h, lo, c, v)
             if value is None:
                 values[slot:slot + width] = (None,) * width
             else:
-                values[slot:slot + width] = value
+                values[slot:slot + width] = value  # type: ignore[assignment]
         if self.observer is not None and self._open:
             self.observer.bar_values(self.symbol, bar, values.copy())
 
@@ -109,9 +116,9 @@ class IndicatorApi:
         self._open.append(entry)
         self._by_key[(name, params)] = entry
         if width == 1:
-            self._singles.append((stream.update_hlcv, entry.slot))
+            self._singles.append((stream, entry.slot))
         else:
-            self._multis.append((stream.update_hlcv, entry.slot, width))
+            self._multis.append((stream, entry.slot, width))
         if self.observer is not None:
             self.observer.stream_opened(self.symbol, name, params, history, _served(entry))
         return entry
