@@ -8,10 +8,10 @@ says why). Compiled, the loop calls ``SymbolRunner.on_bar`` natively.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Protocol
 
-from engine.market.bar import Bar
+from engine.market.bar import SYMBOL, Bar
 from engine.run.runner import SymbolRunner
 
 
@@ -51,7 +51,7 @@ class Routed:
         self.stop = stop
 
 
-def route(bars: Iterable[Bar], runners: Mapping[str, SymbolRunner], done: set[str],
+def route(bars: Iterable[Bar], runners: dict[str, SymbolRunner], done: set[str],
           limit: int | None, reloader: RouteReloader | None, journal: RouteJournal,
           control: RouteControl) -> Routed:
     """Hand ``bars`` to their runners (a symbol in ``done`` has reached ``limit`` bars
@@ -60,7 +60,9 @@ def route(bars: Iterable[Bar], runners: Mapping[str, SymbolRunner], done: set[st
     read = unrouted = 0
     for bar in bars:
         read += 1
-        symbol = bar.symbol
+        # bar[SYMBOL], a dict: compiled, a NamedTuple's field by name and a Mapping's
+        # get go through Python's generic lookups (see engine/market/bar.py)
+        symbol = bar[SYMBOL]
         runner = runners.get(symbol)
         if runner is None:
             unrouted += 1

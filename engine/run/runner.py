@@ -175,9 +175,6 @@ class SymbolRunner:
         # its entry, kept until its trade is journaled (engine/run/trade_facts.py)
         self._low, self._high = math.inf, -math.inf
         self._facts = TradeFacts()
-        # bound once: on_bar runs for every bar
-        self._push = window.push
-        self._update_indicators = api.on_bar
         self._trades = trades
         if trades is not None:
             trades.book_opened(symbol, machine.costs, machine.execution)
@@ -187,7 +184,7 @@ class SymbolRunner:
     def on_bar(self, bar: Bar) -> bool:
         """Process one bar; False when it was a duplicate or rejected by the window."""
         try:
-            if not self._push(bar):
+            if not self.window.push(bar):
                 self.stats.duplicate_bars += 1
                 return False
         except MarketDataError as exc:
@@ -207,7 +204,7 @@ class SymbolRunner:
                 self._low = low
             if high > self._high:
                 self._high = high
-        self._update_indicators(bar)
+        self.api.on_bar(bar)
         step_trade = None
         if self.stopped is None:
             try:
@@ -240,8 +237,8 @@ class SymbolRunner:
         taken = 0
         for bar in bars:
             try:
-                if self._push(bar):
-                    self._update_indicators(bar)
+                if self.window.push(bar):
+                    self.api.on_bar(bar)
                     taken += 1
             except MarketDataError as exc:
                 self._reject(bar, exc)

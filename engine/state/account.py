@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 
 from engine.state.position import ClosedTrade
 
@@ -22,7 +23,7 @@ class Account:
       percent. Equity is marked at bar closes, so intrabar dips are not seen.
     """
 
-    __slots__ = ("_curve", "_trades", "equity", "fees_paid", "max_drawdown",
+    __slots__ = ("_append_mark", "_curve", "_trades", "equity", "fees_paid", "max_drawdown",
                  "max_drawdown_pct", "peak_equity", "realized_pnl", "starting_equity")
 
     def __init__(self, starting_equity: float) -> None:
@@ -36,6 +37,9 @@ class Account:
         self.max_drawdown_pct = 0.0
         self._trades: list[ClosedTrade] = []
         self._curve = array("d")
+        # bound once: compiled, ``self._curve.append(x)`` looks the method up by name
+        # every bar (mypyc does not know array.array)
+        self._append_mark: Callable[[float], None] = self._curve.append
 
     @property
     def trades(self) -> tuple[ClosedTrade, ...]:
@@ -72,7 +76,7 @@ class Account:
         """Record the equity after a bar, given the open position's unrealized P&L."""
         equity = self.starting_equity + self.realized_pnl + unrealized_pnl
         self.equity = equity
-        self._curve.append(equity)
+        self._append_mark(equity)
         peak = self.peak_equity
         if equity >= peak:
             self.peak_equity = equity
