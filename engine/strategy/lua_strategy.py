@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import lupa.lua54 as lupa
 
@@ -135,15 +135,18 @@ class LuaStrategy:
                 self._bind(api)
             if machine.version != self._synced:
                 self._sync(machine, bar)
-            # bar[1:] = timestamp, open, high, low, close, volume, bid, ask (one slice
-            # instead of eight attribute reads). The window and the Lua function come
+            # fields = timestamp, open, high, low, close, volume, bid, ask: one slice
+            # instead of eight attribute reads, of a plain tuple (sliced as a Bar, mypyc
+            # unboxed its six numbers into a native tuple and boxed them again for the
+            # call: six float allocations a bar). The window and the Lua function come
             # from locals: mypyc reads an Optional's attribute, and calls an attribute
             # with *args, through Python's generic attribute lookup.
+            fields = cast("tuple[object, ...]", bar)[1:]
             values = api.values
             window = self._window
             assert window is not None  # bound above
             lua_step = self._lua_step
-            result = lua_step(which, symbol, window.count, *bar[1:], upnl, held, len(values),
+            result = lua_step(which, symbol, window.count, *fields, upnl, held, len(values),
                               *values)
         except lupa.LuaError as exc:  # raised by the glue itself, outside its protection
             self._symbol = None
