@@ -7,6 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from factories import make_bar
+from hypothesis import given
+from hypothesis import strategies as st
 from indicator_cases import PARAMS, SHAPES, bound, outputs
 
 from engine.indicators import streaming
@@ -107,3 +109,39 @@ def test_update_accepts_engine_bars() -> None:
         bar = make_bar(i, c, high=h, low=lo, volume=v)
         assert stream.update(bar) == reference.update_hlcv(h, lo, c, v)
     assert stream.value is not None
+
+
+@given(st.integers(1, 20), st.lists(st.tuples(st.integers(-5, 5), st.integers(-5, 5)),
+                                    min_size=1, max_size=400))
+def test_extremes_are_the_window_max_and_min(n: int, pairs: list[tuple[int, int]]) -> None:
+    """Extremes' monotonic queues against the definition, over runs long enough to
+    compact them (small integers make ties, which evict older equal values)."""
+    from engine.indicators.streaming_base import Extremes
+
+    ext = Extremes(n)
+    highs: list[float] = []
+    lows: list[float] = []
+    for a, b in pairs:
+        high, low = float(max(a, b)), float(min(a, b))
+        highs.append(high)
+        lows.append(low)
+        got = ext.push(high, low)
+        if len(highs) < n:
+            assert got is None
+        else:
+            assert got == (max(highs[-n:]), min(lows[-n:]))
+
+
+@given(st.integers(1, 20), st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200))
+def test_running_mean_keeps_talib_order(n: int, xs: list[float]) -> None:
+    """RunningMean's ring: TA-Lib's order of operations (S += x; out = S/n; S -= the
+    oldest), replayed here on a plain list."""
+    from engine.indicators.streaming_base import RunningMean
+
+    mean = RunningMean(n)
+    total = 0.0
+    for i, x in enumerate(xs):
+        s = total + x
+        want = None if i + 1 < n else s / n
+        total = s if i + 1 < n else s - xs[i + 1 - n]
+        assert mean.push(x) == want

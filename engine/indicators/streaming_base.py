@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 import numpy as np
 
@@ -112,54 +112,108 @@ def _finite(name: str, field: str, value: object) -> float:
 
 
 class RunningMean:
-    """TA-Lib's SMA running sum: S += x; out = S/n; S -= x[t-n+1]."""
+    """TA-Lib's SMA running sum: S += x; out = S/n; S -= x[t-n+1].
 
-    __slots__ = ("_n", "_sum", "_window")
+    The last n values live in a fixed list written round (``_next`` is the slot of
+    the next value, and so, once n are in, of the oldest): compiled, a list is indexed
+    natively, where a deque's append, len and [0] were three Python calls. With the
+    list-based monotonic queues below: on_bar 29.2k -> 28.2k CPU instructions a bar
+    with strategies/sma_crossover.lua, 54.5k -> 51.9k with bench/five_indicators.lua
+    (callgrind, 12k minus 4k bars).
+    """
+
+    __slots__ = ("_count", "_n", "_next", "_ring", "_sum")
 
     def __init__(self, n: int) -> None:
         self._n = n
         self._sum = 0.0
-        self._window: deque[float] = deque(maxlen=n)
+        self._ring = [0.0] * n
+        self._next = 0
+        self._count = 0  # values pushed, up to n
 
     def push(self, x: float) -> float | None:
-        w = self._window
-        w.append(x)
+        """Take the next value; the mean of the last n, or None before n values."""
+        ring, n = self._ring, self._n
+        i = self._next
+        ring[i] = x
+        i += 1
+        if i == n:
+            i = 0
+        self._next = i
         s = self._sum + x
-        if len(w) < self._n:
-            self._sum = s
-            return None
-        self._sum = s - w[0]
-        return s / self._n
+        if self._count < n:
+            self._count += 1
+            if self._count < n:
+                self._sum = s
+                return None
+        self._sum = s - ring[i]  # the oldest of the n: it leaves with the next value
+        return s / n
+
+
+#: Stale entries a monotonic queue keeps before compacting (see _Monotonic).
+_COMPACT: Final = 64
+
+
+class _Monotonic:
+    """The extreme (max or min) of a sliding window, as a monotonic queue of
+    (time, value): O(1) amortised. Each value is more extreme than every later one
+    (for the max, a later value at least as high evicts it). The queue is two lists
+    read from ``_head`` (compiled, list operations are native; a deque's are Python
+    calls), compacted once half of them lies before the head."""
+
+    __slots__ = ("_head", "_max", "_times", "_values")
+
+    def __init__(self, keep_max: bool) -> None:
+        self._max = keep_max
+        self._times: list[int] = []
+        self._values: list[float] = []
+        self._head = 0
+
+    def push(self, t: int, x: float, oldest: int) -> float:
+        """Add ``x`` at time ``t``; the extreme of the values from time ``oldest`` on
+        (each push moves the window by one, so at most one value falls out)."""
+        times, values, head = self._times, self._values, self._head
+        if self._max:
+            while len(values) > head and values[-1] <= x:
+                values.pop()
+                times.pop()
+        else:
+            while len(values) > head and values[-1] >= x:
+                values.pop()
+                times.pop()
+        values.append(x)
+        times.append(t)
+        if times[head] < oldest:
+            head += 1
+            if head >= _COMPACT and 2 * head >= len(values):
+                del values[:head]
+                del times[:head]
+                head = 0
+            self._head = head
+        return values[head]
 
 
 class Extremes:
-    """Highest and lowest of the last n values (monotonic deques, O(1) amortised)."""
+    """Highest and lowest of the last n values (two monotonic queues)."""
 
     __slots__ = ("_highs", "_lows", "_n", "_t")
 
     def __init__(self, n: int) -> None:
         self._n = n
         self._t = -1
-        self._highs: deque[tuple[int, float]] = deque()
-        self._lows: deque[tuple[int, float]] = deque()
+        self._highs = _Monotonic(keep_max=True)
+        self._lows = _Monotonic(keep_max=False)
 
     def push(self, high: float, low: float) -> tuple[float, float] | None:
+        """Take the next bar's high and low; (highest, lowest) of the last n, or None
+        before n bars."""
         t = self._t = self._t + 1
-        hs, ls = self._highs, self._lows
-        while hs and hs[-1][1] <= high:
-            hs.pop()
-        hs.append((t, high))
-        while ls and ls[-1][1] >= low:
-            ls.pop()
-        ls.append((t, low))
         oldest = t - self._n + 1
-        if hs[0][0] < oldest:
-            hs.popleft()
-        if ls[0][0] < oldest:
-            ls.popleft()
+        highest = self._highs.push(t, high, oldest)
+        lowest = self._lows.push(t, low, oldest)
         if oldest < 0:
             return None
-        return hs[0][1], ls[0][1]
+        return highest, lowest
 
 
 class TalibExtreme:

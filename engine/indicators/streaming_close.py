@@ -7,7 +7,7 @@ import math
 from collections import deque
 
 from engine.indicators.registry import SPECS
-from engine.indicators.streaming_base import TA_ZERO, Stream, seq_sum
+from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, seq_sum
 
 # --- close-only ------------------------------------------------------------
 
@@ -15,25 +15,17 @@ from engine.indicators.streaming_base import TA_ZERO, Stream, seq_sum
 class SmaStream(Stream):
     """Streaming SMA (TA-Lib order); first value after `period` bars."""
 
-    __slots__ = ("_n", "_sum", "_window")
+    __slots__ = ("_mean",)
     spec = SPECS["sma"]
 
     def __init__(self, period: object) -> None:
         super().__init__()
-        self._n = self.spec.check_int("period", period)
-        self._sum = 0.0
-        self._window: deque[float] = deque(maxlen=self._n)
+        self._mean = RunningMean(self.spec.check_int("period", period))
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
-        # RunningMean.push, inlined: the hot path of every SMA strategy
-        w = self._window
-        w.append(close)
-        s = self._sum + close
-        if len(w) < self._n:
-            self._sum = s
-            return None
-        self._sum = s - w[0]
-        v = self._value = s / self._n
+        v = self._mean.push(close)
+        if v is not None:
+            self._value = v
         return v
 
 
