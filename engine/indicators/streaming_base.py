@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 Value = float | tuple[float, ...] | None
 
-TA_ZERO = 1e-14  # TA-Lib's TA_IS_ZERO bound
+# TA-Lib's TA_IS_ZERO bound; Final, so the compiled streams inline it (else a dict lookup)
+TA_ZERO: Final = 1e-14
 
 
 class BarLike(Protocol):

