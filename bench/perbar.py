@@ -14,7 +14,12 @@ otherwise, or neither, flat or holding): the rare busy bars cost several quiet o
 
 The machine matters: the issue's goals (2.0 µs a bar, 3.0 with five indicators)
 were set where a bare Lua call took 0.3 µs, so the table also gives each figure
-in bare calls (µs ÷ the floor measured in the same run), which carries over.
+in bare calls (µs ÷ the floor), which carries over. The floor is measured right
+before and right after each timed loop (the mean of the two p50s): this VM's speed
+swings 1.5–2× within minutes, and one floor measured before all the loops gave "bare
+calls" between 3.4 and 7.5 for the same build. (Sampled one call at a time inside the
+loop, the floor reads ≈1.5× higher: a call whose caches the bar just evicted is not the
+tight-loop bare call the goals were set against.)
 
 By default the compiled core is measured (engine/native.py) and then, in a
 child process, the pure-Python one (``--pure`` measures only that).
@@ -46,18 +51,25 @@ STRATEGIES = {
 }
 
 
-def floor_us(n: int = 50_000) -> float:
-    """p50 of a bare Python→Lua call with 17 number/nil arguments (no hook)."""
+def bare_call() -> Any:
+    """A function timing one bare Python→Lua call with 17 number/nil arguments (no
+    hook), in ns."""
     import lupa.lua54 as lupa
 
     f = lupa.LuaRuntime().eval("function(...) return nil end")
     clock = time.perf_counter_ns
-    out = []
-    for i in range(n):
+
+    def timed() -> int:
         t = clock()
-        f(1, None, i, 1, 1.0, 2.0, 0.5, 1.5, 10.0, None, None, None, None, 2, 1.0, 2.0, 3.0)
-        out.append(clock() - t)
-    return sorted(out)[n // 2] / 1000
+        f(1, None, 3, 1, 1.0, 2.0, 0.5, 1.5, 10.0, None, None, None, None, 2, 1.0, 2.0, 3.0)
+        return clock() - t
+    return timed
+
+
+def floor_us(n: int = 50_000) -> float:
+    """p50 of ``n`` bare calls (``bare_call``) in a row."""
+    timed = bare_call()
+    return sorted(timed() for _ in range(n))[n // 2] / 1000
 
 
 def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
@@ -94,6 +106,7 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                     clock = time.perf_counter_ns
                     samples, kinds = [], []
                     machine, stats = runner.machine, runner.stats
+                    floor_before = floor_us(20_000)
                     for i, bar in enumerate(rows, 1):
                         seen, trades, held = machine.transition_count, stats.trades, \
                             machine.position is not None
@@ -107,6 +120,7 @@ def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int
                                            1 if machine.transition_count != seen else
                                            3 if held else 2])
                     figures["kinds"] = by_kind(samples, kinds)
+                    figures["floor_us"] = (floor_before + floor_us(20_000)) / 2
                     samples.sort()
                     figures["p50_us"] = samples[len(samples) // 2] / 1000
                     figures["mean_us"] = statistics.fmean(samples) / 1000
@@ -170,10 +184,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f = r[name]
             core = "compiled" if r["native"] else "pure Python"
             print(f"{core:<18} {name:<16} {f['p50_us']:>7.2f} {f['mean_us']:>8.2f} "
-                  f"{f['loop_us']:>8.2f} {f['p50_us'] / r['floor_us']:>18.1f} "
+                  f"{f['loop_us']:>8.2f} {f['p50_us'] / f['floor_us']:>18.1f} "
                   f"{int(f['trades']):>7}")
-    print(f"floor: bare Lua call p50 {results[0]['floor_us']:.2f} µs; goals 2.0 / 3.0 µs "
-          "where it is 0.3 µs, i.e. 6.7 / 10 bare calls")
+    floors = ", ".join(f"{results[0][name]['floor_us']:.2f}" for name in STRATEGIES)
+    print(f"floor: bare Lua call p50 {floors} µs around the loops ({results[0]['floor_us']:.2f} "
+          "before all); goals 2.0 / 3.0 µs where it is 0.3 µs, i.e. 6.7 / 10 bare calls")
     print("\nwhere the loop's time goes, by what a bar did (compiled core if built):")
     print(f"{'strategy':<16} {'bar':<12} {'bars':>7} {'p50 µs':>7} {'mean µs':>8} "
           f"{'share':>6}")

@@ -5,8 +5,12 @@ machine, account, the Lua call's Python side, the runner, the equity log). ``mak
 compiles them in place with mypyc (``engine.native.build``): each ``x.py`` gets an
 extension module ``x.cpython-311-….so`` beside it, which Python's import system
 prefers. Measured (callgrind, CPU instructions per ``SymbolRunner.on_bar`` over a
-CSV run, PYTHONHASHSEED=0): strategies/sma_crossover.lua 51.7k → 35.0k,
-bench/five_indicators.lua 94.0k → 70.5k. The
+CSV run, PYTHONHASHSEED=0, 12k minus 4k bars): strategies/sma_crossover.lua 51.7k →
+27.8k, bench/five_indicators.lua 86.9k → 51.1k. Compiled code keeps its speed only where
+mypyc knows the types: a NamedTuple field read by name, a method of a Protocol, a bound
+method kept in an attribute, a deque, or a module constant that is not ``Final`` each go
+through Python's generic machinery (see engine/market/bar.py, engine/run/runner.py,
+engine/indicators/streaming_base.py). The
 orchestrator stays interpreted (compiled by mypyc, its asyncio run ended in a
 CancelledError: tests/test_run_orchestrator.py); its bar loop is engine/run/route.py.
 
