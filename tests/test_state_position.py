@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -30,9 +31,10 @@ def test_init_takes_the_fields_in_order_with_their_defaults(cls: type) -> None:
 
 
 def test_init_sets_every_field_and_the_record_stays_frozen() -> None:
-    values = {"symbol": "BTCUSDT", "side": Side.SHORT, "quantity": 2.0, "entry_time": 7,
-              "entry_price": 3.0, "exit_time": 9, "exit_price": 2.5, "fees": 0.25,
-              "pnl": 0.75, "exit_reason": ExitReason.TAKE_PROFIT}
+    values: dict[str, Any] = {
+        "symbol": "BTCUSDT", "side": Side.SHORT, "quantity": 2.0, "entry_time": 7,
+        "entry_price": 3.0, "exit_time": 9, "exit_price": 2.5, "fees": 0.25, "pnl": 0.75,
+        "exit_reason": ExitReason.TAKE_PROFIT}
     trade = ClosedTrade(**values)
     assert dataclasses.asdict(trade) == values
     pos = Position("BTCUSDT", Side.LONG, 1.5, 100.0, 5, 0.1, stop_loss=99.0)
