@@ -145,3 +145,17 @@ def test_running_mean_keeps_talib_order(n: int, xs: list[float]) -> None:
         want = None if i + 1 < n else s / n
         total = s if i + 1 < n else s - xs[i + 1 - n]
         assert mean.push(x) == want
+
+
+@given(st.integers(1, 12), st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=100))
+def test_window_keeps_the_last_n(n: int, xs: list[float]) -> None:
+    """Window against its definition: full once n values are in, and then its oldest is
+    the value pushed n - 1 pushes ago."""
+    from engine.indicators.streaming_base import Window
+
+    window = Window(n)
+    for i, x in enumerate(xs):
+        assert window.push(x) is (i + 1 >= n)
+        assert window.count == min(i + 1, n)
+        if i + 1 >= n:
+            assert window.oldest() == xs[i + 1 - n]

@@ -4,10 +4,9 @@ STDDEV)."""
 from __future__ import annotations
 
 import math
-from collections import deque
 
 from engine.indicators.registry import SPECS
-from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, seq_sum
+from engine.indicators.streaming_base import TA_ZERO, RunningMean, Stream, Window, seq_sum
 
 # --- close-only ------------------------------------------------------------
 
@@ -71,22 +70,21 @@ class WmaStream(Stream):
         self._psub = 0.0
         self._psum = 0.0
         self._trailing = 0.0
-        self._window: deque[float] = deque(maxlen=n)
+        self._window = Window(n)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         if self._n == 1:  # TA-Lib copies the input for period 1
             self._value = close
             return close
         w = self._window
-        w.append(close)
-        if len(w) < self._n:
+        if not w.push(close):
             self._psub += close
-            self._psum += close * len(w)
+            self._psum += close * w.count
             return None
         psub = self._psub + close
         psub -= self._trailing
         psum = self._psum + close * self._n
-        self._trailing = w[0]
+        self._trailing = w.oldest()
         v = psum / self._div
         self._psum = psum - psub
         self._psub = psub
@@ -224,20 +222,19 @@ class BollingerStream(Stream):
         self._down = self.spec.check_float("nbdev_down", nbdev_down)
         self._sum = 0.0
         self._sq = 0.0
-        self._window: deque[float] = deque(maxlen=self._n)
+        self._window = Window(self._n)
 
     def update_hlcv(
         self, high: float, low: float, close: float, volume: float
     ) -> tuple[float, float, float] | None:
         w = self._window
-        w.append(close)
         n = self._n
         s = self._sum + close
         q = self._sq + close * close
-        if len(w) < n:
+        if not w.push(close):
             self._sum, self._sq = s, q
             return None
-        old = w[0]
+        old = w.oldest()
         middle = s / n
         m2 = q / n
         self._sum = s - old
@@ -258,14 +255,13 @@ class RocStream(Stream):
     def __init__(self, period: object = 10) -> None:
         super().__init__()
         n = self.spec.check_int("period", period)
-        self._window: deque[float] = deque(maxlen=n + 1)
+        self._window = Window(n + 1)  # close and the n before it
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         w = self._window
-        w.append(close)
-        if len(w) < w.maxlen:  # type: ignore[operator]
+        if not w.push(close):
             return None
-        old = w[0]
+        old = w.oldest()
         v = ((close / old) - 1.0) * 100.0 if old != 0.0 else 0.0
         self._value = v
         return v
@@ -280,14 +276,13 @@ class MomStream(Stream):
     def __init__(self, period: object = 10) -> None:
         super().__init__()
         n = self.spec.check_int("period", period)
-        self._window: deque[float] = deque(maxlen=n + 1)
+        self._window = Window(n + 1)  # close and the n before it
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         w = self._window
-        w.append(close)
-        if len(w) < w.maxlen:  # type: ignore[operator]
+        if not w.push(close):
             return None
-        v = close - w[0]
+        v = close - w.oldest()
         self._value = v
         return v
 
@@ -304,18 +299,17 @@ class StddevStream(Stream):
         self._dev = self.spec.check_float("nbdev", nbdev)
         self._sum = 0.0
         self._sq = 0.0
-        self._window: deque[float] = deque(maxlen=self._n)
+        self._window = Window(self._n)
 
     def update_hlcv(self, high: float, low: float, close: float, volume: float) -> float | None:
         w = self._window
-        w.append(close)
         n = self._n
         s = self._sum + close
         q = self._sq + close * close
-        if len(w) < n:
+        if not w.push(close):
             self._sum, self._sq = s, q
             return None
-        old = w[0]
+        old = w.oldest()
         mean = s / n
         var = q / n
         self._sum = s - old
