@@ -22,7 +22,8 @@ from engine.report.model import ReportModel
 from engine.report.stats import TradeRecord
 from engine.run.config import ReportConfig
 from engine.run.journal import Journal
-from engine.run.reporting import load_report, statistics_json
+from engine.run.records import statistics_json
+from engine.run.reporting import load_report
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -28,7 +28,6 @@ from engine.report.model import (
 from engine.report.stats import EquitySeries, Statistics, TradeRecord, compute_statistics
 from engine.run.equity import EQUITY_COLUMNS, PRICE_COLUMNS, exposure_mask, observed_interval
 from engine.run.journal import Journal
-from engine.state import ClosedTrade
 from engine.state.execution import DEFAULT_CASH
 
 #: Bar interval assumed for a schema-1 run with fewer than two stored bars.
@@ -57,23 +56,12 @@ def trade_record(row: Mapping[str, object]) -> TradeRecord:
     )
 
 
-def closed_trade_record(t: ClosedTrade) -> TradeRecord:
-    """A ``ClosedTrade`` as a TradeRecord: what the statistics need of it."""
-    return TradeRecord(str(t.side), t.quantity, t.entry_time, t.entry_price, t.exit_time,
-                       t.exit_price, t.fees, t.pnl, str(t.exit_reason))
-
-
 def trades_by_symbol(journal: Journal, run_id: int) -> dict[str, list[TradeRecord]]:
     """The run's closed trades, per symbol, in close order."""
     out: dict[str, list[TradeRecord]] = {}
     for row in journal.trades(run_id):
         out.setdefault(str(row["symbol"]), []).append(trade_record(row))
     return out
-
-
-def statistics_json(stats: Statistics) -> dict[str, object]:
-    """The statistics as JSON-ready values (None for undefined)."""
-    return dataclasses.asdict(stats)
 
 
 def pick_run(journal: Journal, run_id: int | None) -> dict[str, object]:

@@ -31,8 +31,8 @@ from engine.run.config import RunConfig
 from engine.run.equity import EquityLog, observed_interval
 from engine.run.journal import Journal
 from engine.run.orchestrator import Orchestrator, ProgressCallback
+from engine.run.records import closed_trade_record, statistics_json
 from engine.run.reload import StrategyReloader
-from engine.run.reporting import closed_trade_record, statistics_json
 from engine.run.runner import Strategy, SymbolRunner
 from engine.run.summary import build_summary, strict_json
 from engine.run.trades import RecordingMachine, TradeObserver
