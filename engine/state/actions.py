@@ -10,7 +10,6 @@ action and field, with a "did you mean" suggestion, so a typo such as
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from collections.abc import Iterable, Mapping
@@ -163,6 +162,8 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or '' when none is close."""
     if len(word) > _SUGGEST_CHARS:
         return ""
+    import difflib  # here: only a refused table needs it (≈ 2 ms of every start-up)
+
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
