@@ -340,13 +340,14 @@ def stream_rows(quick: bool) -> None:
                    ((r, ()) if isinstance(r, str) else r for r in REQUESTS)]
         push_one = p.encode_push(1, [handle.stream_id], [101.0, 99.0, 100.0, 5.0])
         push_all = p.encode_push(1, [h.stream_id for h in handles], [101.0, 99.0, 100.0, 5.0])
+        repeat = 2000 if quick else 20000
         with placed("cross", [ind.pid, cat.proc.pid]):
             row("stream push (1 stream), cross", *paired_timings(
                 lambda: ind.push(handle, 101.0, 99.0, 100.0, 5.0),
-                lambda: cat.round_trip(push_one), 2000 if quick else 20000), None)
+                lambda: cat.round_trip(push_one), repeat), None)
             row("stream push_many (15), cross", *paired_timings(
                 lambda: ind.push_many(handles, 101.0, 99.0, 100.0, 5.0),
-                lambda: cat.round_trip(push_all), 2000 if quick else 20000), None)
+                lambda: cat.round_trip(push_all), repeat), None)
     cat.close()
 
 

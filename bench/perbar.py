@@ -51,25 +51,19 @@ STRATEGIES = {
 }
 
 
-def bare_call() -> Any:
-    """A function timing one bare Python→Lua call with 17 number/nil arguments (no
-    hook), in ns."""
+def floor_us(n: int = 50_000) -> float:
+    """p50 of ``n`` bare Python→Lua calls in a row, with 17 number/nil arguments (no
+    hook)."""
     import lupa.lua54 as lupa
 
     f = lupa.LuaRuntime().eval("function(...) return nil end")
     clock = time.perf_counter_ns
-
-    def timed() -> int:
+    out = []
+    for i in range(n):
         t = clock()
-        f(1, None, 3, 1, 1.0, 2.0, 0.5, 1.5, 10.0, None, None, None, None, 2, 1.0, 2.0, 3.0)
-        return clock() - t
-    return timed
-
-
-def floor_us(n: int = 50_000) -> float:
-    """p50 of ``n`` bare calls (``bare_call``) in a row."""
-    timed = bare_call()
-    return sorted(timed() for _ in range(n))[n // 2] / 1000
+        f(1, None, i, 1, 1.0, 2.0, 0.5, 1.5, 10.0, None, None, None, None, 2, 1.0, 2.0, 3.0)
+        out.append(clock() - t)
+    return sorted(out)[n // 2] / 1000
 
 
 def run_strategy(path: Path, params: dict[str, Any], csv_path: Path, bars: int

@@ -53,8 +53,8 @@ class IndicatorApi:
         self.values: list[float | None] = []
         self._open: list[_Open] = []
         self._by_key: dict[tuple[str, Params], _Open] = {}
-        #: what on_bar needs per open stream, unpacked: (update_hlcv, slot) of the
-        #: single-output streams (most of them), (update_hlcv, slot, width) of the others
+        #: what on_bar needs per open stream, unpacked: (stream, slot) of the
+        #: single-output streams (most of them), (stream, slot, width) of the others.
         # The streams themselves, not their bound update_hlcv: compiled, a Stream's
         # method is a direct C call with unboxed floats, a bound method a Python call
         # that boxes them. on_bar: 31.3k -> 30.1k CPU instructions a bar with two SMAs,
