@@ -42,6 +42,29 @@ class ActionError(StrategyError):
         self.problem = problem
         self.state = state
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Shadow mode's process receives refusals pickled (bridge/shadow/process.py).
+        # A value pickle may refuse (a Lua table) travels as its repr; the message
+        # is kept as it was.
+        value = self.value if isinstance(self.value, _PLAIN) else repr(self.value)
+        return (_restore_action_error, (type(self), self.args, self.action, self.field, value,
+                                        self.problem, self.state))
+
+
+#: Values an ActionError pickles as they are.
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _restore_action_error(cls: type[ActionError], args: tuple[object, ...],
+                          action: str | None, field: str, value: object, problem: str,
+                          state: str | None) -> ActionError:
+    """An ActionError as pickled by ``ActionError.__reduce__``."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.action, exc.field, exc.value, exc.problem, exc.state = (action, field, value, problem,
+                                                                 state)
+    return exc
+
 
 @dataclass(frozen=True, slots=True)
 class CancelAnalysis:

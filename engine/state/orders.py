@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from engine.market.bar import Bar
 from engine.state.actions import EnterLong, EnterShort, Exit
 from engine.state.costs import Costs
-from engine.state.position import Side
+from engine.state.position import Side, reduce_record
 
 
 class OrderKind(StrEnum):
@@ -48,6 +49,9 @@ class Order:
     def is_entry(self) -> bool:
         """True for an entry order, False for an exit order."""
         return not isinstance(self.action, Exit)
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return reduce_record(self)
 
 
 def entry_fill(order: Order, bar: Bar, costs: Costs) -> tuple[float, bool] | None:

@@ -20,12 +20,20 @@ P&L conventions (all amounts in quote currency):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 #: Sets a field of a frozen record in its own __init__ (what a dataclass's does).
 _set: Final = object.__setattr__
+
+
+def reduce_record(record: Any) -> tuple[Any, tuple[object, ...]]:
+    """What pickle needs to rebuild a frozen record: its class, called with its
+    fields in order. Compiled (engine/native.py), a record has neither the
+    ``__dict__`` nor the settable slots of pickle's default; shadow mode's process
+    receives positions, trades and orders pickled (bridge/shadow/process.py)."""
+    return type(record), tuple(getattr(record, f.name) for f in fields(record))
 
 
 class Side(StrEnum):
@@ -84,6 +92,9 @@ class Position:
         _set(self, "take_profit", take_profit)
         _set(self, "bars_held", bars_held)
 
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return reduce_record(self)
+
     @property
     def direction(self) -> float:
         """+1.0 for long, -1.0 for short."""
@@ -129,6 +140,9 @@ class ClosedTrade:
         _set(self, "fees", fees)
         _set(self, "pnl", pnl)
         _set(self, "exit_reason", exit_reason)
+
+    def __reduce__(self) -> tuple[Any, tuple[object, ...]]:
+        return reduce_record(self)
 
     @property
     def gross_pnl(self) -> float:
