@@ -128,6 +128,12 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         f"(default {shadow['timeout']:g})",
     )
     p.add_argument(
+        "--shadow-in-run",
+        action="store_true",
+        help="with --shadow-ocaml: check on a thread of the run, not in a forked shadow "
+        "process (slower: that thread shares the run's interpreter lock)",
+    )
+    p.add_argument(
         "--watch", action="store_true", help="hot-reload the strategy file when it changes"
     )
     p.add_argument(
@@ -422,7 +428,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         config, output = run_config(args)
         observer_factory = None
         if config.shadow is not None:
-            from bridge.shadow import make_shadow_observer
+            from bridge.shadow.factory import make_shadow_observer
 
             observer_factory = make_shadow_observer
         return run_main(config, output, observer_factory)
@@ -432,9 +438,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         sweep = sweep_config(args)
         shadow_factory = None
         if sweep.run.shadow is not None:
-            from bridge.shadow import make_shadow_observer
+            from bridge.shadow.factory import make_in_run_shadow_observer
 
-            shadow_factory = make_shadow_observer
+            shadow_factory = make_in_run_shadow_observer
         return sweep_main(sweep, shadow_factory)
     if args.command == "report":
         report = report_config(args)

@@ -2,8 +2,8 @@
 against the OCaml implementation while the run goes on.
 
 Scientist's experiment model: Python is the control and always wins; OCaml is
-the candidate. ``ShadowObserver`` is the ``RunObserver`` the run command gets
-from ``make_shadow_observer``. On the run's thread it only appends a tuple to
+the candidate. ``ShadowObserver`` is a ``RunObserver`` of the run command
+(``bridge.shadow.factory.make_shadow_observer``). On the run's thread it only appends a tuple to
 a bounded queue (when full, the bar's comparison is dropped and counted, but
 the bar itself still reaches the candidate so its streams stay in step); a
 worker thread feeds the OCaml streams in pipelined batches and compares
@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from bridge.shadow.candidate import BarEvent, Candidate, OpenEvent
 from bridge.shadow.mirror import Served
+from bridge.shadow.pipe import CLOSE_TIMEOUT_S
 from bridge.shadow.settings import RETAIN_BARS, MismatchSink, ShadowConfig, percentile
 from bridge.shadow.trades import OpenBook, TradeCandidate, TradeEvent
 from engine.market.bar import Bar
@@ -44,8 +45,6 @@ BATCH = 1024
 #: 50 ms (was 10): ≈ 400-bar batches instead of ≈ 100 on bench/shadow.py; the
 #: worker's CPU fell from ≈ 20 to ≈ 14 µs a bar (worker_cpu_ms, 3 runs each).
 GATHER_S = 0.05
-#: How long ``close`` waits for the worker to catch up before dropping the rest.
-CLOSE_TIMEOUT_S = 120.0
 
 
 class ShadowObserver:
@@ -218,6 +217,7 @@ class ShadowObserver:
             "fills_compared": self._trade_candidate.trades.fills,
             "trade_mismatches": self._trade_candidate.trades.mismatches,
             "trade_unchecked_bars": self._trade_candidate.trades.unchecked,
+            "runs_in": "run",  # a ShadowProcess's summary says "process"
         }
         if stats.first_error is not None:
             out["first_error"] = stats.first_error
@@ -236,12 +236,3 @@ def shadow_config(config: RunConfig) -> ShadowConfig:
         handshake_timeout=options.timeout,
         retain_bars=max(config.window, RETAIN_BARS),
     )
-
-
-def make_shadow_observer(config: RunConfig, journal: MismatchSink | None = None) -> ShadowObserver:
-    """The observer factory of ``python -m engine run --shadow-ocaml``.
-
-    Starts the worker thread; the OCaml server itself is started there, so a
-    missing executable shows up as a counted shadow error, not a failed run.
-    """
-    return ShadowObserver(shadow_config(config), journal)

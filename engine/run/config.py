@@ -163,11 +163,14 @@ class StrategyOptions:
 class ShadowOptions:
     """Shadow mode (``--shadow-ocaml``): ``strict`` makes a mismatch or shadow error
     fail the run (exit 1); ``sample`` is the share of bars compared, in (0, 1];
-    ``timeout`` bounds each answer of the OCaml server, in seconds."""
+    ``timeout`` bounds each answer of the OCaml server, in seconds; ``in_run``
+    checks on a thread of the run instead of in a forked shadow process
+    (bridge/shadow/process.py)."""
 
     strict: bool = False
     sample: float = 1.0
     timeout: float = 5.0
+    in_run: bool = False
 
     def __post_init__(self) -> None:
         sample = _number("shadow_sample", self.sample)

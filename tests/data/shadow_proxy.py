@@ -12,6 +12,8 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
 * ``hang``    — keeps reading requests but never answers again;
 * ``corrupt`` — answers with a frame whose length field is impossible;
 * ``refuse``  — turns the next OPEN_STREAM reply into an error reply;
+* ``kill_client`` — kills its client (shadow mode's process, which started it:
+                its parent) with SIGKILL;
 * ``lie_fill`` — flips bit 30 of the first fill price of one BOOK_BAR or
                 BOOK_BARS reply (docs/protocol.md, "Books"): a trade the book
                 did not make.
@@ -27,6 +29,7 @@ file ``$TANDEM_PROXY_LOG`` if set.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -149,6 +152,8 @@ def main() -> int:
         seen += 1
         if request[4] in BOOK_KINDS and mode != "lie_fill":
             faulty = False  # a book server: only lie_fill is about it
+        if faulty and seen > after and mode == "kill_client" and first_fault():
+            os.kill(os.getppid(), signal.SIGKILL)  # the shadow process that started us
         if faulty and seen > after and mode in ("die", "hang"):
             faulty = first_fault()
             if faulty and mode == "die":
