@@ -35,6 +35,10 @@ from engine.run.config import RunConfig
 from engine.run.trades import BarTrading
 
 log = logging.getLogger("tandem.shadow")
+#: The worker's GATHER_S here: its batches no longer cost the run GIL hand-offs, and
+#: what is queued when the run ends is what the run waits for. 10 ms against 50:
+#: the run's close 17 ms against 26-36, the process's CPU unchanged (3 runs each).
+GATHER_S: Final = 0.01
 _new: Final = tuple.__new__  # a Bar or a BarTrading from a plain tuple (NamedTuples)
 
 
@@ -119,7 +123,8 @@ def serve(config: RunConfig, down: int, up: int) -> None:
     gc.freeze()  # everything inherited from the run lives until we exit
     outbox = Outbox(up)
     forward_logging(outbox)
-    observer = ShadowObserver(shadow_config(config), ForwardingSink(outbox))
+    observer = ShadowObserver(shadow_config(config), ForwardingSink(outbox),
+                              gather_s=GATHER_S)
     failure: str | None = None
     for batch in read_frames(down):
         if failure is not None:

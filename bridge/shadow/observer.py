@@ -53,9 +53,11 @@ class ShadowObserver:
     OCaml book (bridge/shadow/trades.py)."""
 
     def __init__(
-        self, config: ShadowConfig, journal: MismatchSink | None = None, *, start: bool = True
+        self, config: ShadowConfig, journal: MismatchSink | None = None, *, start: bool = True,
+        gather_s: float = GATHER_S,
     ) -> None:
         self.config = config
+        self._gather_s = gather_s  # see GATHER_S
         self._queue: collections.deque[BarEvent | OpenEvent] = collections.deque()
         self._capacity = config.queue_capacity
         self._hard_capacity = 4 * config.queue_capacity
@@ -131,10 +133,10 @@ class ShadowObserver:
             if not queue and not trades:
                 if self._stop.is_set():
                     break
-                self._stop.wait(GATHER_S)
+                self._stop.wait(self._gather_s)
                 continue
             if len(queue) < BATCH and len(trades) < BATCH and not self._stop.is_set():
-                self._stop.wait(GATHER_S)  # let a batch build up (see GATHER_S)
+                self._stop.wait(self._gather_s)  # let a batch build up (see GATHER_S)
             if trades:
                 self._check_trades([trades.popleft() for _ in range(min(BATCH, len(trades)))])
             if queue:

@@ -186,6 +186,8 @@ class ShadowProcess:
         try:
             for message in read_frames(up):
                 self._handle(message)
+                if self._summary is not None:
+                    break  # its last word: the process exits now
         except Exception:  # a bug of shadow mode must never reach the run
             log.exception("shadow: internal error reading the shadow process")
         finally:
@@ -214,11 +216,14 @@ class ShadowProcess:
         self._drain(deadline)
         os.close(self._down)  # end of input: the process finishes and sends its summary
         self._reader.join(max(0.0, deadline - time.monotonic()))
-        status = self._reap(deadline)
-        if self._summary is None and self._stopped is None:
-            self._stopped = (f"the shadow process (pid {self.pid}) ended without its summary "
-                             f"({_status(status)})")
-            log.error("shadow: %s", self._stopped)
+        if self._summary is None:
+            status = self._reap(deadline)
+            if self._stopped is None:
+                self._stopped = (f"the shadow process (pid {self.pid}) ended without its "
+                                 f"summary ({_status(status)})")
+                log.error("shadow: %s", self._stopped)
+        # else the process is exiting: ``summary`` reaps it, so that its exit (≈ 15 ms
+        # of unmapping what it copied) overlaps the end of the run, not delays it
 
     def _drain(self, deadline: float) -> None:
         poller = select.poll()
@@ -250,7 +255,10 @@ class ShadowProcess:
 
     def summary(self) -> Mapping[str, object]:
         """The process's summary (ShadowObserver.summary's fields), with what the
-        run itself counted: bars it did not send, and why it stopped."""
+        run itself counted: bars it did not send, and why it stopped. After
+        ``close``; reaps the process (waiting at most CLOSE_GRACE_S)."""
+        if self._closed:
+            self._reap(time.monotonic() + CLOSE_GRACE_S)
         if self._summary is not None:
             out = dict(self._summary)
         else:  # the same fields, all zero
