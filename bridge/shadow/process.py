@@ -35,6 +35,7 @@ import time
 import traceback
 from array import array
 from collections.abc import Mapping
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final
 
 from bridge.shadow.pipe import (
@@ -88,8 +89,7 @@ class ShadowProcess:
         # The served values of the batch, flat, NaN for None (what the check makes of
         # None). Kept as C doubles: pickled as Python floats they cost ≈ 1 µs a bar more.
         self._floats = array("d")
-        self._floats_end = 0
-        self._flush_at = time.monotonic() + FLUSH_S
+        self._flush_at = monotonic() + FLUSH_S
         self._backlog = bytearray()  # bytes the pipe did not take yet
         self._last_bar: Bar | None = None
         self._last_tuple: tuple[Any, ...] = ()
@@ -112,16 +112,18 @@ class ShadowProcess:
 
     def bar_values(self, symbol: str, bar: Bar, values: Served) -> None:
         """Queue a bar and the values served for it (into the batch's floats)."""
-        floats = self._floats
         try:
-            floats.fromlist(values)  # type: ignore[arg-type]
-        except TypeError:  # a None (warm-up) or a (name, params, value) form
-            floats.fromlist(_floats(values))
-            n = len(floats) - self._floats_end
-        else:
+            self._floats.fromlist(values)  # type: ignore[arg-type]  # (all or nothing)
             n = len(values)
-        self._floats_end = len(floats)
-        self._items.append((VALUES, symbol, self._plain(bar), n))
+        except TypeError:  # a None (warm-up) or a (name, params, value) form
+            flat = _floats(values)
+            self._floats.fromlist(flat)
+            n = len(flat)
+        # A Bar pickles through Python-level code (a NamedTuple's __getnewargs__), a
+        # plain tuple in C; the bar's two calls share one (pickle stores it once).
+        if bar is not self._last_bar:
+            self._last_bar, self._last_tuple = bar, tuple(bar)
+        self._items.append((VALUES, symbol, self._last_tuple, n))
 
     def book_opened(self, symbol: str, costs: Costs, execution: Execution) -> None:
         """Queue the opening of the symbol's OCaml book."""
@@ -129,22 +131,17 @@ class ShadowProcess:
 
     def bar_traded(self, symbol: str, bar: Bar, trading: BarTrading) -> None:
         """Queue a bar's trading (the last call of every bar: batches end here)."""
-        items = self._items
-        items.append((TRADED, symbol, self._plain(bar), tuple(trading)))
-        if len(items) >= FLUSH_ITEMS or time.monotonic() >= self._flush_at:
-            self._flush()
-
-    def _plain(self, bar: Bar) -> tuple[Any, ...]:
-        # A Bar pickles through Python-level code (a NamedTuple's __getnewargs__), a
-        # plain tuple in C; the bar's two calls share one (pickle stores it once).
         if bar is not self._last_bar:
             self._last_bar, self._last_tuple = bar, tuple(bar)
-        return self._last_tuple
+        items = self._items
+        items.append((TRADED, symbol, self._last_tuple, tuple(trading)))
+        if len(items) >= FLUSH_ITEMS or monotonic() >= self._flush_at:
+            self._flush()
 
     def _flush(self) -> None:
         items, self._items = self._items, []
-        floats, self._floats, self._floats_end = self._floats, array("d"), 0
-        self._flush_at = time.monotonic() + FLUSH_S
+        floats, self._floats = self._floats, array("d")
+        self._flush_at = monotonic() + FLUSH_S
         if self._stopped is not None:
             self.dropped += sum(1 for item in items if item[0] == TRADED)
             return

@@ -68,7 +68,8 @@ def _set_bars_held(pos: Position, n: int) -> None:
     object.__setattr__(pos, "bars_held", n)
 
 
-# Interpreted subclasses: engine.run.trades.RecordingMachine, the mutants of verify/.
+# Interpreted subclasses: the mutants of verify/ (engine.run.trades.RecordingMachine is
+# compiled with it).
 @mypyc_attr(allow_interpreted_subclasses=True)
 class StateMachine:
     """States, context, position, waiting order and account of one symbol's strategy."""
