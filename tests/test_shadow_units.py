@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factories import make_bar
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge import protocol as p
 from bridge.protocol import fixed_replies, push_frame, push_frames
@@ -20,7 +22,7 @@ from bridge.shadow import ShadowObserver
 from bridge.shadow.channel import _count_frames
 from bridge.shadow.compare import differences
 from bridge.shadow.mirror import BarLog, SymbolMirror, make_layout, new_stream, python_matrix
-from bridge.shadow.settings import RateLimitedLog, ShadowConfig
+from bridge.shadow.settings import RateLimitedLog, ShadowConfig, percentile
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.errors import BridgeError
 from engine.indicators import streaming
@@ -160,6 +162,14 @@ def test_nan_payloads_and_signed_zeros_are_no_differences() -> None:
     assert differences(python, ocaml, ["sma"] * 4, lambda row, col: 1.0) == []
     ocaml[0, 3] = 2.6
     assert [d.column for d in differences(python, ocaml, ["sma"] * 4, lambda r, c: 1.0)] == [3]
+
+
+@given(st.lists(st.floats(0.0, 10.0), min_size=1, max_size=60),
+       st.sampled_from([0.0, 1.0, 25.0, 50.0, 90.0, 99.0, 99.9, 100.0]))
+def test_percentile_is_numpys_linear_percentile_bit_for_bit(samples: list[float],
+                                                            q: float) -> None:
+    assert percentile(samples, q, 1e-3) == float(np.percentile(np.asarray(samples), q)) / 1e-3
+    assert percentile([], q, 1.0) is None
 
 
 def test_rate_limited_log_keeps_a_burst_then_counts(caplog: pytest.LogCaptureFixture) -> None:
