@@ -28,7 +28,7 @@ import pytest
 from bridge.shadow.factory import make_in_run_shadow_observer, make_shadow_observer
 from bridge.shadow.observer import ShadowObserver
 from bridge.shadow.pipe import encode, read_frames
-from bridge.shadow.process import ShadowProcess, _floats
+from bridge.shadow.process import ShadowProcess, _floats, run_cpu
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.market.bar import Bar
 from engine.observer import IndicatorValue, Params
@@ -121,6 +121,30 @@ def test_the_process_killed_mid_run_is_counted_and_the_run_is_intact(tmp_path: P
     assert shadow["errors"] >= 1 and shadow["runs_in"] == "process"
     assert "shadow process" in shadow["first_error"] and "signal 9" in shadow["first_error"]
     assert "shadow process" in err
+
+
+def test_the_process_and_its_servers_keep_off_the_runs_cpu(tmp_path: Path) -> None:
+    log = tmp_path / "affinity.txt"
+    env = {**proxy_env(tmp_path, "pass", 0), "TANDEM_PROXY_AFFINITY": str(log)}
+    code, summary, _, _ = engine_run(tmp_path, "affinity", "--bars", "300", "--shadow-ocaml",
+                                     env=env)
+    assert code == 0 and summary["shadow"]["runs_in"] == "process"
+    assert summary["shadow"]["errors"] == 0 and summary["shadow"]["compared"] > 0
+    allowed = len(os.sched_getaffinity(0))  # the run's (inherited from this process)
+    servers = [line.split() for line in log.read_text().splitlines()]
+    assert len(servers) == 2  # the indicator server and the book server
+    assert all(len(cpus) == max(1, allowed - 1) for cpus in servers), servers
+
+
+def test_avoid_cpu_leaves_a_process_every_cpu_but_the_runs() -> None:
+    assert run_cpu() in os.sched_getaffinity(0)
+    allowed = sorted(os.sched_getaffinity(0))
+    script = ("import os; from bridge.shadow.process import avoid_cpu; "
+              f"avoid_cpu({allowed[0]}); print(sorted(os.sched_getaffinity(0)))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    expected = allowed[1:] or allowed  # the only CPU is never taken away
+    assert done.stdout.strip() == str(expected)
 
 
 # -- the factory -------------------------------------------------------------------------

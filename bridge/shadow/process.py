@@ -289,6 +289,7 @@ def start(config: RunConfig, journal: MismatchSink | None) -> ShadowProcess | No
     run, or there is no ``fork``) or the fork fails."""
     if not hasattr(os, "fork") or threading.active_count() != 1:
         return None
+    cpu = run_cpu()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
     try:
@@ -299,7 +300,7 @@ def start(config: RunConfig, journal: MismatchSink | None) -> ShadowProcess | No
         log.warning("shadow: cannot fork a shadow process (%s); checking in the run", exc)
         return None
     if pid == 0:  # the shadow process: never returns
-        _child(config, down_r, down_w, up_r, up_w)
+        _child(config, cpu, down_r, down_w, up_r, up_w)
     os.close(down_r)
     os.close(up_w)
     os.set_blocking(down_w, False)
@@ -309,13 +310,41 @@ def start(config: RunConfig, journal: MismatchSink | None) -> ShadowProcess | No
     return ShadowProcess(config, journal, pid, down_w, up_r)
 
 
-def _child(config: RunConfig, down_r: int, down_w: int, up_r: int, up_w: int) -> None:
+def run_cpu() -> int | None:
+    """The CPU this process last ran on (Linux: field 39 of /proc/self/stat), or None."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def avoid_cpu(cpu: int | None) -> None:
+    """Keep this process (and the OCaml servers it starts, which inherit it) off
+    ``cpu``, the run's, when another CPU is allowed.
+
+    A write to a pipe wakes its reader "in sync": the scheduler puts the reader on
+    the writer's CPU, as if the writer were about to sleep, so every batch the run
+    sent pulled the shadow process onto the run's CPU. Kept off it: the run's
+    elapsed time with shadow on bench/shadow.py fell 0.496 -> 0.464 s (median of 9;
+    without shadow 0.361).
+    """
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return
+    allowed = os.sched_getaffinity(0) - {cpu}
+    if allowed:
+        os.sched_setaffinity(0, allowed)
+
+
+def _child(config: RunConfig, cpu: int | None, down_r: int, down_w: int, up_r: int,
+           up_w: int) -> None:
     """The forked process: serve, then leave at once (``os._exit``: none of the
     run's exit handlers, buffers or finalizers may run twice)."""
     code = 0
     try:
         os.close(down_w)
         os.close(up_r)
+        avoid_cpu(cpu)
         from bridge.shadow.child import serve  # imported here, beside the run, not in it
 
         serve(config, down_r, up_w)

@@ -18,6 +18,9 @@ misbehaves according to ``$TANDEM_PROXY_MODE``:
                 BOOK_BARS reply (docs/protocol.md, "Books"): a trade the book
                 did not make.
 
+With ``$TANDEM_PROXY_AFFINITY`` naming a file, each proxy appends the CPUs it may
+run on (inherited from its client) as a line.
+
 A process serving books (its client sends BOOK_* requests: shadow mode's trade
 check) misbehaves only in ``lie_fill`` mode, so the other modes keep testing
 the indicator candidate alone. With ``$TANDEM_PROXY_ONCE`` naming a file, the
@@ -138,6 +141,10 @@ def refusal(reply: bytes) -> bytes | None:
 
 
 def main() -> int:
+    affinity_log = os.environ.get("TANDEM_PROXY_AFFINITY")
+    if affinity_log:  # the CPUs it may run on (inherited from its client)
+        with open(affinity_log, "a") as log:
+            log.write(" ".join(map(str, sorted(os.sched_getaffinity(0)))) + "\n")
     mode = os.environ.get("TANDEM_PROXY_MODE", "pass")
     after = int(os.environ.get("TANDEM_PROXY_AFTER", "0"))
     server = subprocess.Popen([os.environ["TANDEM_PROXY_TARGET"]],
