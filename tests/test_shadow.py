@@ -34,6 +34,15 @@ ALL_OUTPUTS = sum(len(spec.outputs) for spec in SPECS.values())
 SERVER = Path(os.environ.get("TANDEM_OCAML_BIN") or DEFAULT_EXECUTABLE)
 pytestmark = pytest.mark.usefixtures("ocaml_server")
 
+
+@pytest.fixture(autouse=True, params=["process", "in-run"])
+def placement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: checked in the forked shadow process (the default, when this
+    process has one thread) and on a thread of the run (what the factory falls back to)."""
+    if request.param == "in-run":
+        monkeypatch.setattr("bridge.shadow.factory.start", lambda config, journal: None)
+    return str(request.param)
+
 #: Long above its 10-bar SMA, flat below (shared with tests/test_cli_run.py).
 SMA_TREND = DATA / "sma_trend.lua"
 
