@@ -2,10 +2,10 @@
 
 On the run's thread, ``ShadowObserver`` costs little per bar, but its worker
 thread's Python (batching, comparing, replaying trades) holds the run's GIL: on
-bench/shadow.py a run took 1.69× as long with it as without (median of 7), 1.37×
-with the check forked out, at the same CPU (1.84× against 1.85×: the process does
-what the thread did, and the run pickles). ``ShadowProcess`` is the same observer with the
-worker moved out of the run: it forks a shadow process (bridge/shadow/child.py)
+bench/shadow.py a run takes ≈ 1.6× as long with it as without, ≈ 1.2× with the
+check forked out (medians of 9), at about the same CPU (≈ 1.75×: the process does
+what the thread did, and the run pickles). ``ShadowProcess`` is the same observer
+with the worker moved out of the run: it forks a shadow process (bridge/shadow/child.py)
 that holds a ``ShadowObserver`` of its own, and on the run's thread it only
 keeps each observer call as a tuple of plain values and, every ``FLUSH_ITEMS``
 calls or ``FLUSH_S`` seconds, pickles the batch into a pipe (one write,
@@ -62,8 +62,9 @@ if TYPE_CHECKING:  # the run imports only this module and pipe: the rest is the 
 
 log = logging.getLogger("tandem.shadow")
 
-#: Calls per batch: ≈ 2 a bar, so ≈ 256 bars, ≈ 90 KiB with 15 indicators. Pickling
-#: a batch costs ≈ 0.6 µs a bar; bigger batches save nothing and wait longer.
+#: Calls per batch: ≈ 2 a bar, so ≈ 256 bars, ≈ 80 KiB with 15 indicators. Pickling
+#: costs ≈ 1.2 µs a bar in the run (0.7 on objects hot in cache); batches of 32 calls
+#: cost the run more CPU, bigger ones save nothing and wait longer.
 FLUSH_ITEMS: Final = 512
 #: The longest a call waits in the run before it is sent (a live feed's bars are slow).
 FLUSH_S: Final = 0.05
