@@ -175,6 +175,29 @@ def test_factory_honours_in_run_and_the_sweep_factory_never_forks() -> None:
         assert observer.summary()["runs_in"] == "run"
 
 
+def test_an_observer_made_for_a_run_that_fails_to_start_is_closed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Made before the runners: a failure building them must still end it (a shadow
+    process would otherwise outlive the run)."""
+    from engine.run import session
+
+    closed: list[bool] = []
+
+    class Observer:
+        def close(self) -> None:
+            closed.append(True)
+
+    def broken_runner(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no runner")
+
+    monkeypatch.setattr(session, "_runner", broken_runner)
+    config = RunConfig(strategy=ALL_INDICATORS, bars=10, journal=tmp_path / "j.sqlite")
+    with pytest.raises(RuntimeError, match="no runner"):
+        session.backtest(config, observer_factory=lambda c, j: Observer())  # type: ignore[arg-type,return-value]
+    assert closed == [True]
+
+
 # -- the run's side, unit by unit -----------------------------------------------------------
 
 

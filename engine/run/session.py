@@ -189,12 +189,17 @@ def _run(
     """Run the feed through the runners; the summary, the error that ended the
     run early (a feed that failed for good), if any, and each symbol's equity curve."""
     observer = None if observer_factory is None else observer_factory(config, journal)
-    runners = {s: _runner(config, s, st, journal, observer, record_equity)
-               for s, st in strategies.items()}
-    reloader = _reloader(config, paths, runners, load, journal)
-    logs = [r.equity for r in runners.values() if r.equity is not None]
-    orchestrator = Orchestrator(runners, feed, journal, bars=config.bars, reloader=reloader,
-                                equity=logs)
+    try:
+        runners = {s: _runner(config, s, st, journal, observer, record_equity)
+                   for s, st in strategies.items()}
+        reloader = _reloader(config, paths, runners, load, journal)
+        logs = [r.equity for r in runners.values() if r.equity is not None]
+        orchestrator = Orchestrator(runners, feed, journal, bars=config.bars,
+                                    reloader=reloader, equity=logs)
+    except BaseException:
+        if observer is not None:
+            observer.close()  # e.g. shadow mode's process, started by the factory
+        raise
     failure: TandemError | None = None
     try:
         shown: AbstractContextManager[Any] = contextlib.nullcontext()
