@@ -29,6 +29,7 @@ from bridge.shadow.factory import make_in_run_shadow_observer, make_shadow_obser
 from bridge.shadow.observer import ShadowObserver
 from bridge.shadow.pipe import encode, read_frames
 from bridge.shadow.process import ShadowProcess, _floats, run_cpu
+from bridge.shadow.settings import ShadowConfig
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.market.bar import Bar
 from engine.observer import IndicatorValue, Params
@@ -230,6 +231,34 @@ def test_a_batch_pickle_refuses_stops_shadow_with_a_counted_error(
     assert "could not be sent" in str(summary["gave_up"])
     assert summary["dropped"] == 1  # the bar after the stop
     assert summary["compared"] == 0
+
+
+def test_a_message_the_run_fails_to_handle_is_logged_and_reading_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug handling one message (here, a journal that refuses a row) must not stop
+    the reader: the process would block on a full pipe and the run's close wait."""
+    class RefusingJournal:
+        def record_mismatch(self, *row: object) -> None:
+            raise RuntimeError("disk on fire")
+
+    stand_in = subprocess.Popen([sys.executable, "-c", "pass"])
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+    os.write(up_w, encode(("mismatch", ("BTCUSDT", 1, "sma", [3], "value", 1.0, 2.0, 9.0, 1)))
+             + encode(("summary", {**_zero_summary(), "compared": 7})))
+    os.close(up_w)
+    forked = ShadowProcess(_config(), RefusingJournal(), stand_in.pid, down_w, up_r)
+    forked.close()
+    os.close(down_r)
+    summary = forked.summary()
+    assert summary["compared"] == 7 and summary["errors"] == 0
+    assert "internal error handling the shadow process's 'mismatch'" in caplog.text
+
+
+def _zero_summary() -> dict[str, Any]:
+    observer = ShadowObserver(ShadowConfig(), start=False)
+    return dict(observer.summary())
 
 
 def test_served_values_travel_as_floats_with_nan_for_none() -> None:

@@ -183,10 +183,15 @@ class ShadowProcess:
     def _read(self, up: int) -> None:
         try:
             for message in read_frames(up):
-                self._handle(message)
+                try:
+                    self._handle(message)
+                except Exception:  # a bug of shadow mode: log it, keep reading (the
+                    # process would block on a full pipe, and the run's close wait for it)
+                    log.exception("shadow: internal error handling the shadow process's %r",
+                                  message[0] if isinstance(message, tuple) else message)
                 if self._summary is not None:
                     break  # its last word: the process exits now
-        except Exception:  # a bug of shadow mode must never reach the run
+        except Exception:  # a corrupt frame (a bug): the process is reaped at close
             log.exception("shadow: internal error reading the shadow process")
         finally:
             os.close(up)
