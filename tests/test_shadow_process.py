@@ -301,3 +301,15 @@ def test_records_and_refusals_survive_pickling() -> None:
     assert (back.action, back.field, back.problem, back.state) == (
         "exit", "quantity", "must be a number", "idle")
     assert back.value == repr(refusal.value)  # a value pickle refuses travels as its repr
+
+
+@pytest.mark.parametrize(("runs_in", "label"), [("process", "shadow (forked process): "),
+                                                ("run", "shadow (in the run): "),
+                                                (None, "shadow: ")])
+def test_the_counters_line_says_where_shadow_checked(runs_in: str | None, label: str) -> None:
+    from engine.run.report import _counters_line
+
+    shadow = {"compared": 5, "mismatches": 0, "errors": 0, "dropped": 0, "runs_in": runs_in}
+    summary: dict[str, Any] = {"rejected_bars": 0, "duplicate_bars": 0, "strategy_errors": 0,
+                               "shadow": shadow, "journal": "j", "run_id": 1, "elapsed_s": 0.1}
+    assert f"{label}compared 5, mismatches 0" in _counters_line(summary)  # None: an old run

@@ -107,8 +107,9 @@ def _counters_line(summary: Mapping[str, Any]) -> str:
         f"strategy errors {summary['strategy_errors']}",
     ]
     if shadow.get("compared") or shadow.get("errors"):
+        where = _SHADOW_PLACES.get(shadow.get("runs_in"), "")
         parts.append(
-            f"shadow: compared {shadow['compared']}, mismatches {shadow['mismatches']}, "
+            f"shadow{where}: compared {shadow['compared']}, mismatches {shadow['mismatches']}, "
             f"errors {shadow['errors']}, dropped {shadow['dropped']}"
             + _latency(shadow.get("latency_ms"))
         )
@@ -118,6 +119,10 @@ def _counters_line(summary: Mapping[str, Any]) -> str:
     parts.append(f"journal {summary['journal']} (run {summary['run_id']})")
     parts.append(f"{summary['elapsed_s']:.2f} s")
     return " · ".join(parts)
+
+
+#: How the counters line names where shadow mode checked (its summary's ``runs_in``).
+_SHADOW_PLACES = {"process": " (forked process)", "run": " (in the run)"}
 
 
 def _latency(latency: object) -> str:
