@@ -28,7 +28,7 @@ import pytest
 from bridge.shadow.factory import make_in_run_shadow_observer, make_shadow_observer
 from bridge.shadow.observer import ShadowObserver
 from bridge.shadow.pipe import encode, read_frames
-from bridge.shadow.process import ShadowProcess, _floats, run_cpu
+from bridge.shadow.process import ShadowProcess, _as_floats, run_cpu
 from bridge.shadow.settings import ShadowConfig
 from bridge.transport import DEFAULT_EXECUTABLE
 from engine.market.bar import Bar
@@ -262,11 +262,11 @@ def _zero_summary() -> dict[str, Any]:
 
 
 def test_served_values_travel_as_floats_with_nan_for_none() -> None:
-    flat = _floats([1.5, None, 2.0])
+    flat = _as_floats([1.5, None, 2.0])
     assert flat[0] == 1.5 and math.isnan(flat[1]) and flat[2] == 2.0
     served: list[tuple[str, Params, IndicatorValue]] = [
         ("sma", (3,), 4.0), ("macd", (12, 26, 9), (1.0, 2.0, 3.0)), ("ema", (5,), None)]
-    per_stream = _floats(served)
+    per_stream = _as_floats(served)
     assert per_stream[:4] == [4.0, 1.0, 2.0, 3.0] and math.isnan(per_stream[4])
     assert len(per_stream) == 5
 

@@ -31,11 +31,10 @@ import os
 import select
 import signal
 import threading
-import time
 import traceback
 from array import array
 from collections.abc import Mapping
-from time import monotonic
+from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any, Final
 
 from bridge.shadow.pipe import (
@@ -117,7 +116,7 @@ class ShadowProcess:
             self._floats.fromlist(values)  # type: ignore[arg-type]  # (all or nothing)
             n = len(values)
         except TypeError:  # a None (warm-up) or a (name, params, value) form
-            flat = _floats(values)
+            flat = _as_floats(values)
             self._floats.fromlist(flat)
             n = len(flat)
         # A Bar pickles through Python-level code (a NamedTuple's __getnewargs__), a
@@ -168,9 +167,8 @@ class ShadowProcess:
         except BlockingIOError:
             pass
         except OSError as exc:  # the process is gone
-            self._status = self._poll()
             self._stop(f"the shadow process (pid {self.pid}) stopped reading: {exc} "
-                       f"({_status(self._status)})")
+                       f"({_status(self._poll())})")
 
     def _stop(self, why: str) -> None:
         if self._stopped is None:
@@ -213,12 +211,12 @@ class ShadowProcess:
         if self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + timeout
+        deadline = monotonic() + timeout
         if self._items:
             self._flush()
         self._drain(deadline)
         os.close(self._down)  # end of input: the process finishes and sends its summary
-        self._reader.join(max(0.0, deadline - time.monotonic()))
+        self._reader.join(max(0.0, deadline - monotonic()))
         if self._summary is None:
             status = self._reap(deadline)
             if self._stopped is None:
@@ -232,7 +230,7 @@ class ShadowProcess:
         poller = select.poll()
         poller.register(self._down, select.POLLOUT)
         while self._backlog and self._stopped is None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - monotonic()
             if remaining <= 0 or not poller.poll(remaining * 1000.0):
                 self._stop("the shadow process did not take the last bars in time")
                 return
@@ -249,11 +247,11 @@ class ShadowProcess:
     def _reap(self, deadline: float) -> int:
         """The process's wait status; killed if it outlives ``deadline``."""
         while (status := self._poll()) is None:
-            if time.monotonic() >= deadline:
+            if monotonic() >= deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 self._status = os.waitpid(self.pid, 0)[1]
                 return self._status
-            time.sleep(0.002)
+            sleep(0.002)
         return status
 
     def summary(self) -> Mapping[str, object]:
@@ -261,7 +259,7 @@ class ShadowProcess:
         run itself counted: bars it did not send, and why it stopped. After
         ``close``; reaps the process (waiting at most CLOSE_GRACE_S)."""
         if self._closed:
-            self._reap(time.monotonic() + CLOSE_GRACE_S)
+            self._reap(monotonic() + CLOSE_GRACE_S)
         if self._summary is not None:
             out = dict(self._summary)
         else:  # the same fields, all zero
@@ -277,7 +275,7 @@ class ShadowProcess:
         return out
 
 
-def _floats(values: Served) -> list[float]:
+def _as_floats(values: Served) -> list[float]:
     """``values`` as floats, NaN for None: the flat slots, or (name, params, value)
     per stream (each output of a multi-output value in turn)."""
     out: list[float] = []
